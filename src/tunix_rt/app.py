@@ -1,0 +1,59 @@
+"""Application factory. Nothing happens at import time; ``create_app`` wires it all."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tunix_rt import __version__
+from tunix_rt.config import Settings, load_settings
+from tunix_rt.db import create_engine, create_sessionmaker
+from tunix_rt.health import router as health_router
+from tunix_rt.integrations.rediai import make_rediai_client
+from tunix_rt.kit.body_limit import BodySizeLimitMiddleware
+from tunix_rt.kit.errors import install_error_handlers
+from tunix_rt.migrations import ensure_schema_current
+from tunix_rt.traces.endpoints import router as traces_router
+from tunix_rt.web import mount_frontend
+
+
+def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
+    """Build the ASGI app. The lifespan opens the engine and refuses an old schema."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        rediai = make_rediai_client(settings)
+        try:
+            if check_schema:
+                await ensure_schema_current(engine)
+            app.state.engine = engine
+            app.state.sessionmaker = create_sessionmaker(engine)
+            app.state.rediai = rediai
+            yield
+        finally:
+            await rediai.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Tunix RT",
+        version=__version__,
+        description="Reasoning-trace workbench: traces, datasets, Tunix training, evaluation.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limits={
+            ("POST", "/api/traces"): lambda: settings.trace_max_bytes,
+            ("POST", "/api/traces/batch"): lambda: settings.batch_max_bytes,
+        },
+    )
+    app.include_router(health_router)
+    app.include_router(traces_router)
+    mount_frontend(app)  # last: its catch-all must not shadow API routes
+    return app

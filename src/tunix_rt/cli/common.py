@@ -1,0 +1,57 @@
+"""Helpers shared by CLI commands: settings, a database session, friendly exits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import typer
+from rich.console import Console
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tunix_rt.config import Settings, SettingsError, load_settings
+from tunix_rt.db import create_engine, create_sessionmaker
+from tunix_rt.migrations import SchemaOutOfDate, ensure_schema_current
+
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def check_schema_or_exit(settings: Settings) -> None:
+    async def check() -> None:
+        engine = create_engine(settings)
+        try:
+            await ensure_schema_current(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(check())
+    except SchemaOutOfDate as exc:
+        raise fail(str(exc)) from None
+    except OSError as exc:
+        raise fail(f"cannot reach the database: {exc}") from None
+
+
+@asynccontextmanager
+async def sessionmaker_for(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A sessionmaker on a checked schema, disposed on exit."""
+    engine = create_engine(settings)
+    try:
+        await ensure_schema_current(engine)
+        yield create_sessionmaker(engine)
+    finally:
+        await engine.dispose()

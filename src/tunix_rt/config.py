@@ -1,0 +1,151 @@
+"""Application settings: the seed system's environment names plus ``TUNIX_RT_*``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("var")
+
+
+class SettingsError(Exception):
+    """Raised when the environment holds an invalid setting; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Every tunable of the server, CLI and worker, read once from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TUNIX_RT_",
+        case_sensitive=False,
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # Names kept from the seed system (no prefix).
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="SQLAlchemy async URL; empty means SQLite under the data directory.",
+    )
+    db_pool_size: int = Field(
+        default=5, ge=1, le=50, validation_alias=AliasChoices("DB_POOL_SIZE", "db_pool_size")
+    )
+    db_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=50,
+        validation_alias=AliasChoices("DB_MAX_OVERFLOW", "db_max_overflow"),
+    )
+    db_pool_timeout: int = Field(
+        default=30,
+        ge=1,
+        le=300,
+        validation_alias=AliasChoices("DB_POOL_TIMEOUT", "db_pool_timeout"),
+    )
+    trace_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=10_485_760,
+        validation_alias=AliasChoices("TRACE_MAX_BYTES", "trace_max_bytes"),
+    )
+    backend_port: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("BACKEND_PORT", "backend_port"),
+    )
+    rediai_mode: Literal["mock", "real"] = Field(
+        default="mock", validation_alias=AliasChoices("REDIAI_MODE", "rediai_mode")
+    )
+    rediai_base_url: str = Field(
+        default="http://localhost:8080",
+        validation_alias=AliasChoices("REDIAI_BASE_URL", "rediai_base_url"),
+    )
+    rediai_health_path: str = Field(
+        default="/health",
+        validation_alias=AliasChoices("REDIAI_HEALTH_PATH", "rediai_health_path"),
+    )
+    rediai_health_cache_ttl_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=300,
+        validation_alias=AliasChoices(
+            "REDIAI_HEALTH_CACHE_TTL_SECONDS", "rediai_health_cache_ttl_seconds"
+        ),
+    )
+
+    # New settings (TUNIX_RT_ prefix).
+    host: str = "127.0.0.1"
+    data_dir: Path = DEFAULT_DATA_DIR
+    rediai_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    batch_max_bytes: int = Field(default=64 * 1_048_576, ge=1024, le=1024 * 1_048_576)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("rediai_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return value.rstrip("/")
+
+    @field_validator("rediai_health_path")
+    @classmethod
+    def _starts_with_slash(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value:
+            return value
+        if value.startswith(("postgres://", "postgresql://")):
+            # Accept the common spelling and pick the async driver for the user.
+            return "postgresql+asyncpg://" + value.split("://", 1)[1]
+        if value.startswith("sqlite://"):
+            return "sqlite+aiosqlite://" + value.split("://", 1)[1]
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must be a postgresql+asyncpg:// or sqlite+aiosqlite:// URL")
+        return value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        """The database URL in use: the configured one or SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'tunix_rt.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info else None
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        if isinstance(first, str):
+            return first
+    return f"TUNIX_RT_{field.upper()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{_env_name(field.lower())}: {err['msg']}")
+        raise SettingsError("Invalid settings:\n  " + "\n  ".join(problems)) from None

@@ -1,0 +1,6 @@
+"""ORM models; importing this package registers every table on ``Base.metadata``."""
+
+from tunix_rt.models.trace import Trace
+from tunix_rt.models.trace_score import TraceScore
+
+__all__ = ["Trace", "TraceScore"]

@@ -1,0 +1,150 @@
+"""Trace schemas: the ReasoningTrace document and the API's read/write shapes."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+
+def storable_text(value: str) -> str:
+    """Reject text no database column can hold: NUL characters and lone surrogates."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"is not valid Unicode (lone surrogate at position {exc.start})") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(storable_text)]
+
+
+class TraceStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    i: int = Field(ge=0, le=2**31 - 1, description="Step index, unique within the trace.")
+    type: Text = Field(min_length=1, max_length=64, examples=["compute"])
+    content: Text = Field(min_length=1, max_length=20_000)
+
+
+class ReasoningTrace(BaseModel):
+    """A prompt, the numbered steps that reason about it, and the final answer."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "trace_version": "1.0",
+                    "prompt": "What is 27 × 19?",
+                    "final_answer": "513",
+                    "steps": [
+                        {"i": 0, "type": "parse", "content": "Multiply 27 by 19."},
+                        {"i": 1, "type": "compute", "content": "27 × 19 = 27 × 20 - 27"},
+                        {"i": 2, "type": "compute", "content": "540 - 27 = 513"},
+                    ],
+                    "meta": {"source": "example"},
+                }
+            ]
+        },
+    )
+
+    trace_version: Text = Field(min_length=1, max_length=64)
+    prompt: Text = Field(min_length=1, max_length=50_000)
+    final_answer: Text = Field(min_length=1, max_length=50_000)
+    steps: list[TraceStep] = Field(min_length=1, max_length=1000)
+    meta: dict[str, Any] | None = None
+
+    @field_validator("steps")
+    @classmethod
+    def _unique_indices(cls, steps: list[TraceStep]) -> list[TraceStep]:
+        seen: set[int] = set()
+        for step in steps:
+            if step.i in seen:
+                raise ValueError(f"step indices must be unique; i={step.i} appears twice")
+            seen.add(step.i)
+        return steps
+
+    @field_validator("meta")
+    @classmethod
+    def _storable_meta(cls, meta: dict[str, Any] | None) -> dict[str, Any] | None:
+        def walk(value: Any, path: str) -> None:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{path} is {value}; JSON numbers must be finite")
+            if isinstance(value, str):
+                try:
+                    storable_text(value)
+                except ValueError as exc:
+                    raise ValueError(f"{path} {exc}") from None
+            elif isinstance(value, dict):
+                for key, item in value.items():
+                    walk(key, f"{path} key {key!r}")
+                    walk(item, f"{path}.{key}")
+            elif isinstance(value, list):
+                for index, item in enumerate(value):
+                    walk(item, f"{path}[{index}]")
+
+        walk(meta, "meta")
+        return meta
+
+    def to_payload(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class TraceCreated(BaseModel):
+    id: uuid.UUID
+    created_at: datetime
+    trace_version: str
+
+
+class TraceSummary(TraceCreated):
+    prompt_preview: str = Field(description="The prompt's first 120 characters.")
+
+
+class Trace(TraceCreated):
+    payload: ReasoningTrace
+
+
+class TraceBatchCreated(BaseModel):
+    created_count: int
+    traces: list[TraceCreated]
+
+
+class TraceCount(BaseModel):
+    count: int
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    criteria: Literal["baseline"] = "baseline"
+
+
+class ScoreDetails(BaseModel):
+    step_count: int
+    avg_step_length: float
+    total_chars: int
+    step_score: float
+    length_score: float
+    criteria: str
+    scored_at: datetime
+
+
+class TraceScore(BaseModel):
+    trace_id: uuid.UUID
+    score: float
+    details: ScoreDetails
+
+
+class ScoredTrace(Trace):
+    score: float
+
+
+class TraceComparison(BaseModel):
+    base: ScoredTrace
+    other: ScoredTrace

@@ -1,0 +1,128 @@
+"""Fixtures: every DB-touching test runs on SQLite, and on Postgres when
+TUNIX_RT_TEST_DATABASE_URL is set. The schema is built once per database with the real
+migrations; each test starts from empty tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from tunix_rt import migrations
+from tunix_rt.app import create_app
+from tunix_rt.config import Settings, load_settings
+from tunix_rt.db import Base
+
+PG_URL = os.environ.get("TUNIX_RT_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
+
+
+async def reset_postgres(url: str) -> None:
+    """Drop everything in the public schema so migrations start from empty."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await engine.dispose()
+
+
+def empty_database(backend: str, directory: Path) -> str:
+    """A URL of an empty database of the given backend."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{directory / 'test.db'}"
+    asyncio.run(reset_postgres(PG_URL))
+    return PG_URL
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A migrated database shared by a session's tests of one backend."""
+    url = empty_database(request.param, tmp_path_factory.mktemp(request.param))
+    migrations.upgrade(url)
+    return url
+
+
+async def truncate_all(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(table.delete())
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def clean_db(database_url: str) -> Iterator[str]:
+    """The test database URL, emptied after the test."""
+    yield database_url
+    asyncio.run(truncate_all(database_url))
+
+
+@pytest.fixture
+def settings(clean_db: str, tmp_path: Path) -> Settings:
+    return load_settings(database_url=clean_db, data_dir=tmp_path / "var", rediai_mode="mock")
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@asynccontextmanager
+async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client with the app's lifespan (engine, schema check) running."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            yield c
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(app) as c:
+        yield c
+
+
+@pytest.fixture
+def app_factory(
+    settings: Settings,
+) -> Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]:
+    """Build a client for an app with some settings overridden."""
+
+    def factory(**overrides: Any) -> AbstractAsyncContextManager[httpx.AsyncClient]:
+        return serve_in_process(create_app(settings.model_copy(update=overrides)))
+
+    return factory
+
+
+def make_trace(
+    prompt: str = "What is 2 + 3?",
+    steps: int = 2,
+    step_len: int = 20,
+    meta: dict[str, object] | None = None,
+    answer: str = "5",
+) -> dict[str, object]:
+    trace: dict[str, object] = {
+        "trace_version": "1.0",
+        "prompt": prompt,
+        "final_answer": answer,
+        "steps": [
+            {"i": i, "type": "compute", "content": (f"step {i} " + "x" * step_len)[:step_len]}
+            for i in range(steps)
+        ],
+    }
+    if meta is not None:
+        trace["meta"] = meta
+    return trace
