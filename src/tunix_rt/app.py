@@ -15,6 +15,10 @@ from tunix_rt.integrations.rediai import make_rediai_client
 from tunix_rt.kit.body_limit import BodySizeLimitMiddleware
 from tunix_rt.kit.errors import install_error_handlers
 from tunix_rt.migrations import ensure_schema_current
+from tunix_rt.datasets.endpoints import router as datasets_router
+from tunix_rt.evals.endpoints import router as evals_router
+from tunix_rt.generators.endpoints import router as generators_router
+from tunix_rt.runs.endpoints import router as runs_router
 from tunix_rt.traces.endpoints import router as traces_router
 from tunix_rt.web import mount_frontend
 
@@ -55,5 +59,9 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.include_router(health_router)
     app.include_router(traces_router)
+    app.include_router(generators_router)
+    app.include_router(datasets_router)
+    app.include_router(runs_router)
+    app.include_router(evals_router)
     mount_frontend(app)  # last: its catch-all must not shadow API routes
     return app

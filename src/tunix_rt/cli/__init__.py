@@ -10,7 +10,11 @@ from typing import Annotated
 import typer
 
 from tunix_rt import __version__
+from tunix_rt.cli import datasets as datasets_cli
 from tunix_rt.cli import db as db_cli
+from tunix_rt.cli import evals as evals_cli
+from tunix_rt.cli import generate as generate_cli
+from tunix_rt.cli import runs as runs_cli
 from tunix_rt.cli import traces as traces_cli
 from tunix_rt.cli.common import console, settings_or_exit
 
@@ -22,6 +26,11 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(traces_cli.app, name="traces")
+app.add_typer(generate_cli.app, name="generate")
+app.add_typer(datasets_cli.app, name="datasets")
+app.add_typer(runs_cli.app, name="runs")
+app.add_typer(evals_cli.eval_app, name="eval")
+app.add_typer(evals_cli.regression_app, name="regression")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,3 @@
+"""ORM tables for the dataset domain."""
+
+from __future__ import annotations

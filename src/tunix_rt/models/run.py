@@ -1,0 +1,3 @@
+"""ORM tables for the run domain."""
+
+from __future__ import annotations
