@@ -9,15 +9,15 @@ from fastapi import FastAPI
 
 from tunix_rt import __version__
 from tunix_rt.config import Settings, load_settings
+from tunix_rt.datasets.endpoints import router as datasets_router
 from tunix_rt.db import create_engine, create_sessionmaker
+from tunix_rt.evals.endpoints import router as evals_router
+from tunix_rt.generators.endpoints import router as generators_router
 from tunix_rt.health import router as health_router
 from tunix_rt.integrations.rediai import make_rediai_client
 from tunix_rt.kit.body_limit import BodySizeLimitMiddleware
 from tunix_rt.kit.errors import install_error_handlers
 from tunix_rt.migrations import ensure_schema_current
-from tunix_rt.datasets.endpoints import router as datasets_router
-from tunix_rt.evals.endpoints import router as evals_router
-from tunix_rt.generators.endpoints import router as generators_router
 from tunix_rt.runs.endpoints import router as runs_router
 from tunix_rt.traces.endpoints import router as traces_router
 from tunix_rt.web import mount_frontend
