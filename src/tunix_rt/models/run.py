@@ -1,3 +1,114 @@
-"""ORM tables for the run domain."""
+"""ORM tables for the run domain: a run (the job), its log lines and its step metrics."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from tunix_rt.db import Base, JSONType, UTCDateTime, new_id, utcnow
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid); Postgres gets BIGINT.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+RUN_STATUSES = (
+    "pending",
+    "running",
+    "cancel_requested",
+    "completed",
+    "failed",
+    "timeout",
+    "cancelled",
+)
+TERMINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
+ACTIVE_STATUSES = frozenset({"running", "cancel_requested"})
+
+
+class Run(Base):
+    """A training (or evaluation) run; the row is also the queue's job."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="train")
+    mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False, default="pending")
+    dataset_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model_id: Mapped[str] = mapped_column(String(500), nullable=False)
+    parent_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=True
+    )
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
+    output_dir: Mapped[str] = mapped_column(Text, nullable=False)
+    priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
+    worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    timeout_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        # The queue's claim: pending runs by priority, then FIFO.
+        Index("ix_runs_status_priority_queued_at", "status", "priority", "queued_at"),
+        Index("ix_runs_dataset_key", "dataset_key"),
+        Index("ix_runs_parent_run_id", "parent_run_id"),
+        # Newest-first registry listing.
+        Index("ix_runs_created_at_id", "created_at", "id"),
+    )
+
+
+class RunLog(Base):
+    """One line of a run's output; ``seq`` increases per run (SSE event id)."""
+
+    __tablename__ = "run_logs"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    )
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    stream: Mapped[str] = mapped_column(String(8), nullable=False)
+    chunk: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_logs_run_id_seq"),)
+
+
+class RunMetric(Base):
+    """One training step's metrics as reported by the child."""
+
+    __tablename__ = "run_metrics"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
+    )
+    step: Mapped[int] = mapped_column(Integer, nullable=False)
+    loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    eval_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
+    learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tokens_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
+    elapsed_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_run_metrics_run_id_step", "run_id", "step"),)
