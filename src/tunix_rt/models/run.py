@@ -109,6 +109,7 @@ class RunMetric(Base):
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     tokens_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     elapsed_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_run_metrics_run_id_step", "run_id", "step"),)

@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("learning_rate", sa.Float(), nullable=True),
         sa.Column("tokens_per_second", sa.Float(), nullable=True),
         sa.Column("elapsed_seconds", sa.Float(), nullable=True),
+        sa.Column("total_steps", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], name=op.f("fk_run_metrics_run_id_runs"), ondelete="CASCADE"

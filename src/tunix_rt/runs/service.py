@@ -1,0 +1,302 @@
+"""Run rules: create, read, list, cancel and delete runs. Called by the API, CLI and workers."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tunix_rt.config import Settings
+from tunix_rt.db import new_id, utcnow
+from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound, Unprocessable
+from tunix_rt.models.run import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunLog, RunMetric
+from tunix_rt.runs.schemas import RunRequest, TunixStatus
+
+TAIL_BYTES = 10 * 1024
+REPORT_PREFIX = "@tunix_rt "
+
+
+class TunixUnavailable(DomainError):
+    status_code = 501
+
+
+def tunix_status() -> TunixStatus:
+    """Whether the training runtime (tunix + jax) is installed, without importing it."""
+    try:
+        from tunix_rt.training import available  # type: ignore[attr-defined]
+
+        ok, version, message = available()
+    except ImportError:
+        ok, version, message = _available_fallback()
+    return TunixStatus(
+        available=bool(ok),
+        version=version or None,
+        jax_version=_version("jax"),
+        runtime_required=True,
+        message=message,
+    )
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _available_fallback() -> tuple[bool, str | None, str]:
+    missing = [m for m in ("tunix", "jax") if importlib.util.find_spec(m) is None]
+    version = _version("google-tunix")
+    if missing:
+        return False, version, f"not installed: {', '.join(missing)} (pip install google-tunix jax)"
+    return True, version, f"Tunix {version} with JAX {_version('jax')}"
+
+
+def default_output_dir(settings: Settings, run_id: uuid.UUID) -> Path:
+    return (settings.data_dir / "runs" / str(run_id)).resolve()
+
+
+async def _check_dataset(session: AsyncSession, settings: Settings, key: str) -> None:
+    from tunix_rt.datasets import service as datasets  # type: ignore[attr-defined,unused-ignore]
+
+    try:
+        await datasets.get_manifest(session, settings, key)
+    except NotFound:
+        raise NotFound(f"dataset {key!r} not found") from None
+
+
+def _check_model(settings: Settings, model_id: str) -> None:
+    try:
+        from tunix_rt.training.resolve import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
+            ModelNotFound,
+            resolve_model,
+        )
+    except ImportError:
+        return
+    try:
+        resolve_model(model_id, settings)
+    except ModelNotFound as exc:
+        raise Unprocessable(("body", "model_id"), str(exc)) from None
+
+
+async def _check_output_dir(session: AsyncSession, output_dir: Path) -> None:
+    taken = await session.scalar(select(Run.id).where(Run.output_dir == str(output_dir)).limit(1))
+    if taken is not None:
+        raise Conflict(f"output_dir {output_dir} belongs to run {taken}; every run needs its own")
+    if not _usable_dir(output_dir):
+        raise Conflict(f"output_dir {output_dir} exists and is not an empty directory")
+
+
+def _usable_dir(path: Path) -> bool:
+    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
+
+
+def _absolute(path: str) -> Path:
+    return Path(path).expanduser().resolve()
+
+
+def remove_run_dir(path: str) -> None:
+    directory = Path(path)
+    if directory.is_dir() and not directory.is_symlink():
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def create_run(
+    session: AsyncSession,
+    settings: Settings,
+    request: RunRequest,
+    *,
+    kind: str = "train",
+    parent_run_id: uuid.UUID | None = None,
+) -> Run:
+    """Validate everything first (nothing is stored on a 4xx/501), then insert as pending."""
+    if not request.dry_run and not tunix_status().available:
+        raise TunixUnavailable(
+            "local training needs Tunix and JAX: "
+            + tunix_status().message
+            + " (dry_run=true works without them)"
+        )
+    await _check_dataset(session, settings, request.dataset_key)
+    _check_model(settings, request.model_id)
+    run_id = new_id()
+    if request.output_dir:
+        output_dir = _absolute(request.output_dir)
+    else:
+        output_dir = default_output_dir(settings, run_id)
+    await _check_output_dir(session, output_dir)
+    config = request.model_dump(mode="json")
+    config["output_dir"] = str(output_dir)
+    now = utcnow()
+    run = Run(
+        id=run_id,
+        kind=kind,
+        mode="dry-run" if request.dry_run else "local",
+        status="pending",
+        dataset_key=request.dataset_key,
+        model_id=request.model_id,
+        parent_run_id=parent_run_id,
+        config=config,
+        output_dir=str(output_dir),
+        priority=request.priority,
+        attempt=0,
+        max_attempts=getattr(settings, "queue_max_attempts", 3),
+        timeout_seconds=request.timeout_seconds or settings.run_default_timeout_seconds,
+        queued_at=now,
+        created_at=now,
+    )
+    session.add(run)
+    await session.flush()
+    return run
+
+
+async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
+    run = await session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        raise NotFound(f"run {run_id} not found")
+    return run
+
+
+@dataclass(frozen=True)
+class RunPage:
+    rows: list[Run]
+    next_offset: int | None
+
+
+async def list_runs(
+    session: AsyncSession,
+    *,
+    limit: int,
+    offset: int = 0,
+    status: list[str] | None = None,
+    dataset_key: str | None = None,
+    mode: str | None = None,
+    kind: str | None = None,
+) -> RunPage:
+    """Newest first, filtered."""
+    stmt = select(Run)
+    if status:
+        stmt = stmt.where(Run.status.in_(status))
+    if dataset_key is not None:
+        stmt = stmt.where(Run.dataset_key == dataset_key)
+    if mode is not None:
+        stmt = stmt.where(Run.mode == mode)
+    if kind is not None:
+        stmt = stmt.where(Run.kind == kind)
+    stmt = stmt.order_by(Run.created_at.desc(), Run.id.desc()).offset(offset).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    has_more = len(rows) > limit
+    return RunPage(rows=rows[:limit], next_offset=offset + limit if has_more else None)
+
+
+async def log_tail(session: AsyncSession, run_id: uuid.UUID, stream: str) -> str:
+    """The last lines of one stream, at most TAIL_BYTES of UTF-8, oldest first."""
+    stmt = (
+        select(RunLog.chunk)
+        .where(RunLog.run_id == run_id, RunLog.stream == stream)
+        .order_by(RunLog.seq.desc())
+        .limit(1000)
+    )
+    lines: list[str] = []
+    size = 0
+    for chunk in (await session.scalars(stmt)).all():
+        encoded = (chunk + "\n").encode()
+        if size + len(encoded) > TAIL_BYTES:
+            room = TAIL_BYTES - size
+            if room > 0:
+                lines.append(encoded[-room:].decode("utf-8", "ignore"))
+            break
+        lines.append(chunk + "\n")
+        size += len(encoded)
+    return "".join(reversed(lines))
+
+
+async def dry_run_report(session: AsyncSession, run_id: uuid.UUID) -> dict[str, Any] | None:
+    """The newest ``@tunix_rt {"event": "dry_run", ...}`` line the child printed."""
+    stmt = (
+        select(RunLog.chunk)
+        .where(
+            RunLog.run_id == run_id,
+            RunLog.stream == "stdout",
+            RunLog.chunk.like(REPORT_PREFIX + "%dry_run%"),
+        )
+        .order_by(RunLog.seq.desc())
+        .limit(1)
+    )
+    chunk = await session.scalar(stmt)
+    event = parse_event(chunk) if chunk else None
+    return event if event and event.get("event") == "dry_run" else None
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """Decode a child's ``@tunix_rt {json}`` machine line; None for anything else."""
+    if not line.startswith(REPORT_PREFIX):
+        return None
+    try:
+        data = json.loads(line[len(REPORT_PREFIX) :])
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def list_metrics(session: AsyncSession, run_id: uuid.UUID) -> list[RunMetric]:
+    stmt = (
+        select(RunMetric).where(RunMetric.run_id == run_id).order_by(RunMetric.step, RunMetric.id)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def cancel_run(session: AsyncSession, run_id: uuid.UUID) -> str:
+    """Pending → cancelled now; running → cancel_requested (its executor stops the child)."""
+    now = utcnow()
+    cancelled = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "pending")
+        .values(
+            status="cancelled",
+            completed_at=now,
+            message="cancelled before it started",
+            lease_expires_at=None,
+        )
+    )
+    if getattr(cancelled, "rowcount", 0):
+        return f"run {run_id} cancelled"
+    requested = await session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == "running")
+        .values(status="cancel_requested")
+    )
+    if getattr(requested, "rowcount", 0):
+        return f"cancel requested for run {run_id}; the child gets SIGTERM, then SIGKILL"
+    run = await get_run(session, run_id)
+    if run.status == "cancel_requested":
+        return f"cancel already requested for run {run_id}"
+    raise BadRequest(f"run {run_id} is {run.status}; only pending or running runs can be cancelled")
+
+
+async def delete_run(session: AsyncSession, settings: Settings, run_id: uuid.UUID) -> None:
+    """Delete a finished run, its logs, metrics, child runs and its directory."""
+    run = await get_run(session, run_id)
+    if run.status not in TERMINAL_STATUSES:
+        raise Conflict(f"run {run_id} is {run.status}; cancel it or wait until it finishes")
+    active_children = await session.scalar(
+        select(func.count())
+        .select_from(Run)
+        .where(Run.parent_run_id == run_id, Run.status.not_in(TERMINAL_STATUSES))
+    )
+    if active_children:
+        raise Conflict(f"run {run_id} has {active_children} unfinished evaluation run(s)")
+    await session.execute(delete(Run).where(Run.id == run_id))
+    await session.flush()
+    remove_run_dir(run.output_dir)
+
+
+def is_active(status: str) -> bool:
+    return status in ACTIVE_STATUSES
