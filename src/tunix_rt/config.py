@@ -86,6 +86,68 @@ class Settings(BaseSettings):
     batch_max_bytes: int = Field(default=64 * 1_048_576, ge=1024, le=1024 * 1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # Training runs (docs/runs.md).
+    run_cancel_grace_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="SIGTERM → SIGKILL grace on cancel/timeout."
+    )
+    run_poll_seconds: float = Field(
+        default=0.5, gt=0, le=10, description="How often a running child checks for cancel."
+    )
+    run_default_timeout_seconds: int | None = Field(
+        default=None, ge=1, le=30 * 86400, description="Timeout for runs that give none."
+    )
+
+    # Durable run queue (docs/queue.md).
+    embedded_worker: bool = Field(
+        default=True, description="Run a queue worker inside `tunix-rt serve`."
+    )
+    worker_concurrency: int = Field(default=1, ge=1, le=64, description="Runs per worker.")
+    queue_lease_seconds: float = Field(default=30.0, gt=0, le=3600)
+    queue_heartbeat_seconds: float = Field(default=5.0, gt=0, le=600)
+    queue_poll_seconds: float = Field(default=2.0, gt=0, le=60)
+    queue_max_attempts: int = Field(default=3, ge=1, le=100)
+    worker_shutdown_grace_seconds: float = Field(default=10.0, ge=0, le=3600)
+
+    # Evaluation (docs/evaluation.md).
+    eval_auto: bool = Field(
+        default=True, description="Evaluate completed local training runs automatically."
+    )
+    eval_default_judges: str = Field(
+        default="answer_correctness,format",
+        description="Comma-separated judges (name or name@version); the first sets the score.",
+    )
+    eval_pass_score: float = Field(default=50.0, ge=0, le=100, description="Score for `pass`.")
+    eval_batch_size: int = Field(default=16, ge=1, le=1024)
+    eval_max_new_tokens: int = Field(default=256, ge=1, le=32768)
+    eval_regression_tolerance: float = Field(
+        default=0.05, ge=0, le=1, description="Relative regression that fails a check."
+    )
+    llm_judge_base_url: str = Field(
+        default="", description="OpenAI-compatible server; empty = REDIAI_BASE_URL."
+    )
+    llm_judge_model: str = Field(default="default", min_length=1, max_length=200)
+    llm_judge_api_key: str = Field(default="", description="Bearer token, if the server needs one.")
+    llm_judge_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    llm_judge_max_retries: int = Field(default=2, ge=0, le=10)
+    llm_judge_concurrency: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("eval_default_judges")
+    @classmethod
+    def _judge_names(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        known = {"answer_correctness", "format", "baseline", "llm_judge"}
+        if not names:
+            raise ValueError("name at least one judge")
+        for name in names:
+            if name.split("@", 1)[0] not in known:
+                raise ValueError(f"unknown judge {name!r}; choose from {', '.join(sorted(known))}")
+        return ",".join(names)
+
+    @field_validator("llm_judge_base_url")
+    @classmethod
+    def _judge_url(cls, value: str) -> str:
+        return cls._http_url(value) if value else value
+
     @field_validator("rediai_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
