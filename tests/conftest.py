@@ -72,7 +72,13 @@ def clean_db(database_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def settings(clean_db: str, tmp_path: Path) -> Settings:
-    return load_settings(database_url=clean_db, data_dir=tmp_path / "var", rediai_mode="mock")
+    # API tests run without the embedded queue worker; queue tests turn it on explicitly.
+    return load_settings(
+        database_url=clean_db,
+        data_dir=tmp_path / "var",
+        rediai_mode="mock",
+        embedded_worker=False,
+    )
 
 
 @pytest.fixture

@@ -18,7 +18,9 @@ from tunix_rt.integrations.rediai import make_rediai_client
 from tunix_rt.kit.body_limit import BodySizeLimitMiddleware
 from tunix_rt.kit.errors import install_error_handlers
 from tunix_rt.migrations import ensure_schema_current
+from tunix_rt.observability.metrics import install_metrics
 from tunix_rt.runs.endpoints import router as runs_router
+from tunix_rt.runs.worker import embedded_worker
 from tunix_rt.traces.endpoints import router as traces_router
 from tunix_rt.web import mount_frontend
 
@@ -37,7 +39,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.rediai = rediai
-            yield
+            async with embedded_worker(app.state.sessionmaker, settings):
+                yield
         finally:
             await rediai.aclose()
             await engine.dispose()
@@ -57,6 +60,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             ("POST", "/api/traces/batch"): lambda: settings.batch_max_bytes,
         },
     )
+    install_metrics(app)
     app.include_router(health_router)
     app.include_router(traces_router)
     app.include_router(generators_router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +17,7 @@ from tunix_rt.cli import evals as evals_cli
 from tunix_rt.cli import generate as generate_cli
 from tunix_rt.cli import runs as runs_cli
 from tunix_rt.cli import traces as traces_cli
+from tunix_rt.cli import worker as worker_cli
 from tunix_rt.cli.common import console, settings_or_exit
 
 app = typer.Typer(
@@ -31,6 +33,7 @@ app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(evals_cli.eval_app, name="eval")
 app.add_typer(evals_cli.regression_app, name="regression")
+app.command()(worker_cli.worker)
 
 
 def _version(value: bool) -> None:
@@ -55,6 +58,13 @@ def serve(
         int | None, typer.Option(help="Port (default BACKEND_PORT or 8000).", envvar="BACKEND_PORT")
     ] = None,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run a queue worker inside the server (TUNIX_RT_EMBEDDED_WORKER).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the API and web UI."""
     import uvicorn
@@ -63,6 +73,9 @@ def serve(
 
     settings = settings_or_exit()
     check_schema_or_exit(settings)
+    if not worker:
+        # The app factory runs in uvicorn (and its reloader child): pass it on by env.
+        os.environ["TUNIX_RT_EMBEDDED_WORKER"] = "false"
     bind_host = host or settings.host
     bind_port = port or settings.backend_port
     console.print(

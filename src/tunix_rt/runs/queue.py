@@ -1,0 +1,332 @@
+"""The durable run queue: the ``runs`` row is the job (docs/queue.md).
+
+One set of statements serves both backends. On Postgres the claim and the reaper lock
+their rows with ``FOR UPDATE SKIP LOCKED`` so any number of workers on any number of hosts
+never take the same run; on SQLite the same ``UPDATE … WHERE id = (SELECT …) AND
+status = 'pending' RETURNING`` is atomic because SQLite has a single writer. Workers wake
+on ``LISTEN tunix_rt_runs`` (Postgres) or an in-process signal (embedded worker), with a
+bounded poll as the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    Text,
+    Uuid,
+    case,
+    cast,
+    column,
+    event,
+    func,
+    literal,
+    select,
+    table,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tunix_rt.db import UTCDateTime, utcnow
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "tunix_rt_runs"
+HELD = ("running", "cancel_requested")
+
+# A lightweight view of the columns the queue touches (the ORM model is the runs domain's).
+RUNS = table(
+    "runs",
+    column("id", Uuid),
+    column("status", String),
+    column("mode", String),
+    column("priority", Integer),
+    column("attempt", Integer),
+    column("max_attempts", Integer),
+    column("worker_id", String),
+    column("lease_expires_at", UTCDateTime),
+    column("queued_at", UTCDateTime),
+    column("started_at", UTCDateTime),
+    column("completed_at", UTCDateTime),
+    column("duration_seconds", Float),
+    column("message", Text),
+)
+
+
+class LeaseHook(Protocol):
+    """What the executor calls while a child runs; False means the lease is gone."""
+
+    async def renew(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: uuid.UUID
+    attempt: int
+    lease_expires_at: datetime
+
+
+@dataclass
+class Reaped:
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+    cancelled: list[uuid.UUID] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.requeued) + len(self.failed) + len(self.cancelled)
+
+
+# --- enqueue and wake-up -------------------------------------------------------------
+
+_local_wakers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+
+def _wake_local() -> None:
+    for loop, ev in list(_local_wakers):
+        with contextlib.suppress(RuntimeError):  # loop closed
+            loop.call_soon_threadsafe(ev.set)
+
+
+async def enqueue(session: AsyncSession) -> None:
+    """Call after adding ``pending`` run rows: wakes workers when the transaction commits.
+
+    On Postgres ``pg_notify`` inside the transaction is delivered at commit (and dropped on
+    rollback); in-process workers are signalled by an ``after_commit`` hook.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, "")))
+
+    def after_commit(_session: Any) -> None:
+        _wake_local()
+
+    event.listen(session.sync_session, "after_commit", after_commit, once=True)
+
+
+class Waker:
+    """Resolves ``wait()`` on a notification, a local enqueue, ``poke()``, or a timeout."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._event = asyncio.Event()
+        self._key = (asyncio.get_running_loop(), self._event)
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        _local_wakers.add(self._key)
+        if self._url.startswith("postgresql"):
+            self._listener = asyncio.create_task(self._listen_forever())
+
+    async def stop(self) -> None:
+        _local_wakers.discard(self._key)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+
+    def poke(self) -> None:
+        self._event.set()
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    async def wait(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), seconds)
+
+    async def _listen_forever(self) -> None:
+        import asyncpg
+
+        dsn = make_url(self._url).set(drivername="postgresql").render_as_string(False)
+        while True:
+            conn = None
+            try:
+                conn = await asyncpg.connect(dsn)
+                await conn.add_listener(CHANNEL, lambda *_: self._event.set())
+                self._event.set()  # catch up on anything sent while not listening
+                closed = asyncio.Event()
+                conn.add_termination_listener(lambda *_, ev=closed: ev.set())
+                await closed.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the poll fallback covers the gap
+                log.warning("LISTEN %s failed (%s); retrying", CHANNEL, exc)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(conn.close(timeout=2))
+            await asyncio.sleep(1.0)
+
+
+# --- claim, lease, release, reap -----------------------------------------------------
+
+
+def _concat(*parts: Any) -> Any:
+    out: Any = None
+    for part in parts:
+        value = literal(part, String) if isinstance(part, str) else part
+        out = value if out is None else out.op("||")(value)
+    return out
+
+
+class RunQueue:
+    """Claim/renew/release/reap statements over one sessionmaker."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self.sessionmaker = sessionmaker
+
+    async def claim(
+        self, worker_id: str, lease_seconds: float, *, min_priority: int | None = None
+    ) -> Claim | None:
+        """Take the best pending run (priority desc, then FIFO) or return None."""
+        now = utcnow()
+        expires = now + timedelta(seconds=lease_seconds)
+        pick = select(RUNS.c.id).where(RUNS.c.status == "pending")
+        if min_priority is not None:
+            pick = pick.where(RUNS.c.priority >= min_priority)
+        pick = (
+            pick.order_by(RUNS.c.priority.desc(), RUNS.c.queued_at, RUNS.c.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(RUNS)
+            .where(RUNS.c.id == pick.scalar_subquery(), RUNS.c.status == "pending")
+            .values(
+                status="running",
+                worker_id=worker_id,
+                lease_expires_at=expires,
+                started_at=func.coalesce(RUNS.c.started_at, now),
+            )
+            .returning(RUNS.c.id, RUNS.c.attempt)
+        )
+        async with self.sessionmaker() as session:
+            row = (await session.execute(stmt)).first()
+            await session.commit()
+        if row is None:
+            return None
+        return Claim(run_id=row[0], attempt=int(row[1] or 0), lease_expires_at=expires)
+
+    async def renew(self, run_id: uuid.UUID, worker_id: str, lease_seconds: float) -> bool:
+        """Extend a held lease; False when this worker no longer holds the run."""
+        stmt = (
+            update(RUNS)
+            .where(
+                RUNS.c.id == run_id,
+                RUNS.c.worker_id == worker_id,
+                RUNS.c.status.in_(HELD),
+            )
+            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+            .returning(RUNS.c.id)
+        )
+        async with self.sessionmaker() as session:
+            row = (await session.execute(stmt)).first()
+            await session.commit()
+        return row is not None
+
+    async def release(self, run_id: uuid.UUID, worker_id: str, reason: str) -> str | None:
+        """Give a held run back (graceful shutdown): pending again, or cancelled if asked.
+
+        The attempt count is unchanged: a clean hand-back is not a failure.
+        """
+        now = utcnow()
+        cancelling = RUNS.c.status == "cancel_requested"
+        stmt = (
+            update(RUNS)
+            .where(
+                RUNS.c.id == run_id,
+                RUNS.c.worker_id == worker_id,
+                RUNS.c.status.in_(HELD),
+            )
+            .values(
+                status=case((cancelling, "cancelled"), else_="pending"),
+                completed_at=case((cancelling, now), else_=None),
+                worker_id=None,
+                lease_expires_at=None,
+                message=case((cancelling, "cancelled"), else_=reason),
+            )
+            .returning(RUNS.c.status)
+        )
+        async with self.sessionmaker() as session:
+            row = (await session.execute(stmt)).first()
+            if row is not None and row[0] == "pending":
+                await enqueue(session)
+            await session.commit()
+        return None if row is None else str(row[0])
+
+    async def reap(self, *, batch: int = 100) -> Reaped:
+        """Return runs whose lease expired to ``pending`` (attempt+1) or fail them.
+
+        Safe to run from many workers at once: each expired row is locked by exactly one
+        reaper (SKIP LOCKED), and the outer WHERE re-checks the lease after the lock.
+        """
+        now = utcnow()
+        expired = (RUNS.c.status.in_(HELD), RUNS.c.lease_expires_at < now)
+        pick = select(RUNS.c.id).where(*expired).limit(batch).with_for_update(skip_locked=True)
+        cancelling = RUNS.c.status == "cancel_requested"
+        exhausted = RUNS.c.attempt + 1 >= RUNS.c.max_attempts
+        who = func.coalesce(RUNS.c.worker_id, "?")
+        tries = cast(RUNS.c.attempt + 1, String)
+        stmt = (
+            update(RUNS)
+            .where(RUNS.c.id.in_(pick.scalar_subquery()), *expired)
+            .values(
+                status=case((cancelling, "cancelled"), (exhausted, "failed"), else_="pending"),
+                attempt=case((cancelling, RUNS.c.attempt), else_=RUNS.c.attempt + 1),
+                completed_at=case((cancelling | exhausted, now), else_=None),
+                worker_id=None,
+                lease_expires_at=None,
+                message=case(
+                    (cancelling, _concat("cancelled; worker ", who, " stopped responding")),
+                    (
+                        exhausted,
+                        _concat(
+                            "worker ",
+                            who,
+                            " stopped renewing its lease; gave up after ",
+                            tries,
+                            " of ",
+                            cast(RUNS.c.max_attempts, String),
+                            " attempts",
+                        ),
+                    ),
+                    else_=_concat(
+                        "worker ",
+                        who,
+                        " stopped renewing its lease; re-queued (attempt ",
+                        tries,
+                        ")",
+                    ),
+                ),
+            )
+            .returning(RUNS.c.id, RUNS.c.status)
+        )
+        out = Reaped()
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(stmt)).all()
+            if any(r[1] == "pending" for r in rows):
+                await enqueue(session)
+            await session.commit()
+        for run_id, status in rows:
+            {"pending": out.requeued, "failed": out.failed}.get(status, out.cancelled).append(
+                run_id
+            )
+        if rows:
+            log.warning(
+                "reaper: %d re-queued, %d failed, %d cancelled", *map(len, vars(out).values())
+            )
+        return out
+
+    async def depth(self) -> int:
+        async with self.sessionmaker() as session:
+            stmt = select(func.count()).select_from(RUNS).where(RUNS.c.status == "pending")
+            return int((await session.execute(stmt)).scalar_one())
