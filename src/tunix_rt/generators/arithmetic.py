@@ -1,0 +1,366 @@
+"""Arithmetic reasoning traces with verifiable answers (SPEC §4).
+
+Pure and deterministic: the same arguments always give the same traces. Every trace works
+the problem digit by digit, one operation per step, in a fixed textual format a tiny model
+can learn:
+
+- addition, column by column from the ones with an explicit carry in and out:
+  ``ones: 7 + 9 + 0 = 16, write 6 carry 1``
+- subtraction, column by column with an explicit borrow (a negative result is computed as
+  the reversed difference and negated):
+  ``ones: 3 - 8 - 0 < 0, 13 - 8 - 0 = 5, write 5 borrow 1``
+- multiplication by decomposition into one partial product per digit of the second
+  factor (``27 × 19 = 27 × 9 + 27 × 10``), each partial product digit by digit with
+  carries, then the partial products added column by column.
+
+Each binary operation ends with a step stating its result (``27 + 19 = 46``). Problems
+with more than two terms are evaluated left to right; the prompt parenthesizes where that
+differs from the usual precedence, so the expected answer is always the true value.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+TRACE_VERSION = "1.0"
+SOURCE = "arithmetic"
+
+MIN_DIGITS, MAX_DIGITS = 1, 6
+MIN_TERMS, MAX_TERMS = 2, 5
+MAX_COUNT = 100_000
+
+_OP_ALIASES = {"+": "+", "-": "-", "−": "-", "×": "×", "*": "×", "x": "×", "X": "×"}
+_OP_TASK = {"+": "addition", "-": "subtraction", "×": "multiplication"}
+_PLACES = (
+    "ones",
+    "tens",
+    "hundreds",
+    "thousands",
+    "ten-thousands",
+    "hundred-thousands",
+    "millions",
+    "ten-millions",
+    "hundred-millions",
+    "billions",
+    "ten-billions",
+    "hundred-billions",
+    "trillions",
+)
+
+Style = Literal["plain", "word"]
+
+
+@dataclass
+class _Steps:
+    items: list[tuple[str, str]]
+
+    def add(self, kind: str, content: str) -> None:
+        self.items.append((kind, content))
+
+
+def normalize_ops(ops: str | Iterable[str]) -> tuple[str, ...]:
+    """Canonical operator symbols (``+``, ``-``, ``×``) in first-seen order.
+
+    Accepts ``*``/``x`` for multiplication and a plain string of symbols (``"+-"``) or a
+    comma separated one (``"+,×"``)."""
+    if isinstance(ops, str):
+        items = [ch for chunk in ops.replace(",", " ").split() for ch in chunk]
+    else:
+        items = [str(op).strip() for op in ops]
+    if not items:
+        raise ValueError("ops must name at least one operation of '+', '-', '×'")
+    result: list[str] = []
+    for op in items:
+        canonical = _OP_ALIASES.get(op)
+        if canonical is None:
+            raise ValueError(f"unknown operation {op!r}; use '+', '-' or '×' (also '*' or 'x')")
+        if canonical not in result:
+            result.append(canonical)
+    return tuple(result)
+
+
+def _place(column: int) -> str:
+    return _PLACES[column] if column < len(_PLACES) else f"10^{column}"
+
+
+def _digits(value: int) -> list[int]:
+    """Decimal digits, least significant first."""
+    return [int(ch) for ch in reversed(str(value))]
+
+
+def _add_steps(a: int, b: int, steps: _Steps) -> int:
+    da, db = _digits(a), _digits(b)
+    carry = 0
+    column = 0
+    while column < max(len(da), len(db)) or carry:
+        x = da[column] if column < len(da) else 0
+        y = db[column] if column < len(db) else 0
+        total = x + y + carry
+        digit, carry_out = total % 10, total // 10
+        steps.add(
+            "digit",
+            f"{_place(column)}: {x} + {y} + {carry} = {total}, write {digit} carry {carry_out}",
+        )
+        carry = carry_out
+        column += 1
+    result = a + b
+    steps.add("result", f"{a} + {b} = {result}")
+    return result
+
+
+def _sub_columns(big: int, small: int, steps: _Steps) -> None:
+    da, db = _digits(big), _digits(small)
+    borrow = 0
+    for column in range(len(da)):
+        x = da[column]
+        y = db[column] if column < len(db) else 0
+        if x - y - borrow < 0:
+            digit = x + 10 - y - borrow
+            steps.add(
+                "digit",
+                f"{_place(column)}: {x} - {y} - {borrow} < 0, "
+                f"{x + 10} - {y} - {borrow} = {digit}, write {digit} borrow 1",
+            )
+            borrow = 1
+        else:
+            digit = x - y - borrow
+            steps.add(
+                "digit",
+                f"{_place(column)}: {x} - {y} - {borrow} = {digit}, write {digit} borrow 0",
+            )
+            borrow = 0
+
+
+def _sub_steps(a: int, b: int, steps: _Steps) -> int:
+    if a >= b:
+        _sub_columns(a, b, steps)
+    else:
+        steps.add("plan", f"{a} < {b}, so compute {b} - {a} and negate it")
+        _sub_columns(b, a, steps)
+    result = a - b
+    steps.add("result", f"{a} - {b} = {result}")
+    return result
+
+
+def _mul_by_digit(a: int, d: int, steps: _Steps) -> int:
+    """a × d for one digit d, digit by digit with carries."""
+    carry = 0
+    da = _digits(a)
+    for column, x in enumerate(da):
+        total = x * d + carry
+        last = column == len(da) - 1
+        if last:
+            steps.add("digit", f"{_place(column)}: {x} × {d} + {carry} = {total}, write {total}")
+        else:
+            digit, carry_out = total % 10, total // 10
+            steps.add(
+                "digit",
+                f"{_place(column)}: {x} × {d} + {carry} = {total}, write {digit} carry {carry_out}",
+            )
+            carry = carry_out
+    product = a * d
+    steps.add("partial", f"{a} × {d} = {product}")
+    return product
+
+
+def _mul_steps(a: int, b: int, steps: _Steps) -> int:
+    sign = -1 if (a < 0) != (b < 0) else 1
+    a_abs, b_abs = abs(a), abs(b)
+    db = _digits(b_abs)
+    if len(db) > 1:
+        parts = " + ".join(f"{a_abs} × {d * 10**k}" for k, d in enumerate(db))
+        steps.add("plan", f"{a_abs} × {b_abs} = {parts}")
+    partials: list[int] = []
+    for k, d in enumerate(db):
+        product = _mul_by_digit(a_abs, d, steps)
+        if k:
+            shifted = product * 10**k
+            steps.add("shift", f"{a_abs} × {d * 10**k} = {product} × {10**k} = {shifted}")
+            product = shifted
+        partials.append(product)
+    running = partials[0]
+    for part in partials[1:]:
+        running = _add_steps(running, part, steps)
+    result = sign * running
+    if sign < 0:
+        steps.add("sign", f"one factor is negative, so the product is {result}")
+    steps.add("result", f"{_fmt(a)} × {_fmt(b)} = {result}")
+    return result
+
+
+def _fmt(value: int) -> str:
+    return f"({value})" if value < 0 else str(value)
+
+
+def _apply(op: str, a: int, b: int, steps: _Steps) -> int:
+    if op == "+":
+        if a < 0:
+            # Only reached in longer chains after a negative difference: -x + b = b - x.
+            steps.add("plan", f"{a} + {b} = {b} - {-a}")
+            value = _sub_steps(b, -a, steps)
+            steps.add("result", f"{a} + {b} = {value}")
+            return value
+        return _add_steps(a, b, steps)
+    if op == "-":
+        if a < 0:
+            steps.add("plan", f"{a} - {b} = -({-a} + {b})")
+            total = _add_steps(-a, b, steps)
+            steps.add("result", f"{a} - {b} = {-total}")
+            return -total
+        return _sub_steps(a, b, steps)
+    return _mul_steps(a, b, steps)
+
+
+def _plain_prompt(operands: Sequence[int], operators: Sequence[str]) -> str:
+    expr = str(operands[0])
+    for index, (op, value) in enumerate(zip(operators, operands[1:], strict=True)):
+        # Left to right: parenthesize the running expression when a × follows + or -.
+        if op == "×" and index > 0 and any(o != "×" for o in operators[:index]):
+            expr = f"({expr})"
+        expr = f"{expr} {op} {value}"
+    return f"What is {expr}?"
+
+
+_NAMES = ("Ava", "Ben", "Chloe", "Dev", "Emma", "Felix", "Grace", "Hugo", "Iris", "Jonas")
+_ITEMS = ("apples", "marbles", "stickers", "coins", "books", "shells", "cards", "pencils")
+
+
+def _word_prompt(operands: Sequence[int], operators: Sequence[str], rng: random.Random) -> str:
+    name = rng.choice(_NAMES)
+    item = rng.choice(_ITEMS)
+    parts = [f"{name} has {operands[0]} {item}."]
+    for op, value in zip(operators, operands[1:], strict=True):
+        if op == "+":
+            parts.append(f"Then {name} gets {value} more {item}.")
+        elif op == "-":
+            parts.append(f"Then {name} gives away {value} {item}.")
+        else:
+            parts.append(f"Then the number of {item} is multiplied by {value}.")
+    parts.append(f"How many {item} does {name} have now?")
+    return " ".join(parts)
+
+
+def _count_space(digits: int, terms: int, n_ops: int) -> int:
+    lo, hi = _operand_range(digits)
+    return int((hi - lo + 1) ** terms * n_ops ** (terms - 1))
+
+
+def _operand_range(digits: int) -> tuple[int, int]:
+    lo = 0 if digits == 1 else 10 ** (digits - 1)
+    return lo, 10**digits - 1
+
+
+def _validate(count: int, seed: int, digits: int, terms: int, style: str) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
+        raise ValueError(f"count must be an integer from 1 to {MAX_COUNT}, got {count!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(digits, bool) or not isinstance(digits, int):
+        raise ValueError(f"digits must be an integer, got {digits!r}")
+    if not MIN_DIGITS <= digits <= MAX_DIGITS:
+        raise ValueError(f"digits must be from {MIN_DIGITS} to {MAX_DIGITS}, got {digits}")
+    if isinstance(terms, bool) or not isinstance(terms, int):
+        raise ValueError(f"terms must be an integer, got {terms!r}")
+    if not MIN_TERMS <= terms <= MAX_TERMS:
+        raise ValueError(f"terms must be from {MIN_TERMS} to {MAX_TERMS}, got {terms}")
+    if style not in ("plain", "word"):
+        raise ValueError(f"style must be 'plain' or 'word', got {style!r}")
+
+
+def generate_arithmetic(
+    count: int,
+    seed: int,
+    digits: int = 2,
+    ops: str | Iterable[str] = ("+",),
+    *,
+    terms: int = 2,
+    style: Style = "plain",
+    unique: bool = True,
+    trace_version: str = TRACE_VERSION,
+) -> list[dict[str, Any]]:
+    """``count`` ReasoningTrace dicts, deterministic for the same arguments.
+
+    - ``digits`` (1–6): every operand has exactly this many digits (1 digit: 0–9).
+    - ``ops``: the operations drawn from, uniformly per operator slot.
+    - ``terms`` (2–5): operands per problem (more terms = more reasoning steps).
+    - ``style``: ``plain`` ("What is 27 + 19?") or ``word`` (a short story problem whose
+      running total never goes negative).
+    - ``unique``: no two traces share a prompt (``ValueError`` when ``count`` exceeds the
+      number of distinct problems).
+    """
+    _validate(count, seed, digits, terms, style)
+    operations = normalize_ops(ops)
+    if unique and count > _count_space(digits, terms, len(operations)):
+        raise ValueError(
+            f"only {_count_space(digits, terms, len(operations))} distinct problems exist "
+            f"for digits={digits}, terms={terms}, ops={''.join(operations)}; "
+            f"lower count ({count}) or pass unique=False"
+        )
+    rng = random.Random(f"tunix-rt-arithmetic:{seed}")
+    lo, hi = _operand_range(digits)
+    seen: set[tuple[tuple[int, ...], tuple[str, ...]]] = set()
+    traces: list[dict[str, Any]] = []
+    while len(traces) < count:
+        operands = tuple(rng.randint(lo, hi) for _ in range(terms))
+        operators = tuple(rng.choice(operations) for _ in range(terms - 1))
+        key = (operands, operators)
+        if style == "word" and any(
+            expected_value(operands[: n + 1], operators[:n]) < 0 for n in range(1, terms)
+        ):
+            continue  # a story cannot give away more than there is
+        if unique:
+            if key in seen:
+                continue
+            seen.add(key)
+        prompt = (
+            _plain_prompt(operands, operators)
+            if style == "plain"
+            else _word_prompt(operands, operators, rng)
+        )
+        steps = _Steps([])
+        value = operands[0]
+        for op, operand in zip(operators, operands[1:], strict=True):
+            value = _apply(op, value, operand, steps)
+        used = sorted({_OP_TASK[op] for op in operators})
+        answer = str(value)
+        traces.append(
+            {
+                "trace_version": trace_version,
+                "prompt": prompt,
+                "steps": [
+                    {"i": i, "type": kind, "content": content}
+                    for i, (kind, content) in enumerate(steps.items)
+                ],
+                "final_answer": answer,
+                "meta": {
+                    "source": SOURCE,
+                    "task": used[0] if len(used) == 1 else "mixed",
+                    "difficulty": f"{digits}-digit, {terms} terms",
+                    "digits": digits,
+                    "terms": terms,
+                    "ops": "".join(operations),
+                    "style": style,
+                    "expected_answer": answer,
+                    "seed": seed,
+                    "index": len(traces),
+                },
+            }
+        )
+    return traces
+
+
+def expected_value(operands: Sequence[int], operators: Sequence[str]) -> int:
+    """Left-to-right value of a chain (the generator's semantics), for checks."""
+    value = operands[0]
+    for op, operand in zip(operators, operands[1:], strict=True):
+        canonical = _OP_ALIASES[op]
+        if canonical == "+":
+            value += operand
+        elif canonical == "-":
+            value -= operand
+        else:
+            value *= operand
+    return value

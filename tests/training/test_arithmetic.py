@@ -1,0 +1,145 @@
+"""The arithmetic generator: determinism, correct answers, step structure, validation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tunix_rt.generators.arithmetic import (
+    expected_value,
+    generate_arithmetic,
+    normalize_ops,
+)
+from tunix_rt.traces.schemas import ReasoningTrace
+
+PROMPT = re.compile(r"^What is (.+)\?$")
+
+
+def _python_value(prompt: str) -> int:
+    match = PROMPT.match(prompt)
+    assert match, prompt
+    return int(eval(match.group(1).replace("×", "*"), {"__builtins__": {}}))
+
+
+def test_same_seed_same_traces_and_other_seed_differs() -> None:
+    a = generate_arithmetic(50, seed=7, digits=3, ops="+-×", terms=3)
+    b = generate_arithmetic(50, seed=7, digits=3, ops="+-×", terms=3)
+    c = generate_arithmetic(50, seed=8, digits=3, ops="+-×", terms=3)
+    assert a == b
+    assert [t["prompt"] for t in a] != [t["prompt"] for t in c]
+
+
+@pytest.mark.parametrize("digits", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("ops", ["+", "-", "×", "+-×"])
+@pytest.mark.parametrize("terms", [2, 3, 5])
+def test_every_expected_answer_matches_python(digits: int, ops: str, terms: int) -> None:
+    for trace in generate_arithmetic(
+        40, seed=digits * 100 + terms, digits=digits, ops=ops, terms=terms, unique=False
+    ):
+        value = _python_value(trace["prompt"])
+        assert trace["final_answer"] == str(value)
+        assert trace["meta"]["expected_answer"] == str(value)
+        ReasoningTrace.model_validate(trace)  # a valid trace for the API
+
+
+def test_word_problems_have_true_nonnegative_answers() -> None:
+    traces = generate_arithmetic(100, seed=3, digits=2, ops="+-", terms=3, style="word")
+    for trace in traces:
+        numbers = [int(n) for n in re.findall(r"\d+", trace["prompt"])]
+        signs = ["-" if "gives away" in s else "+" for s in trace["prompt"].split("Then ")[1:]]
+        assert trace["final_answer"] == str(expected_value(numbers, signs))
+        assert int(trace["final_answer"]) >= 0
+        assert trace["meta"]["style"] == "word"
+
+
+def test_addition_steps_are_column_by_column_with_carries() -> None:
+    (trace,) = [t for t in generate_arithmetic(300, seed=1) if t["prompt"] == "What is 76 + 47?"]
+    assert [s["content"] for s in trace["steps"]] == [
+        "ones: 6 + 7 + 0 = 13, write 3 carry 1",
+        "tens: 7 + 4 + 1 = 12, write 2 carry 1",
+        "hundreds: 0 + 0 + 1 = 1, write 1 carry 0",
+        "76 + 47 = 123",
+    ]
+    assert [s["i"] for s in trace["steps"]] == [0, 1, 2, 3]
+    assert [s["type"] for s in trace["steps"]] == ["digit", "digit", "digit", "result"]
+
+
+def test_every_digit_step_is_arithmetically_true() -> None:
+    """Each column step states a true equation and its written digit/carry follow from it."""
+    add = re.compile(r"^\w[\w-]*: (\d) \+ (\d) \+ (\d) = (\d+), write (\d) carry (\d)$")
+    sub = re.compile(
+        r"^\w[\w-]*: (\d) - (\d) - (\d) (?:< 0, (\d+) - \d - \d )?= (\d), "
+        r"write (\d) borrow (\d)$"
+    )
+    for trace in generate_arithmetic(300, seed=5, digits=4, ops="+-", terms=3):
+        for step in trace["steps"]:
+            if m := add.match(step["content"]):
+                x, y, c, total, digit, carry = map(int, m.groups())
+                assert x + y + c == total and digit == total % 10 and carry == total // 10
+            elif m := sub.match(step["content"]):
+                x, y, b, _, digit, written, borrow = (
+                    int(g) if g is not None else None for g in m.groups()
+                )
+                assert (x - y - b) % 10 == digit == written  # type: ignore[operator]
+                assert borrow == (1 if x - y - b < 0 else 0)  # type: ignore[operator]
+            else:
+                assert step["type"] in {"result", "plan"}, step
+
+
+def test_subtraction_below_zero_and_multiplication_decomposition() -> None:
+    traces = generate_arithmetic(200, seed=2, digits=2, ops="-")
+    negative = next(t for t in traces if t["final_answer"].startswith("-"))
+    assert negative["steps"][0]["type"] == "plan"
+    assert "negate" in negative["steps"][0]["content"]
+    mult = generate_arithmetic(20, seed=2, digits=2, ops="*")
+    for trace in mult:
+        a, b = map(int, re.findall(r"\d+", trace["prompt"]))
+        assert trace["steps"][0]["content"].startswith(f"{a} × {b} = {a} × {b % 10} + ")
+        assert trace["steps"][-1]["content"] == f"{a} × {b} = {a * b}"
+        assert trace["meta"]["task"] == "multiplication"
+
+
+def test_meta_fields() -> None:
+    traces = generate_arithmetic(5, seed=11, digits=3, ops=("+", "x"))
+    for index, trace in enumerate(traces):
+        meta = trace["meta"]
+        assert meta["source"] == "arithmetic"
+        assert meta["seed"] == 11 and meta["index"] == index
+        assert meta["task"] in {"addition", "multiplication"}
+        assert meta["digits"] == 3 and meta["ops"] == "+×"
+        assert meta["difficulty"]
+        assert trace["trace_version"] == "1.0"
+
+
+def test_unique_prompts_and_operand_digits() -> None:
+    traces = generate_arithmetic(2000, seed=0, digits=2)
+    prompts = [t["prompt"] for t in traces]
+    assert len(set(prompts)) == len(prompts)
+    for prompt in prompts:
+        assert all(10 <= int(n) <= 99 for n in re.findall(r"\d+", prompt))
+
+
+def test_normalize_ops_aliases() -> None:
+    assert normalize_ops("+-*") == ("+", "-", "×")
+    assert normalize_ops(["x", "+", "×"]) == ("×", "+")
+    assert normalize_ops("+, -") == ("+", "-")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"count": 0, "seed": 1}, "count must be"),
+        ({"count": 1, "seed": 1, "digits": 7}, "digits must be from 1 to 6"),
+        ({"count": 1, "seed": 1, "digits": 0}, "digits must be from 1 to 6"),
+        ({"count": 1, "seed": 1, "ops": "/"}, "unknown operation '/'"),
+        ({"count": 1, "seed": 1, "ops": ""}, "at least one operation"),
+        ({"count": 1, "seed": 1, "terms": 1}, "terms must be from 2 to 5"),
+        ({"count": 1, "seed": 1, "style": "poem"}, "style must be"),
+        ({"count": 1, "seed": "x"}, "seed must be an integer"),
+        ({"count": 101, "seed": 1, "digits": 1}, "only 100 distinct problems"),
+    ],
+)
+def test_invalid_options_raise_clear_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        generate_arithmetic(**kwargs)  # type: ignore[arg-type]
