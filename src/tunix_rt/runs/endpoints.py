@@ -2,6 +2,251 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import os
+import socket
+import uuid
+from typing import Annotated, Literal
 
-router = APIRouter(tags=["runs"])
+from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tunix_rt.kit.deps import SessionDep, SettingsDep
+from tunix_rt.kit.pagination import Page, Pagination
+from tunix_rt.models.run import Run as RunRow
+from tunix_rt.runs import artifacts, logs, schemas, service
+from tunix_rt.runs.executor import execute_run
+
+router = APIRouter(prefix="/api/tunix", tags=["runs"])
+
+
+def inline_worker_id() -> str:
+    return f"api:{socket.gethostname()}:{os.getpid()}"
+
+
+def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
+async def run_detail(session: AsyncSession, run: RunRow) -> schemas.Run:
+    return schemas.Run(
+        run_id=run.id,
+        kind=run.kind,
+        status=run.status,
+        mode=run.mode,
+        dataset_key=run.dataset_key,
+        model_id=run.model_id,
+        output_dir=run.output_dir,
+        exit_code=run.exit_code,
+        stdout=await service.log_tail(session, run.id, "stdout"),
+        stderr=await service.log_tail(session, run.id, "stderr"),
+        duration_seconds=run.duration_seconds,
+        queued_at=run.queued_at,
+        started_at=run.started_at,
+        completed_at=run.completed_at,
+        message=run.message,
+        config=run.config,
+        parent_run_id=run.parent_run_id,
+        priority=run.priority,
+        attempt=run.attempt,
+        max_attempts=run.max_attempts,
+        worker_id=run.worker_id,
+        timeout_seconds=run.timeout_seconds,
+        created_at=run.created_at,
+        report=await service.dry_run_report(session, run.id) if run.mode == "dry-run" else None,
+    )
+
+
+@router.get("/status", operation_id="get_tunix_status")
+async def get_tunix_status() -> schemas.TunixStatus:
+    """Whether Tunix and JAX are installed (local training needs them), with versions."""
+    return service.tunix_status()
+
+
+@router.post(
+    "/run",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="create_run",
+    responses={
+        404: {"description": "Unknown dataset (no run is created)."},
+        409: {"description": "output_dir is used by another run or not empty."},
+        501: {"description": "Tunix is not installed and dry_run is false."},
+    },
+)
+async def create_run(
+    body: schemas.RunRequest,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    mode: Annotated[
+        Literal["sync", "async"],
+        Query(description="sync: run now and answer when done; async: queue and answer now."),
+    ] = "sync",
+) -> schemas.Run:
+    """Start a run: sync executes it before answering; async queues it (status pending)."""
+    if mode == "async":
+        run = await service.create_run(session, settings, body)
+        from tunix_rt.runs import queue  # the durable queue wakes a worker on commit
+
+        await queue.enqueue(session)
+        return await run_detail(session, run)
+    worker_id = inline_worker_id()
+    run = await service.create_run(session, settings, body, hold_for=worker_id)
+    await session.commit()
+    await execute_run(_sessionmaker(request), settings, run.id, worker_id=worker_id)
+    return await run_detail(session, await service.get_run(session, run.id))
+
+
+@router.get("/runs", operation_id="list_runs")
+async def list_runs(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    status_filter: Annotated[
+        list[schemas.RunStatus] | None,
+        Query(alias="status", description="Repeat to match any of several statuses."),
+    ] = None,
+    dataset_key: Annotated[str | None, Query(max_length=200)] = None,
+    mode: Annotated[schemas.RunMode | None, Query()] = None,
+    kind: Annotated[schemas.RunKind | None, Query()] = None,
+) -> Page[schemas.RunSummary]:
+    """Runs, newest first, filtered by status, dataset, mode and kind."""
+    page = await service.list_runs(
+        session,
+        limit=limit,
+        offset=offset,
+        status=list(status_filter) if status_filter else None,
+        dataset_key=dataset_key,
+        mode=mode,
+        kind=kind,
+    )
+    return Page[schemas.RunSummary](
+        data=[
+            schemas.RunSummary(
+                run_id=r.id,
+                kind=r.kind,
+                dataset_key=r.dataset_key,
+                model_id=r.model_id,
+                mode=r.mode,
+                status=r.status,
+                priority=r.priority,
+                attempt=r.attempt,
+                queued_at=r.queued_at,
+                started_at=r.started_at,
+                completed_at=r.completed_at,
+                duration_seconds=r.duration_seconds,
+                created_at=r.created_at,
+            )
+            for r in page.rows
+        ],
+        pagination=Pagination(limit=limit, offset=offset, next_offset=page.next_offset),
+    )
+
+
+@router.get("/runs/{run_id}", operation_id="get_run")
+async def get_run(run_id: uuid.UUID, session: SessionDep) -> schemas.Run:
+    """One run in full: status, output tails (10 KB each), directory and config."""
+    return await run_detail(session, await service.get_run(session, run_id))
+
+
+@router.get("/runs/{run_id}/status", operation_id="get_run_status")
+async def get_run_status(run_id: uuid.UUID, session: SessionDep) -> schemas.RunStatusInfo:
+    """Just the run's state and timings (cheap to poll)."""
+    run = await service.get_run(session, run_id)
+    return schemas.RunStatusInfo(
+        run_id=run.id,
+        status=run.status,
+        queued_at=run.queued_at,
+        started_at=run.started_at,
+        completed_at=run.completed_at,
+        exit_code=run.exit_code,
+        message=run.message,
+        attempt=run.attempt,
+        worker_id=run.worker_id,
+    )
+
+
+@router.get("/runs/{run_id}/metrics", operation_id="get_run_metrics")
+async def get_run_metrics(run_id: uuid.UUID, session: SessionDep) -> schemas.RunMetrics:
+    """The step series (loss, eval loss, learning rate, tokens/s, elapsed)."""
+    run = await service.get_run(session, run_id)
+    rows = await service.list_metrics(session, run_id)
+    points = [
+        schemas.RunMetricPoint(
+            step=m.step,
+            loss=m.loss,
+            eval_loss=m.eval_loss,
+            learning_rate=m.learning_rate,
+            tokens_per_second=m.tokens_per_second,
+            elapsed_seconds=m.elapsed_seconds,
+            total_steps=m.total_steps,
+            created_at=m.created_at,
+        )
+        for m in rows
+    ]
+    total = next((p.total_steps for p in reversed(points) if p.total_steps), None)
+    return schemas.RunMetrics(
+        run_id=run.id,
+        status=run.status,
+        total_steps=total,
+        data=points,
+    )
+
+
+@router.get(
+    "/runs/{run_id}/logs",
+    operation_id="stream_run_logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_run_logs(
+    run_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    since_seq: Annotated[int, Query(ge=0, description="Send lines after this seq.")] = 0,
+    last_event_id: Annotated[str | None, Header(max_length=32)] = None,
+) -> StreamingResponse:
+    """Live log as Server-Sent Events: log, heartbeat, status (then end), error.
+
+    Each log event's id is its seq; reconnecting with Last-Event-ID resumes after it."""
+    await service.get_run(session, run_id)
+    after = logs.resume_point(since_seq, last_event_id)
+    return StreamingResponse(
+        logs.event_stream(_sessionmaker(request), run_id, after),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/runs/{run_id}/cancel", operation_id="cancel_run")
+async def cancel_run(run_id: uuid.UUID, session: SessionDep) -> schemas.RunMessage:
+    """Cancel: pending → cancelled now; running → SIGTERM, then SIGKILL after the grace."""
+    return schemas.RunMessage(message=await service.cancel_run(session, run_id))
+
+
+@router.delete("/runs/{run_id}", status_code=status.HTTP_204_NO_CONTENT, operation_id="delete_run")
+async def delete_run(run_id: uuid.UUID, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete a finished run with its logs, metrics and files (409 while it runs)."""
+    await service.delete_run(session, settings, run_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/runs/{run_id}/artifacts", operation_id="list_run_artifacts")
+async def list_run_artifacts(run_id: uuid.UUID, session: SessionDep) -> schemas.ArtifactList:
+    """Every file in the run directory (relative paths)."""
+    run = await service.get_run(session, run_id)
+    return schemas.ArtifactList(run_id=run.id, artifacts=artifacts.list_artifacts(run.output_dir))
+
+
+@router.get(
+    "/runs/{run_id}/artifacts/{path:path}/download",
+    operation_id="download_run_artifact",
+    response_class=FileResponse,
+    responses={403: {"description": "The path leaves the run directory."}},
+)
+async def download_run_artifact(run_id: uuid.UUID, path: str, session: SessionDep) -> FileResponse:
+    """Stream one file of the run directory."""
+    run = await service.get_run(session, run_id)
+    target = artifacts.resolve_artifact(run.output_dir, path)
+    return FileResponse(target, filename=target.name, media_type="application/octet-stream")

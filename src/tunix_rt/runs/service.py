@@ -8,6 +8,7 @@ import json
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def _available_fallback() -> tuple[bool, str | None, str]:
     if missing:
         return False, version, f"not installed: {', '.join(missing)} (pip install google-tunix jax)"
     return True, version, f"Tunix {version} with JAX {_version('jax')}"
+
+
+def _lease_seconds(settings: Settings) -> float:
+    return float(getattr(settings, "queue_lease_seconds", 30.0))
 
 
 def default_output_dir(settings: Settings, run_id: uuid.UUID) -> Path:
@@ -116,8 +121,11 @@ async def create_run(
     *,
     kind: str = "train",
     parent_run_id: uuid.UUID | None = None,
+    hold_for: str | None = None,
 ) -> Run:
-    """Validate everything first (nothing is stored on a 4xx/501), then insert as pending."""
+    """Validate everything first (nothing is stored on a 4xx/501), then insert the row:
+    ``pending`` for the queue, or ``running`` held by ``hold_for`` (an inline executor),
+    so no queue worker can claim a run that is about to run inline."""
     if not request.dry_run and not tunix_status().available:
         raise TunixUnavailable(
             "local training needs Tunix and JAX: "
@@ -139,7 +147,10 @@ async def create_run(
         id=run_id,
         kind=kind,
         mode="dry-run" if request.dry_run else "local",
-        status="pending",
+        status="running" if hold_for else "pending",
+        worker_id=hold_for,
+        started_at=now if hold_for else None,
+        lease_expires_at=now + timedelta(seconds=_lease_seconds(settings)) if hold_for else None,
         dataset_key=request.dataset_key,
         model_id=request.model_id,
         parent_run_id=parent_run_id,
