@@ -1,0 +1,89 @@
+"""``GET /metrics``: run/queue/trace figures from the database, HTTP figures per route."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from tests.conftest import make_trace
+from tests.queue import noop
+from tests.queue.conftest import add_runs, get_run
+from tests.queue.test_worker import _all_status, until
+from tunix_rt.config import Settings
+from tunix_rt.runs.queue import RUNS
+from tunix_rt.runs.worker import Worker
+
+SM = async_sessionmaker[AsyncSession]
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+async def test_metrics_count_runs_of_other_workers_queue_and_traces(
+    client: httpx.AsyncClient, sm: SM, queue_settings: Settings
+) -> None:
+    done = await add_runs(sm, 3)
+    # A separate worker (standing in for a stand-alone process) completes three runs.
+    worker = Worker(sm, queue_settings, worker_id="elsewhere", executor=noop.execute)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: _all_status(sm, done, "completed"))
+    worker.stop()
+    await task
+    async with sm() as session:  # give them known durations and queue waits
+        for seconds, run_id in zip((2.0, 20.0, 200.0), done, strict=True):
+            await session.execute(
+                update(RUNS).where(RUNS.c.id == run_id).values(duration_seconds=seconds)
+            )
+        await session.commit()
+    await add_runs(sm, 2, priority=1)  # still queued
+    for _ in range(2):
+        assert (await client.post("/api/traces", json=make_trace())).status_code == 201
+    trace_id = (await client.post("/api/traces", json=make_trace())).json()["id"]
+    assert (await client.get(f"/api/traces/{trace_id}")).status_code == 200
+
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    got = samples(response.text)
+    assert got[("tunix_rt_runs_total", (("mode", "dry-run"), ("status", "completed")))] == 3
+    assert got[("tunix_rt_runs_total", (("mode", "dry-run"), ("status", "pending")))] == 2
+    assert got[("tunix_rt_queue_depth", ())] == 2
+    assert got[("tunix_rt_traces_ingested_total", ())] == 3
+    assert got[("tunix_rt_run_duration_seconds_count", ())] == 3
+    assert got[("tunix_rt_run_duration_seconds_sum", ())] == 222.0
+    assert got[("tunix_rt_run_duration_seconds_bucket", (("le", "30.0"),))] == 2
+    assert got[("tunix_rt_queue_wait_seconds_count", ())] == 3
+    assert got[("tunix_rt_queue_wait_seconds_bucket", (("le", "+Inf"),))] == 3
+    # HTTP metrics use the route template, never an id.
+    key = ("method", "GET"), ("route", "/api/traces/{trace_id}"), ("status", "200")
+    assert got[("tunix_rt_http_requests_total", key)] == 1
+    assert got[("tunix_rt_http_request_duration_seconds_count", key)] == 1
+    assert trace_id not in response.text
+
+
+async def test_queue_wait_is_measured_from_enqueue_to_start(
+    client: httpx.AsyncClient, sm: SM
+) -> None:
+    [run_id] = await add_runs(sm, 1)
+    queued_at = (await get_run(sm, run_id)).queued_at
+    async with sm() as session:
+        await session.execute(
+            update(RUNS)
+            .where(RUNS.c.id == run_id)
+            .values(status="running", started_at=queued_at + timedelta(seconds=3))
+        )
+        await session.commit()
+    got = samples((await client.get("/metrics")).text)
+    assert got[("tunix_rt_queue_wait_seconds_bucket", (("le", "2.5"),))] == 0
+    assert got[("tunix_rt_queue_wait_seconds_bucket", (("le", "5.0"),))] == 1
+    assert 2.9 < got[("tunix_rt_queue_wait_seconds_sum", ())] < 3.1
