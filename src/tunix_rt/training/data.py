@@ -1,0 +1,142 @@
+"""Training data: JSONL reading, tokenization with the completion-only loss mask, and the
+deterministic batch iterator (numpy only, jax-free)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tunix_rt.training.config import ConfigError
+from tunix_rt.training.tokenizer import END_OF_TURN
+
+
+@dataclass
+class Example:
+    id: str
+    prompt: str
+    completion: str
+
+
+@dataclass
+class Encoded:
+    """Fixed-length arrays: tokens (pad 0) and a mask that is 1 on the completion tokens and
+    the final EOS (Tunix's default loss uses ``input_mask[:, 1:]`` as the target mask)."""
+
+    tokens: np.ndarray  # int32 [N, L]
+    loss_mask: np.ndarray  # int32 [N, L]
+    lengths: np.ndarray  # int32 [N], untruncated
+    seq_len: int
+    truncated: int
+
+    @property
+    def real_tokens(self) -> int:
+        return int((self.tokens != 0).sum())
+
+
+def read_examples(path: str, *, require_completion: bool = True) -> list[Example]:
+    """Read ``{"id","prompt","completion"}`` lines; ``ConfigError`` names the bad line."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"data file not found: {path}")
+    examples: list[Example] = []
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ConfigError(f"{path}:{number}: each line must be a JSON object")
+            prompt = row.get("prompt")
+            completion = row.get("completion", "")
+            if not isinstance(prompt, str) or not prompt:
+                raise ConfigError(f"{path}:{number}: 'prompt' must be a non-empty string")
+            if require_completion and (not isinstance(completion, str) or not completion):
+                raise ConfigError(f"{path}:{number}: 'completion' must be a non-empty string")
+            examples.append(
+                Example(id=str(row.get("id", number)), prompt=prompt, completion=completion or "")
+            )
+    if not examples:
+        raise ConfigError(f"data file {path} holds no examples")
+    return examples
+
+
+def training_texts(examples: list[Example]) -> Iterator[str]:
+    for example in examples:
+        yield example.prompt + example.completion
+
+
+def encode_examples(
+    examples: list[Example], sp: Any, max_seq_length: int, *, multiple: int = 8
+) -> Encoded:
+    """``[BOS] prompt completion [EOS]``, truncated to ``max_seq_length``, padded to the
+    longest (rounded up to ``multiple``) so every batch has one shape (one compile)."""
+    bos, eos = int(sp.bos_id()), int(sp.eos_id())
+    rows: list[tuple[list[int], int]] = []
+    lengths: list[int] = []
+    for example in examples:
+        prompt_ids = [bos, *sp.EncodeAsIds(example.prompt)]
+        ids = [*prompt_ids, *sp.EncodeAsIds(example.completion), eos]
+        lengths.append(len(ids))
+        rows.append((ids, len(prompt_ids)))
+    longest = min(max(lengths), max_seq_length)
+    seq_len = min(max_seq_length, -(-longest // multiple) * multiple)
+    tokens = np.zeros((len(rows), seq_len), dtype=np.int32)
+    mask = np.zeros((len(rows), seq_len), dtype=np.int32)
+    truncated = 0
+    for n, (ids, prompt_len) in enumerate(rows):
+        if len(ids) > seq_len:
+            truncated += 1
+            ids = ids[:seq_len]
+        tokens[n, : len(ids)] = ids
+        mask[n, prompt_len : len(ids)] = 1
+    return Encoded(
+        tokens=tokens,
+        loss_mask=mask,
+        lengths=np.asarray(lengths, dtype=np.int32),
+        seq_len=seq_len,
+        truncated=truncated,
+    )
+
+
+def steps_per_epoch(n_examples: int, batch_size: int) -> int:
+    return max(1, n_examples // batch_size)
+
+
+def total_steps(n_examples: int, batch_size: int, num_epochs: int, max_steps: int | None) -> int:
+    """``max_steps`` when given (cycling epochs as needed), else whole epochs of full batches."""
+    if max_steps is not None:
+        return max_steps
+    return num_epochs * steps_per_epoch(n_examples, batch_size)
+
+
+def batch_indices(n_examples: int, batch_size: int, seed: int, steps: int) -> Iterator[np.ndarray]:
+    """Deterministic batches: one seeded permutation per epoch, full batches only (a data
+    set smaller than a batch is repeated). The same arguments give the same sequence, which
+    resuming from a checkpoint relies on (the trainer skips the batches already trained)."""
+    per_epoch = steps_per_epoch(n_examples, batch_size)
+    produced = 0
+    epoch = 0
+    while produced < steps:
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, epoch])
+        order = rng.permutation(n_examples)
+        if n_examples < batch_size:
+            order = np.resize(order, batch_size)
+        for b in range(per_epoch):
+            if produced >= steps:
+                return
+            yield order[b * batch_size : (b + 1) * batch_size]
+            produced += 1
+        epoch += 1
+
+
+def cut_at_end_of_turn(text: str) -> str:
+    index = text.find(END_OF_TURN)
+    return text if index < 0 else text[:index]
