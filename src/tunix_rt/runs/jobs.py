@@ -50,21 +50,11 @@ def render_examples(
     records: Iterator[dict[str, Any]], *, answer_only: bool
 ) -> Iterator[dict[str, str]]:
     """Stored trace records → ``{"id", "prompt", "completion"}`` exactly as trained on."""
-    from tunix_rt.datasets.formats import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
-        render_completion,
-        render_prompt,
-    )
+    from tunix_rt.datasets.formats import sft_pair
 
     for record in records:
-        payload = record.get("payload", record)
-        steps = [str(step.get("content", "")) for step in payload.get("steps", [])]
-        yield {
-            "id": str(record.get("id", "")),
-            "prompt": render_prompt(str(payload["prompt"])),
-            "completion": render_completion(
-                steps, str(payload["final_answer"]), answer_only=answer_only
-            ),
-        }
+        prompt, completion = sft_pair(record, answer_only=answer_only)
+        yield {"id": str(record["id"]), "prompt": prompt, "completion": completion}
 
 
 def _write_jsonl(path: Path, rows: Iterator[dict[str, str]]) -> int:

@@ -32,7 +32,7 @@ class TunixUnavailable(DomainError):
 def tunix_status() -> TunixStatus:
     """Whether the training runtime (tunix + jax) is installed, without importing it."""
     try:
-        from tunix_rt.training import available  # type: ignore[attr-defined]
+        from tunix_rt.training import available
 
         ok, version, message = available()
     except ImportError:
@@ -53,9 +53,9 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def _available_fallback() -> tuple[bool, str | None, str]:
+def _available_fallback() -> tuple[bool, str, str]:
     missing = [m for m in ("tunix", "jax") if importlib.util.find_spec(m) is None]
-    version = _version("google-tunix")
+    version = _version("google-tunix") or ""
     if missing:
         return False, version, f"not installed: {', '.join(missing)} (pip install google-tunix jax)"
     return True, version, f"Tunix {version} with JAX {_version('jax')}"
@@ -87,7 +87,7 @@ def _check_model(settings: Settings, model_id: str) -> None:
     except ImportError:
         return
     try:
-        resolve_model(model_id, settings)
+        resolve_model(model_id, getattr(settings, "model_cache_dirs", None) or None)
     except ModelNotFound as exc:
         raise Unprocessable(("body", "model_id"), str(exc)) from None
 
