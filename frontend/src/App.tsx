@@ -2,7 +2,14 @@ import { Route, Routes } from "react-router-dom";
 import { Layout } from "./components/Layout";
 import { ComparePage } from "./pages/ComparePage";
 import { DashboardPage } from "./pages/DashboardPage";
+import { DatasetDetailPage } from "./pages/DatasetDetailPage";
+import { DatasetsPage } from "./pages/DatasetsPage";
+import { GeneratorsPage } from "./pages/GeneratorsPage";
+import { LeaderboardPage } from "./pages/LeaderboardPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
+import { RegressionPage } from "./pages/RegressionPage";
+import { RunDetailPage } from "./pages/RunDetailPage";
+import { RunsPage } from "./pages/RunsPage";
 import { TraceDetailPage } from "./pages/TraceDetailPage";
 import { TracesPage } from "./pages/TracesPage";
 
@@ -14,6 +21,13 @@ export function App() {
         <Route path="traces" element={<TracesPage />} />
         <Route path="traces/compare" element={<ComparePage />} />
         <Route path="traces/:id" element={<TraceDetailPage />} />
+        <Route path="generators" element={<GeneratorsPage />} />
+        <Route path="datasets" element={<DatasetsPage />} />
+        <Route path="datasets/:key" element={<DatasetDetailPage />} />
+        <Route path="runs" element={<RunsPage />} />
+        <Route path="runs/:id" element={<RunDetailPage />} />
+        <Route path="leaderboard" element={<LeaderboardPage />} />
+        <Route path="regression" element={<RegressionPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Route>
     </Routes>

@@ -3,6 +3,11 @@ import { NavLink, Outlet } from "react-router-dom";
 const LINKS = [
   { to: "/", label: "Dashboard", testId: "nav:dashboard", end: true },
   { to: "/traces", label: "Traces", testId: "nav:traces", end: false },
+  { to: "/generators", label: "Generators", testId: "nav:generators", end: false },
+  { to: "/datasets", label: "Datasets", testId: "nav:datasets", end: false },
+  { to: "/runs", label: "Runs", testId: "nav:runs", end: false },
+  { to: "/leaderboard", label: "Leaderboard", testId: "nav:leaderboard", end: false },
+  { to: "/regression", label: "Regression", testId: "nav:regression", end: false },
 ];
 
 export function Layout() {

@@ -1,8 +1,12 @@
 import { Link } from "react-router-dom";
+import { useDatasets } from "../api/datasets";
 import { useHealth, useRediHealth } from "../api/health";
+import { useRuns } from "../api/runs";
 import { useTraceCount, useTraceList } from "../api/traces";
+import { StatusBadge } from "../components/StatusBadge";
 import { StatusCard, type Tone } from "../components/StatusCard";
 import { formatDate, shortId } from "../lib/format";
+import { formatDuration } from "../lib/runs";
 
 const NO_FILTERS = {};
 
@@ -14,7 +18,10 @@ export function DashboardPage() {
         <ApiCards />
         <RediCard />
         <TraceCountCard />
+        <DatasetCountCard />
+        <ActiveRunsCard />
       </div>
+      <RecentRuns />
       <RecentTraces />
     </div>
   );
@@ -85,6 +92,60 @@ function RecentTraces() {
               <Link to={`/traces/${trace.id}`} className="mono">{shortId(trace.id)}</Link>{" "}
               {trace.prompt_preview}{" "}
               <span className="hint">{formatDate(trace.created_at)} · v{trace.trace_version}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function DatasetCountCard() {
+  const datasets = useDatasets();
+  return (
+    <StatusCard label="Datasets" tone={datasets.isPending ? "pending" : datasets.isError ? "bad" : "ok"}
+      testId="dashboard:dataset-count">
+      {datasets.isPending ? "…" : datasets.isError ? "unavailable" : datasets.data.length}
+    </StatusCard>
+  );
+}
+
+const ACTIVE_FILTERS = { status: "running" };
+const PENDING_FILTERS = { status: "pending" };
+const ALL_RUNS = {};
+
+function ActiveRunsCard() {
+  const running = useRuns(ACTIVE_FILTERS, 100, 0);
+  const pending = useRuns(PENDING_FILTERS, 100, 0);
+  const failed = running.isError || pending.isError;
+  const busy = running.isPending || pending.isPending;
+  return (
+    <StatusCard label="Runs running / queued" tone={busy ? "pending" : failed ? "bad" : "ok"}
+      testId="dashboard:run-count">
+      {busy ? "…" : failed ? "unavailable"
+        : `${running.data?.data.length ?? 0} / ${pending.data?.data.length ?? 0}`}
+    </StatusCard>
+  );
+}
+
+function RecentRuns() {
+  const recent = useRuns(ALL_RUNS, 5, 0);
+  const runs = recent.data?.data ?? [];
+  return (
+    <section className="panel">
+      <h2>Recent runs</h2>
+      {runs.length === 0 ? (
+        <p className="hint">
+          {recent.isPending ? "Loading…" : <>No runs yet. <Link to="/runs">Launch one</Link>.</>}
+        </p>
+      ) : (
+        <ul className="recent" data-testid="dashboard:recent-runs">
+          {runs.map((run) => (
+            <li key={run.run_id} data-testid="dashboard:recent-run" data-run-id={run.run_id}>
+              <Link to={`/runs/${run.run_id}`} className="mono">{shortId(run.run_id)}</Link>{" "}
+              <StatusBadge status={run.status} testId="dashboard:run-status" />{" "}
+              {run.mode} · {run.dataset_key ?? "—"} · <span className="mono">{run.model_id}</span>{" "}
+              <span className="hint">{formatDuration(run.duration_seconds)}</span>
             </li>
           ))}
         </ul>
