@@ -171,7 +171,7 @@ async def test_arithmetic_generate_stores_verifiable_traces(client: httpx.AsyncC
     assert {"task", "difficulty"} <= set(meta)
     # The answer is right: evaluate the prompt's expression.
     expression = stored["prompt"].removeprefix("What is ").removesuffix("?").replace("×", "*")
-    assert str(eval(expression)) == stored["final_answer"]  # noqa: S307
+    assert str(eval(expression)) == stored["final_answer"]
 
 
 async def test_arithmetic_is_deterministic_by_seed(client: httpx.AsyncClient) -> None:
