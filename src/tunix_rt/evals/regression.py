@@ -1,0 +1,166 @@
+"""Regression gates: named baselines of one metric, and direction-aware checks.
+
+A check fails when the run's metric is worse than the baseline by more than the
+tolerance (default 5%) *relative to the baseline*: for a higher-is-better metric
+``(baseline − current) / |baseline| > 5%``, for a lower-is-better one
+``(current − baseline) / |baseline| > 5%``. At a baseline of exactly 0 a relative change
+is undefined, so the tolerance applies in the metric's own units.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tunix_rt.config import Settings
+from tunix_rt.db import utcnow
+from tunix_rt.evals.service import get_run, latest_evaluation_or_none
+from tunix_rt.kit.errors import BadRequest, NotFound
+from tunix_rt.models.evaluation import RegressionBaseline
+
+
+@dataclass(frozen=True)
+class Comparison:
+    delta: float
+    delta_percent: float | None
+    regression: float  # how much worse, relative (or absolute at a zero baseline); ≤ 0 = not worse
+    relative: bool
+    verdict: Literal["pass", "fail"]
+
+
+def compare(
+    baseline: float, current: float, *, lower_is_better: bool, tolerance: float = 0.05
+) -> Comparison:
+    """Compare ``current`` with ``baseline``; fail on a regression beyond ``tolerance``."""
+    delta = current - baseline
+    worse_by = delta if lower_is_better else -delta
+    relative = baseline != 0
+    regression = worse_by / abs(baseline) if relative else worse_by
+    # Rounding keeps 0.9 → 0.855 (exactly 5% down) from failing on float noise.
+    verdict: Literal["pass", "fail"] = "fail" if round(regression, 9) > tolerance else "pass"
+    return Comparison(
+        delta=round(delta, 9),
+        delta_percent=round(delta / abs(baseline) * 100, 4) if relative else None,
+        regression=round(regression, 9),
+        relative=relative,
+        verdict=verdict,
+    )
+
+
+async def _metric_of_latest(session: AsyncSession, run_id: uuid.UUID, metric: str) -> Any:
+    evaluation = await latest_evaluation_or_none(session, run_id)
+    if evaluation is None:
+        raise BadRequest(f"run {run_id} has no evaluation; evaluate it first")
+    value = evaluation.metrics.get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        known = ", ".join(sorted(evaluation.metrics)) or "none"
+        raise BadRequest(
+            f"the latest evaluation of run {run_id} has no metric {metric!r} (it has: {known})"
+        )
+    return evaluation, float(value)
+
+
+async def upsert_baseline(
+    session: AsyncSession, *, name: str, run_id: uuid.UUID, metric: str, lower_is_better: bool
+) -> tuple[RegressionBaseline, bool]:
+    """Create or replace the baseline ``name`` from the run's latest evaluation."""
+    await get_run(session, run_id)
+    _, value = await _metric_of_latest(session, run_id, metric)
+    now = utcnow()
+    row = await _find_baseline(session, name)
+    created = row is None
+    if row is None:
+        row = RegressionBaseline(
+            name=name, run_id=run_id, metric=metric, value=value, created_at=now, updated_at=now
+        )
+        try:
+            async with session.begin_nested():
+                session.add(row)
+        except IntegrityError:  # created by a concurrent request: update that one
+            row = await _find_baseline(session, name)
+            created = False
+            if row is None:
+                raise
+    row.run_id = run_id
+    row.metric = metric
+    row.value = value
+    row.lower_is_better = lower_is_better
+    row.updated_at = now
+    await session.flush()
+    return row, created
+
+
+async def _find_baseline(session: AsyncSession, name: str) -> RegressionBaseline | None:
+    stmt = select(RegressionBaseline).where(RegressionBaseline.name == name)
+    return await session.scalar(stmt.execution_options(populate_existing=True))
+
+
+async def list_baselines(session: AsyncSession) -> list[RegressionBaseline]:
+    stmt = select(RegressionBaseline).order_by(RegressionBaseline.name)
+    return list((await session.scalars(stmt)).all())
+
+
+async def get_baseline(session: AsyncSession, name: str) -> RegressionBaseline:
+    row = await _find_baseline(session, name)
+    if row is None:
+        raise NotFound(f"baseline {name!r} not found")
+    return row
+
+
+async def delete_baseline(session: AsyncSession, name: str) -> None:
+    await session.delete(await get_baseline(session, name))
+    await session.flush()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    baseline: RegressionBaseline
+    run_id: uuid.UUID
+    current_value: float
+    comparison: Comparison
+    details: dict[str, Any]
+
+
+async def check_regression(
+    session: AsyncSession, settings: Settings, *, run_id: uuid.UUID, baseline_name: str
+) -> CheckResult:
+    """Compare the run's latest evaluation with the named baseline."""
+    baseline = await get_baseline(session, baseline_name)
+    await get_run(session, run_id)
+    evaluation, current = await _metric_of_latest(session, run_id, baseline.metric)
+    tolerance = settings.eval_regression_tolerance
+    result = compare(
+        baseline.value, current, lower_is_better=baseline.lower_is_better, tolerance=tolerance
+    )
+    direction = "lower" if baseline.lower_is_better else "higher"
+    unit = "relative" if result.relative else "absolute"
+    message = (
+        f"{baseline.metric} {current:g} vs baseline {baseline.value:g} ({direction} is better): "
+        + (
+            f"worse by {result.regression:.2%} {unit}, over the {tolerance:.0%} tolerance"
+            if result.verdict == "fail" and result.relative
+            else f"worse by {result.regression:g}, over the {tolerance:g} tolerance"
+            if result.verdict == "fail"
+            else "within tolerance"
+        )
+    )
+    return CheckResult(
+        baseline=baseline,
+        run_id=run_id,
+        current_value=current,
+        comparison=result,
+        details={
+            "lower_is_better": baseline.lower_is_better,
+            "tolerance": tolerance,
+            "comparison": unit,
+            "regression": result.regression,
+            "evaluation_id": str(evaluation.id),
+            "evaluated_at": evaluation.evaluated_at.isoformat(),
+            "message": message,
+        },
+    )

@@ -1,0 +1,210 @@
+"""Evaluation schemas: requests and read shapes of SPEC §7."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from tunix_rt.kit.pagination import Pagination
+
+Verdict = Literal["pass", "fail", "uncertain"]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+class EvaluateRequest(BaseModel):
+    """How to evaluate a completed run; every field is optional."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"judge_override": "answer_correctness,format"}]},
+    )
+
+    judge_override: str | list[str] | None = Field(
+        default=None,
+        description=(
+            "Judges to apply instead of the configured default, as `name` or `name@version`, "
+            "comma-separated or a list; the first sets the score. Known: answer_correctness, "
+            "format, baseline, llm_judge, mock (tests only)."
+        ),
+    )
+    eval_set: str | None = Field(
+        default=None,
+        max_length=128,
+        description="A registered eval set; default the dataset's eval split.",
+    )
+    limit: int | None = Field(default=None, ge=1, le=100_000, description="Judge the first N.")
+    batch_size: int | None = Field(default=None, ge=1, le=1024)
+    max_new_tokens: int | None = Field(default=None, ge=1, le=32768)
+    temperature: float = Field(default=0.0, ge=0, le=2, description="0 = greedy.")
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+
+
+class JudgeRef(BaseModel):
+    name: str
+    version: str
+
+
+class DetailedMetric(BaseModel):
+    name: str
+    score: float
+    max_score: float
+    details: dict[str, Any]
+
+
+class Evaluation(BaseModel):
+    """An evaluation of a trained run (SPEC §7)."""
+
+    evaluation_id: uuid.UUID
+    run_id: uuid.UUID
+    job_run_id: uuid.UUID | None
+    score: float = Field(description="0–100, set by the first judge.")
+    verdict: Verdict
+    metrics: dict[str, float]
+    detailed_metrics: list[DetailedMetric]
+    judge: JudgeRef
+    eval_set: str | None = Field(description="Eval set name; null = the dataset's eval split.")
+    item_count: int
+    predictions_artifact: str | None = Field(
+        description="Path of predictions.jsonl inside the run's artifacts."
+    )
+    evaluated_at: datetime
+
+
+class EvaluationList(BaseModel):
+    data: list[Evaluation]
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    run_id: uuid.UUID
+    evaluation_id: uuid.UUID
+    model_id: str
+    dataset_key: str | None
+    score: float
+    verdict: Verdict
+    metrics: dict[str, float]
+    judge: JudgeRef
+    eval_set: str | None
+    item_count: int
+    evaluated_at: datetime
+
+
+class Prediction(BaseModel):
+    id: str
+    prompt: str
+    output: str
+    extracted_answer: str | None
+    expected_answer: str | None
+    correct: bool | None
+    category: str | None = None
+    judges: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Per judge, its details for this item."
+    )
+
+
+class PredictionPage(BaseModel):
+    evaluation_id: uuid.UUID
+    run_id: uuid.UUID
+    total: int = Field(description="Items in the evaluation.")
+    wrong: int = Field(description="Items whose answer was judged incorrect.")
+    data: list[Prediction]
+    pagination: Pagination
+
+
+class BaselineCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"name": "arith-main", "run_id": str(uuid.UUID(int=1)), "metric": "accuracy"}
+            ]
+        },
+    )
+
+    name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
+    run_id: uuid.UUID
+    metric: str = Field(
+        default="score",
+        min_length=1,
+        max_length=128,
+        description="A key of the run's latest evaluation metrics (score, accuracy, ...).",
+    )
+    lower_is_better: bool = Field(default=False, description="True for losses and error rates.")
+
+
+class Baseline(BaseModel):
+    name: str
+    run_id: uuid.UUID | None
+    metric: str
+    value: float
+    lower_is_better: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class BaselineList(BaseModel):
+    data: list[Baseline]
+
+
+class RegressionCheckRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID
+    baseline_name: str = Field(min_length=1, max_length=128)
+
+
+class RegressionCheck(BaseModel):
+    run_id: uuid.UUID
+    baseline_name: str
+    baseline_run_id: uuid.UUID | None
+    metric_name: str
+    baseline_value: float
+    current_value: float
+    delta: float = Field(description="current − baseline.")
+    delta_percent: float | None = Field(description="delta / |baseline| × 100; null at 0.")
+    verdict: Literal["pass", "fail"]
+    details: dict[str, Any]
+
+
+class EvalSetItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    prompt: str = Field(min_length=1, max_length=50_000)
+    expected_answer: str = Field(min_length=1, max_length=50_000)
+    category: str | None = Field(default=None, max_length=128)
+
+    @field_validator("id", "expected_answer", mode="before")
+    @classmethod
+    def _numbers_as_text(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+class EvalSetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
+    description: str | None = Field(default=None, max_length=2000)
+    items: list[EvalSetItem] = Field(min_length=1, max_length=100_000)
+
+
+class EvalSetSummary(BaseModel):
+    name: str
+    description: str | None
+    item_count: int
+    sha256: str
+    created_at: datetime
+
+
+class EvalSetDetail(EvalSetSummary):
+    items: list[EvalSetItem]
+
+
+class EvalSetList(BaseModel):
+    data: list[EvalSetSummary]
