@@ -1,4 +1,5 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { api, unwrap, type Schemas } from "./client";
 import { request } from "./http";
 
 export type SelectionStrategy = "latest" | "random";
@@ -6,93 +7,13 @@ export type ExportFormat = "trace" | "tunix_sft" | "training_example" | "message
 export type Split = "train" | "eval" | "all";
 export const EXPORT_FORMATS: ExportFormat[] = ["trace", "tunix_sft", "training_example", "messages"];
 
-export interface BuildRequest {
-  dataset_name: string;
-  dataset_version: string;
-  filters: Record<string, string>;
-  limit: number;
-  selection_strategy: SelectionStrategy;
-  seed?: number | null;
-  eval_fraction: number;
-}
-
-export interface BuildResult {
-  dataset_key: string;
-  build_id: string;
-  trace_count: number;
-  manifest_path: string;
-}
-
-export interface DatasetStats {
-  trace_count: number;
-  avg_step_count: number;
-  min_step_count: number;
-  max_step_count: number;
-  avg_total_chars: number;
-}
-
-export interface Manifest {
-  dataset_key: string;
-  build_id: string;
-  dataset_name: string;
-  dataset_version: string;
-  dataset_schema_version?: string;
-  created_at: string;
-  filters: Record<string, unknown>;
-  selection_strategy: SelectionStrategy;
-  seed: number | null;
-  trace_ids: string[];
-  trace_count: number;
-  stats: DatasetStats;
-  splits: { train: string[]; eval: string[] };
-  sha256: string;
-  session_id?: string | null;
-  parent_dataset_id?: string | null;
-  training_run_id?: string | null;
-}
-
-/** A list row: whatever the list endpoint returns, at least the key. */
-export interface DatasetSummary {
-  dataset_key: string;
-  dataset_name?: string;
-  dataset_version?: string;
-  trace_count?: number;
-  created_at?: string;
-  sha256?: string;
-  splits?: { train: number | string[]; eval: number | string[] } | null;
-  train_count?: number;
-  eval_count?: number;
-}
-
-/** One token of a preview; `loss` marks tokens the trainer learns from. */
-export interface PreviewToken {
-  text: string;
-  id?: number | null;
-  loss: boolean;
-  truncated?: boolean;
-}
-
-/** `GET /api/datasets/{key}/preview`: one example as the trainer sees it. */
-export interface DatasetPreview {
-  dataset_key: string;
-  index: number;
-  total?: number | null;
-  split?: string;
-  trace_id?: string | null;
-  prompt: string;
-  completion: string;
-  text?: string;
-  char_count: number;
-  token_count: number;
-  prompt_token_count?: number | null;
-  completion_token_count?: number | null;
-  loss_token_count?: number | null;
-  max_seq_length: number;
-  truncated: boolean;
-  truncated_token_count?: number | null;
-  tokens?: PreviewToken[] | null;
-  tokenizer?: string | null;
-}
+export type BuildRequest = Schemas["DatasetBuild"];
+export type BuildResult = Schemas["DatasetBuilt"];
+export type DatasetStats = Schemas["DatasetStats"];
+export type Manifest = Schemas["DatasetManifest"];
+export type DatasetSummary = Schemas["DatasetSummary"];
+export type DatasetPreview = Schemas["DatasetPreview"];
+export type PreviewToken = Schemas["PreviewToken"];
 
 export function listItems<T>(body: unknown): T[] {
   if (Array.isArray(body)) return body as T[];
@@ -117,16 +38,17 @@ export function useDatasets() {
   return useQuery({
     queryKey: keys.list,
     queryFn: async () =>
-      listItems<DatasetSummary>(await request<unknown>("GET", "/api/datasets", {
-        query: { limit: 100 },
-      })),
+      listItems<DatasetSummary>(await unwrap(api.GET("/api/datasets", {
+        params: { query: { limit: 100 } },
+      }))),
   });
 }
 
 export function useDataset(key: string) {
   return useQuery({
     queryKey: keys.detail(key),
-    queryFn: () => request<Manifest>("GET", `/api/datasets/${encodeURIComponent(key)}`),
+    queryFn: () =>
+      unwrap(api.GET("/api/datasets/{dataset_key}", { params: { path: { dataset_key: key } } })),
     enabled: Boolean(key),
   });
 }
@@ -134,8 +56,7 @@ export function useDataset(key: string) {
 export function useBuildDataset() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: BuildRequest) =>
-      request<BuildResult>("POST", "/api/datasets/build", { body }),
+    mutationFn: (body: BuildRequest) => unwrap(api.POST("/api/datasets/build", { body })),
     onSuccess: () => client.invalidateQueries({ queryKey: keys.all }),
   });
 }
@@ -153,9 +74,9 @@ export function usePreview(key: string, index: number, split: Split, maxSeqLengt
   return useQuery({
     queryKey: keys.preview(key, index, split, maxSeqLength),
     queryFn: () =>
-      request<DatasetPreview>("GET", `/api/datasets/${encodeURIComponent(key)}/preview`, {
-        query: { index, split, max_seq_length: maxSeqLength },
-      }),
+      unwrap(api.GET("/api/datasets/{dataset_key}/preview", {
+        params: { path: { dataset_key: key }, query: { index, split, max_seq_length: maxSeqLength } },
+      })),
     enabled: Boolean(key) && maxSeqLength > 0,
     retry: false,
   });

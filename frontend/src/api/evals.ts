@@ -20,7 +20,9 @@ export interface Evaluation {
   detailed_metrics: DetailedMetric[];
   judge: { name: string; version: string };
   evaluated_at: string;
-  items?: PredictionItem[] | null;
+  item_count?: number;
+  eval_set?: string | null;
+  predictions_artifact?: string | null;
 }
 
 /** One generated answer next to the expected one. */
@@ -90,37 +92,26 @@ export function useEvaluation(runId: string, live: boolean) {
   });
 }
 
-/** Per-item predictions: from the evaluation when it carries them, else predictions.jsonl. */
-export function usePredictions(runId: string, evaluation: Evaluation | null | undefined) {
-  return useQuery({
-    queryKey: ["predictions", runId, evaluation?.evaluation_id],
-    enabled: Boolean(evaluation),
-    queryFn: async (): Promise<PredictionItem[]> => {
-      if (evaluation?.items?.length) return evaluation.items;
-      const fromDetails = itemsFromDetails(evaluation);
-      if (fromDetails.length) return fromDetails;
-      const response = await fetch(`${runPath(runId)}/artifacts/predictions.jsonl/download`);
-      if (!response.ok) return [];
-      const text = await response.text();
-      return text.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as PredictionItem);
-    },
-  });
+export interface PredictionPage {
+  evaluation_id: string;
+  run_id: string;
+  total: number;
+  wrong: number;
+  data: PredictionItem[];
+  pagination: { limit: number; offset: number; next_offset: number | null };
 }
 
-function itemsFromDetails(evaluation: Evaluation | null | undefined): PredictionItem[] {
-  for (const metric of evaluation?.detailed_metrics ?? []) {
-    const details = metric.details;
-    const items = Array.isArray(details)
-      ? details
-      : details && typeof details === "object" && Array.isArray((details as { items?: unknown }).items)
-        ? (details as { items: unknown[] }).items
-        : null;
-    if (items?.length && typeof items[0] === "object" && items[0] !== null
-      && "expected_answer" in (items[0] as object)) {
-      return items as PredictionItem[];
-    }
-  }
-  return [];
+/** What the model answered, item by item (optionally only the wrong ones). */
+export function usePredictions(runId: string, evaluationId: string | undefined, wrongOnly: boolean) {
+  return useQuery({
+    queryKey: ["predictions", runId, evaluationId, wrongOnly],
+    enabled: Boolean(evaluationId),
+    queryFn: () =>
+      request<PredictionPage>("GET", `${runPath(runId)}/predictions`, {
+        query: { evaluation_id: evaluationId, wrong_only: wrongOnly, limit: 500 },
+      }),
+    placeholderData: keepPreviousData,
+  });
 }
 
 export function useEvaluate(runId: string) {

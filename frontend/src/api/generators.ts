@@ -23,8 +23,9 @@ export interface ArithmeticRequest {
   count: number;
   seed: number | null;
   digits?: number;
-  operations?: string[];
-  num_steps?: number;
+  ops?: string[];
+  terms?: number;
+  style?: "plain" | "word";
 }
 
 export function useUngarStatus() {

@@ -4,6 +4,110 @@
  */
 
 export interface paths {
+    "/api/datasets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Datasets
+         * @description Built dataset versions, newest first.
+         */
+        get: operations["list_datasets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/build": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Build Dataset
+         * @description Select traces (filters applied in the database) and freeze them as a new version.
+         */
+        post: operations["build_dataset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Dataset
+         * @description The dataset's manifest (ids, splits, stats, SHA-256).
+         */
+        get: operations["get_dataset"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Dataset
+         * @description Delete a dataset version and its files; 409 while a run references it.
+         */
+        delete: operations["delete_dataset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_key}/export.jsonl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Dataset
+         * @description Stream a split of the dataset as NDJSON in one of the export formats.
+         */
+        get: operations["export_dataset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/datasets/{dataset_key}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Dataset Example
+         * @description One example as the trainer sees it: template, tokens, loss mask, truncation.
+         */
+        get: operations["preview_dataset_example"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -172,10 +276,545 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tunix/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Run
+         * @description Start a run: sync executes it before answering; async queues it (status pending).
+         */
+        post: operations["create_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Runs
+         * @description Runs, newest first, filtered by status, dataset, mode and kind.
+         */
+        get: operations["list_runs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run
+         * @description One run in full: status, output tails (10 KB each), directory and config.
+         */
+        get: operations["get_run"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Run
+         * @description Delete a finished run with its logs, metrics and files (409 while it runs).
+         */
+        delete: operations["delete_run"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/artifacts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Run Artifacts
+         * @description Every file in the run directory (relative paths).
+         */
+        get: operations["list_run_artifacts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/artifacts/{path}/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Run Artifact
+         * @description Stream one file of the run directory.
+         */
+        get: operations["download_run_artifact"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Run
+         * @description Cancel: pending → cancelled now; running → SIGTERM, then SIGKILL after the grace.
+         */
+        post: operations["cancel_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Stream Run Logs
+         * @description Live log as Server-Sent Events: log, heartbeat, status (then end), error.
+         *
+         *     Each log event's id is its seq; reconnecting with Last-Event-ID resumes after it.
+         */
+        get: operations["stream_run_logs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run Metrics
+         * @description The step series (loss, eval loss, learning rate, tokens/s, elapsed).
+         */
+        get: operations["get_run_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run Status
+         * @description Just the run's state and timings (cheap to poll).
+         */
+        get: operations["get_run_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/sft/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export Tunix Sft
+         * @description A dataset (all splits) or the named traces in the tunix_sft format, up to `limit`.
+         */
+        post: operations["export_tunix_sft"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/sft/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Tunix Sft Manifest
+         * @description Export the train split (tunix_sft) and return a run request YAML that trains on it.
+         */
+        post: operations["create_tunix_sft_manifest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Tunix Status
+         * @description Whether Tunix and JAX are installed (local training needs them), with versions.
+         */
+        get: operations["get_tunix_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Artifact */
+        Artifact: {
+            /** Name */
+            name: string;
+            /**
+             * Path
+             * @description Relative to the run directory, '/'-separated.
+             */
+            path: string;
+            /** Size */
+            size: number;
+        };
+        /** ArtifactList */
+        ArtifactList: {
+            /** Artifacts */
+            artifacts: components["schemas"]["Artifact"][];
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+        };
+        /**
+         * DatasetBuild
+         * @description What to select from the stored traces, and how to split it.
+         * @example {
+         *       "dataset_name": "arith",
+         *       "dataset_version": "v1",
+         *       "eval_fraction": 0.1,
+         *       "filters": {
+         *         "source": "arithmetic"
+         *       },
+         *       "limit": 500,
+         *       "seed": 7,
+         *       "selection_strategy": "random"
+         *     }
+         */
+        DatasetBuild: {
+            /** Dataset Name */
+            dataset_name: string;
+            /** Dataset Version */
+            dataset_version: string;
+            /**
+             * Eval Fraction
+             * @default 0
+             */
+            eval_fraction: number;
+            /**
+             * Filters
+             * @description meta key → value; a trace matches when every meta value equals (as text).
+             */
+            filters?: {
+                [key: string]: string | number;
+            };
+            /**
+             * Limit
+             * @default 100
+             */
+            limit: number;
+            /** Parent Dataset Id */
+            parent_dataset_id?: string | null;
+            /**
+             * Seed
+             * @description Required for random selection.
+             */
+            seed?: number | null;
+            /**
+             * Selection Strategy
+             * @default latest
+             * @enum {string}
+             */
+            selection_strategy: "latest" | "random";
+            /** Session Id */
+            session_id?: string | null;
+            /** Training Run Id */
+            training_run_id?: string | null;
+        };
+        /** DatasetBuilt */
+        DatasetBuilt: {
+            /**
+             * Build Id
+             * Format: uuid
+             */
+            build_id: string;
+            /** Dataset Key */
+            dataset_key: string;
+            /** Eval Count */
+            eval_count: number;
+            /** Manifest Path */
+            manifest_path: string;
+            /** Sha256 */
+            sha256: string;
+            /** Trace Count */
+            trace_count: number;
+            /** Train Count */
+            train_count: number;
+        };
+        /**
+         * DatasetManifest
+         * @description The manifest.json of a built dataset version.
+         */
+        DatasetManifest: {
+            /**
+             * Build Id
+             * Format: uuid
+             */
+            build_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Key */
+            dataset_key: string;
+            /** Dataset Name */
+            dataset_name: string;
+            /** Dataset Schema Version */
+            dataset_schema_version: string;
+            /** Dataset Version */
+            dataset_version: string;
+            /** Eval Fraction */
+            eval_fraction: number;
+            /** Filters */
+            filters: {
+                [key: string]: string;
+            };
+            /** Parent Dataset Id */
+            parent_dataset_id: string | null;
+            /** Seed */
+            seed: number | null;
+            /**
+             * Selection Strategy
+             * @enum {string}
+             */
+            selection_strategy: "latest" | "random";
+            /** Session Id */
+            session_id: string | null;
+            /**
+             * Sha256
+             * @description SHA-256 of traces.jsonl, the materialized content.
+             */
+            sha256: string;
+            splits: components["schemas"]["DatasetSplits"];
+            stats: components["schemas"]["DatasetStats"];
+            /** Trace Count */
+            trace_count: number;
+            /** Trace Ids */
+            trace_ids: string[];
+            /** Training Run Id */
+            training_run_id: string | null;
+        };
+        /**
+         * DatasetPreview
+         * @description One example exactly as the trainer sees it.
+         */
+        DatasetPreview: {
+            /** Char Count */
+            char_count: number;
+            /**
+             * Completion
+             * @description Rendered completion (loss).
+             */
+            completion: string;
+            /**
+             * Completion Format
+             * @enum {string}
+             */
+            completion_format: "reasoning" | "answer_only";
+            /** Completion Token Count */
+            completion_token_count: number;
+            /** Dataset Key */
+            dataset_key: string;
+            /**
+             * Export Format
+             * @default tunix_sft
+             * @enum {string}
+             */
+            export_format: "trace" | "tunix_sft" | "training_example" | "messages";
+            /** Index */
+            index: number;
+            /**
+             * Loss Token Count
+             * @description Completion tokens that survive truncation.
+             */
+            loss_token_count: number;
+            /** Max Seq Length */
+            max_seq_length: number;
+            /**
+             * Prompt
+             * @description Rendered prompt (no loss).
+             */
+            prompt: string;
+            /** Prompt Char Count */
+            prompt_char_count: number;
+            /** Prompt Token Count */
+            prompt_token_count: number;
+            /**
+             * Split
+             * @enum {string}
+             */
+            split: "train" | "eval" | "all";
+            /** Split Size */
+            split_size: number;
+            /**
+             * Text
+             * @description prompt + completion, the full training text.
+             */
+            text: string;
+            /** Token Count */
+            token_count: number;
+            /**
+             * Tokenizer
+             * @description What tokenized it (the dataset's fitted tokenizer).
+             */
+            tokenizer: string;
+            /** Tokens */
+            tokens: components["schemas"]["PreviewToken"][];
+            /** Trace Id */
+            trace_id: string;
+            /**
+             * Truncate At Token
+             * @description Index of the first token the trainer drops, or null when it all fits.
+             */
+            truncate_at_token: number | null;
+            /** Truncated */
+            truncated: boolean;
+            /** Vocab Size */
+            vocab_size: number;
+        };
+        /** DatasetSplits */
+        DatasetSplits: {
+            /** Eval */
+            eval: string[];
+            /** Train */
+            train: string[];
+        };
+        /** DatasetStats */
+        DatasetStats: {
+            /** Avg Step Count */
+            avg_step_count: number;
+            /** Avg Total Chars */
+            avg_total_chars: number;
+            /** Max Step Count */
+            max_step_count: number;
+            /** Min Step Count */
+            min_step_count: number;
+            /** Trace Count */
+            trace_count: number;
+        };
+        /** DatasetSummary */
+        DatasetSummary: {
+            /**
+             * Build Id
+             * Format: uuid
+             */
+            build_id: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Key */
+            dataset_key: string;
+            /** Dataset Name */
+            dataset_name: string;
+            /** Dataset Version */
+            dataset_version: string;
+            /** Eval Count */
+            eval_count: number;
+            /** Eval Fraction */
+            eval_fraction: number;
+            /** Filters */
+            filters: {
+                [key: string]: string;
+            };
+            /** Seed */
+            seed: number | null;
+            /**
+             * Selection Strategy
+             * @enum {string}
+             */
+            selection_strategy: "latest" | "random";
+            /** Sha256 */
+            sha256: string;
+            /** Trace Count */
+            trace_count: number;
+            /** Train Count */
+            train_count: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -187,6 +826,18 @@ export interface components {
             db: string;
             /** Status */
             status: string;
+        };
+        /** Page[DatasetSummary] */
+        Page_DatasetSummary_: {
+            /** Data */
+            data: components["schemas"]["DatasetSummary"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** Page[RunSummary] */
+        Page_RunSummary_: {
+            /** Data */
+            data: components["schemas"]["RunSummary"][];
+            pagination: components["schemas"]["Pagination"];
         };
         /** Page[TraceSummary] */
         Page_TraceSummary_: {
@@ -204,6 +855,23 @@ export interface components {
             next_offset: number | null;
             /** Offset */
             offset: number;
+        };
+        /** PreviewToken */
+        PreviewToken: {
+            /** Id */
+            id: number;
+            /**
+             * Loss
+             * @description True for completion tokens (the ones the loss is taken on).
+             */
+            loss: boolean;
+            /** Piece */
+            piece: string;
+            /**
+             * Truncated
+             * @description True past max_seq_length (the trainer drops it).
+             */
+            truncated: boolean;
         };
         /**
          * ReasoningTrace
@@ -254,6 +922,376 @@ export interface components {
             error?: string | null;
             /** Status */
             status: string;
+        };
+        /**
+         * Run
+         * @description A run in full: state, timings, output tails (≤10 KB each), directory and config.
+         */
+        Run: {
+            /** Attempt */
+            attempt: number;
+            /** Completed At */
+            completed_at: string | null;
+            /** Config */
+            config: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Key */
+            dataset_key: string | null;
+            /** Duration Seconds */
+            duration_seconds: number | null;
+            /** Exit Code */
+            exit_code: number | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "train" | "evaluate";
+            /** Max Attempts */
+            max_attempts: number;
+            /** Message */
+            message: string | null;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "dry-run" | "local";
+            /** Model Id */
+            model_id: string;
+            /** Output Dir */
+            output_dir: string;
+            /** Parent Run Id */
+            parent_run_id: string | null;
+            /** Priority */
+            priority: number;
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+            /**
+             * Report
+             * @description The dry-run report, when the child printed one.
+             */
+            report?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled";
+            /** Stderr */
+            stderr: string;
+            /** Stdout */
+            stdout: string;
+            /** Timeout Seconds */
+            timeout_seconds: number | null;
+            /** Worker Id */
+            worker_id: string | null;
+        };
+        /** RunMessage */
+        RunMessage: {
+            /** Message */
+            message: string;
+        };
+        /** RunMetricPoint */
+        RunMetricPoint: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Elapsed Seconds */
+            elapsed_seconds: number | null;
+            /** Eval Loss */
+            eval_loss: number | null;
+            /** Learning Rate */
+            learning_rate: number | null;
+            /** Loss */
+            loss: number | null;
+            /** Step */
+            step: number;
+            /** Tokens Per Second */
+            tokens_per_second: number | null;
+            /** Total Steps */
+            total_steps: number | null;
+        };
+        /** RunMetrics */
+        RunMetrics: {
+            /** Data */
+            data: components["schemas"]["RunMetricPoint"][];
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled";
+            /**
+             * Total Steps
+             * @description Planned steps, from the newest metric.
+             */
+            total_steps: number | null;
+        };
+        /**
+         * RunRequest
+         * @description What to train, on what, and how (SPEC §6).
+         * @example {
+         *       "batch_size": 8,
+         *       "dataset_key": "arith-v1",
+         *       "dry_run": false,
+         *       "learning_rate": 0.003,
+         *       "max_seq_length": 128,
+         *       "max_steps": 50,
+         *       "model_id": "tunix-rt/tiny-gemma",
+         *       "num_epochs": 1
+         *     }
+         */
+        RunRequest: {
+            /**
+             * Batch Size
+             * @default 8
+             */
+            batch_size: number;
+            /** Checkpoint Every */
+            checkpoint_every?: number | null;
+            /**
+             * Completion Format
+             * @description Train on steps + answer, or on the answer only.
+             * @default reasoning
+             * @enum {string}
+             */
+            completion_format: "reasoning" | "answer_only";
+            /**
+             * Dataset Key
+             * @description A built dataset.
+             */
+            dataset_key: string;
+            /**
+             * Dry Run
+             * @description Validate only (seconds, no training).
+             * @default true
+             */
+            dry_run: boolean;
+            /** Eval Every */
+            eval_every?: number | null;
+            /**
+             * Learning Rate
+             * @default 0.00002
+             */
+            learning_rate: number;
+            /**
+             * Lora Rank
+             * @description 0 = full fine-tune.
+             * @default 0
+             */
+            lora_rank: number;
+            /**
+             * Max Seq Length
+             * @default 2048
+             */
+            max_seq_length: number;
+            /** Max Steps */
+            max_steps?: number | null;
+            /**
+             * Method
+             * @description Training method (sft; grpo later).
+             * @default sft
+             * @constant
+             */
+            method: "sft";
+            /**
+             * Model Id
+             * @description Preset (tunix-rt/tiny-gemma), local checkpoint directory or cached hub id.
+             */
+            model_id: string;
+            /**
+             * Num Epochs
+             * @default 3
+             */
+            num_epochs: number;
+            /**
+             * Output Dir
+             * @description Run directory; default {data_dir}/runs/{run_id}. Never shared by runs.
+             */
+            output_dir?: string | null;
+            /**
+             * Priority
+             * @description Higher runs first.
+             * @default 0
+             */
+            priority: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /** Timeout Seconds */
+            timeout_seconds?: number | null;
+            /** Warmup Steps */
+            warmup_steps?: number | null;
+        };
+        /** RunStatusInfo */
+        RunStatusInfo: {
+            /** Attempt */
+            attempt: number;
+            /** Completed At */
+            completed_at: string | null;
+            /** Exit Code */
+            exit_code: number | null;
+            /** Message */
+            message: string | null;
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled";
+            /** Worker Id */
+            worker_id: string | null;
+        };
+        /** RunSummary */
+        RunSummary: {
+            /** Attempt */
+            attempt: number;
+            /** Completed At */
+            completed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Key */
+            dataset_key: string | null;
+            /** Duration Seconds */
+            duration_seconds: number | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "train" | "evaluate";
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "dry-run" | "local";
+            /** Model Id */
+            model_id: string;
+            /** Priority */
+            priority: number;
+            /**
+             * Queued At
+             * Format: date-time
+             */
+            queued_at: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled";
+        };
+        /**
+         * SFTExport
+         * @description Export a dataset, or the named traces, in the tunix_sft format.
+         */
+        SFTExport: {
+            /** Dataset Key */
+            dataset_key?: string | null;
+            /**
+             * Limit
+             * @default 100
+             */
+            limit: number;
+            /** Trace Ids */
+            trace_ids?: string[] | null;
+        };
+        /** SFTManifest */
+        SFTManifest: {
+            /**
+             * Data Path
+             * @description The exported train split (tunix_sft JSONL).
+             */
+            data_path: string;
+            /** Dataset Key */
+            dataset_key: string;
+            /**
+             * Format
+             * @default tunix_sft
+             * @constant
+             */
+            format: "tunix_sft";
+            /**
+             * Manifest Yaml
+             * @description A run request for `tunix-rt runs submit --config`.
+             */
+            manifest_yaml: string;
+            /** Message */
+            message: string;
+            /** Model Id */
+            model_id: string;
+        };
+        /** SFTManifestRequest */
+        SFTManifestRequest: {
+            /**
+             * Batch Size
+             * @default 8
+             */
+            batch_size: number;
+            /** Dataset Key */
+            dataset_key: string;
+            /**
+             * Learning Rate
+             * @default 0.00002
+             */
+            learning_rate: number;
+            /**
+             * Max Seq Length
+             * @default 2048
+             */
+            max_seq_length: number;
+            /** Model Id */
+            model_id: string;
+            /**
+             * Num Epochs
+             * @default 3
+             */
+            num_epochs: number;
+            /** Output Dir */
+            output_dir: string;
         };
         /** ScoreDetails */
         ScoreDetails: {
@@ -396,6 +1434,22 @@ export interface components {
             /** Trace Version */
             trace_version: string;
         };
+        /** TunixStatus */
+        TunixStatus: {
+            /** Available */
+            available: boolean;
+            /** Jax Version */
+            jax_version: string | null;
+            /** Message */
+            message: string;
+            /**
+             * Runtime Required
+             * @description Local (training) runs need Tunix and JAX.
+             */
+            runtime_required: boolean;
+            /** Version */
+            version: string | null;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -418,6 +1472,202 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    list_datasets: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_DatasetSummary_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    build_dataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DatasetBuild"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetBuilt"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_dataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetManifest"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_dataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                dataset_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_dataset: {
+        parameters: {
+            query?: {
+                /** @description Export format. */
+                format?: "trace" | "tunix_sft" | "training_example" | "messages";
+                split?: "train" | "eval" | "all";
+            };
+            header?: never;
+            path: {
+                dataset_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_dataset_example: {
+        parameters: {
+            query?: {
+                index?: number;
+                split?: "train" | "eval" | "all";
+                max_seq_length?: number;
+                completion_format?: "reasoning" | "answer_only";
+            };
+            header?: never;
+            path: {
+                dataset_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DatasetPreview"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_health: {
         parameters: {
             query?: never;
@@ -732,6 +1982,443 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_run: {
+        parameters: {
+            query?: {
+                /** @description sync: run now and answer when done; async: queue and answer now. */
+                mode?: "sync" | "async";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Unknown dataset (no run is created). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description output_dir is used by another run or not empty. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Tunix is not installed and dry_run is false. */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_runs: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+                /** @description Repeat to match any of several statuses. */
+                status?: ("pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled")[] | null;
+                dataset_key?: string | null;
+                mode?: ("dry-run" | "local") | null;
+                kind?: ("train" | "evaluate") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_RunSummary_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_run_artifacts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArtifactList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_run_artifact: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path leaves the run directory. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunMessage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stream_run_logs: {
+        parameters: {
+            query?: {
+                /** @description Send lines after this seq. */
+                since_seq?: number;
+            };
+            header?: {
+                "last-event-id"?: string | null;
+            };
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_run_metrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunMetrics"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_run_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunStatusInfo"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_tunix_sft: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SFTExport"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_tunix_sft_manifest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SFTManifestRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SFTManifest"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_tunix_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TunixStatus"];
                 };
             };
         };

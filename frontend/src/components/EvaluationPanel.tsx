@@ -11,12 +11,12 @@ import { StatusBadge } from "./StatusBadge";
 export function EvaluationPanel({ runId, runStatus }: { runId: string; runStatus: string }) {
   const evaluation = useEvaluation(runId, !isTerminal(runStatus));
   const evaluate = useEvaluate(runId);
-  const predictions = usePredictions(runId, evaluation.data);
   const [wrongOnly, setWrongOnly] = useState(false);
   const data = evaluation.data;
-  const items = predictions.data ?? [];
-  const shown = wrongOnly ? items.filter((item) => item.correct === false) : items;
-  const wrong = items.filter((item) => item.correct === false).length;
+  const predictions = usePredictions(runId, data?.evaluation_id, wrongOnly);
+  const shown = predictions.data?.data ?? [];
+  const total = predictions.data?.total ?? data?.item_count ?? 0;
+  const wrong = predictions.data?.wrong;
 
   return (
     <section className="panel" data-testid="eval:panel">
@@ -64,7 +64,10 @@ export function EvaluationPanel({ runId, runStatus }: { runId: string; runStatus
               {data.detailed_metrics.map((m) => `${m.name}: ${formatNumber(m.score, 4)}/${m.max_score}`).join(" · ")}
             </p>
           )}
-          <h3>Answers ({items.length} items, {wrong} wrong)</h3>
+          <h3>
+            Answers (<span data-testid="eval:item-count">{total}</span> items,{" "}
+            <span data-testid="eval:wrong-count">{wrong ?? "…"}</span> wrong)
+          </h3>
           <label className="field checkbox">
             <input type="checkbox" checked={wrongOnly} data-testid="eval:wrong-only"
               onChange={(e) => setWrongOnly(e.target.checked)} /> only wrong answers
@@ -73,14 +76,16 @@ export function EvaluationPanel({ runId, runStatus }: { runId: string; runStatus
           <table className="table" data-testid="eval:items">
             <thead><tr><th>Item</th><th>Prompt</th><th>Expected</th><th>Generated</th><th>Extracted</th><th>Correct</th></tr></thead>
             <tbody>
-              {shown.slice(0, 500).map((item) => (
-                <tr key={item.id} data-testid="eval:item" data-correct={item.correct ? "true" : "false"}>
+              {shown.map((item) => (
+                <tr key={item.id} data-testid="eval:item" data-correct={String(item.correct)}>
                   <td className="mono">{item.id.slice(0, 12)}</td>
                   <td className="preview" title={item.prompt}>{item.prompt}</td>
                   <td data-testid="eval:item-expected">{item.expected_answer ?? "—"}</td>
                   <td><pre className="text-block">{item.output}</pre></td>
                   <td data-testid="eval:item-extracted">{item.extracted_answer ?? "—"}</td>
-                  <td className={item.correct ? "correct-yes" : "correct-no"}>{item.correct ? "✓" : "✗"}</td>
+                  <td className={item.correct ? "correct-yes" : "correct-no"}>
+                    {item.correct === null || item.correct === undefined ? "?" : item.correct ? "✓" : "✗"}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -27,10 +27,6 @@ export function DatasetsPage() {
   );
 }
 
-function count(value: number | string[] | undefined): number | undefined {
-  return Array.isArray(value) ? value.length : value;
-}
-
 function DatasetList() {
   const list = useDatasets();
   const rows = list.data ?? [];
@@ -53,13 +49,10 @@ function DatasetList() {
                   <Link to={`/datasets/${encodeURIComponent(row.dataset_key)}`}
                     data-testid="datasets:row-link">{row.dataset_key}</Link>
                 </td>
-                <td>{row.trace_count ?? "—"}</td>
-                <td>
-                  {count(row.splits?.train) ?? row.train_count ?? "—"} /{" "}
-                  {count(row.splits?.eval) ?? row.eval_count ?? "—"}
-                </td>
-                <td className="nowrap">{row.created_at ? formatDate(row.created_at) : "—"}</td>
-                <td className="mono">{row.sha256 ? row.sha256.slice(0, 12) : "—"}</td>
+                <td data-testid="datasets:row-count">{row.trace_count}</td>
+                <td data-testid="datasets:row-splits">{row.train_count} / {row.eval_count}</td>
+                <td className="nowrap">{formatDate(row.created_at)}</td>
+                <td className="mono">{row.sha256.slice(0, 12)}</td>
               </tr>
             ))}
           </tbody>

@@ -12,7 +12,7 @@ import { shortId } from "../lib/format";
 const OPERATIONS = [
   { op: "+", label: "+ add" },
   { op: "-", label: "− subtract" },
-  { op: "*", label: "× multiply" },
+  { op: "×", label: "× multiply" },
 ];
 
 const seedValue = (text: string) => (text.trim() === "" ? null : Number(text));
@@ -35,8 +35,9 @@ function ArithmeticPanel() {
   const [count, setCount] = useState("20");
   const [seed, setSeed] = useState("0");
   const [digits, setDigits] = useState("2");
-  const [numSteps, setNumSteps] = useState("");
-  const [ops, setOps] = useState<string[]>(["+", "-", "*"]);
+  const [terms, setTerms] = useState("2");
+  const [style, setStyle] = useState<"plain" | "word">("plain");
+  const [ops, setOps] = useState<string[]>(["+"]);
   const generate = useGenerateArithmetic();
 
   const toggle = (op: string) =>
@@ -47,8 +48,9 @@ function ArithmeticPanel() {
       count: Number(count),
       seed: seedValue(seed),
       ...(digits ? { digits: Number(digits) } : {}),
-      ...(numSteps ? { num_steps: Number(numSteps) } : {}),
-      ...(ops.length ? { operations: ops } : {}),
+      ...(terms ? { terms: Number(terms) } : {}),
+      ...(ops.length ? { ops } : {}),
+      style,
     });
   };
 
@@ -65,17 +67,24 @@ function ArithmeticPanel() {
           <input type="number" min={1} value={count} data-testid="generators:arith-count"
             onChange={(e) => setCount(e.target.value)} />
         </label>
-        <label className="field">Seed (empty = random)
+        <label className="field">Seed
           <input type="number" value={seed} data-testid="generators:arith-seed"
             onChange={(e) => setSeed(e.target.value)} />
         </label>
-        <label className="field">Digits per number
-          <input type="number" min={1} max={9} value={digits} data-testid="generators:arith-digits"
+        <label className="field">Digits per number (1–6)
+          <input type="number" min={1} max={6} value={digits} data-testid="generators:arith-digits"
             onChange={(e) => setDigits(e.target.value)} />
         </label>
-        <label className="field">Operations per problem (empty = default)
-          <input type="number" min={1} value={numSteps} data-testid="generators:arith-steps"
-            onChange={(e) => setNumSteps(e.target.value)} />
+        <label className="field">Terms per problem (2–5)
+          <input type="number" min={2} max={5} value={terms} data-testid="generators:arith-terms"
+            onChange={(e) => setTerms(e.target.value)} />
+        </label>
+        <label className="field">Style
+          <select value={style} data-testid="generators:arith-style"
+            onChange={(e) => setStyle(e.target.value as "plain" | "word")}>
+            <option value="plain">plain (27 × 19)</option>
+            <option value="word">word problems</option>
+          </select>
         </label>
       </div>
       <div className="row">

@@ -28,7 +28,7 @@ export function RegressionPage() {
 function BaselineForm({ initialRun }: { initialRun: string }) {
   const [name, setName] = useState("");
   const [runId, setRunId] = useState(initialRun);
-  const [metric, setMetric] = useState("answer_correctness");
+  const [metric, setMetric] = useState("score");
   const [lowerIsBetter, setLowerIsBetter] = useState(false);
   const create = useCreateBaseline();
   return (
