@@ -177,6 +177,47 @@ async def create_evaluation_job(
     return job
 
 
+async def start_evaluation(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    run_id: uuid.UUID,
+    request: EvaluateRequest,
+    *,
+    hold_for: str | None,
+) -> Run:
+    """Validate and insert the evaluate job (held by ``hold_for``, or pending and queued)."""
+    async with sessionmaker() as session:
+        run = await get_run(session, run_id)
+        specs = _specs(settings, request)
+        await check_evaluable(session, settings, run, request.eval_set)
+        job = await create_evaluation_job(
+            session, settings, run, request, specs=specs, hold_for=hold_for
+        )
+        if hold_for is None:
+            from tunix_rt.runs import queue
+
+            await queue.enqueue(session)
+        await session.commit()
+        return job
+
+
+async def evaluation_of_job(
+    sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+) -> Evaluation:
+    """The evaluation an evaluate job stored; EvaluationFailed (500) when it stored none."""
+    async with sessionmaker() as session:
+        job = await get_run(session, job_id)
+        evaluation = await session.scalar(
+            select(Evaluation).where(Evaluation.job_run_id == job.id).limit(1)
+        )
+        if evaluation is None:
+            raise EvaluationFailed(
+                f"evaluation job {job.id} ended {job.status}: {job.message or 'no evaluation'}"
+                f" (see GET /api/tunix/runs/{job.id}/logs)"
+            )
+        return evaluation
+
+
 async def evaluate_run(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
@@ -187,26 +228,9 @@ async def evaluate_run(
     from tunix_rt.runs.executor import execute_run
 
     worker_id = inline_worker_id()
-    async with sessionmaker() as session:
-        run = await get_run(session, run_id)
-        specs = _specs(settings, request)
-        await check_evaluable(session, settings, run, request.eval_set)
-        job = await create_evaluation_job(
-            session, settings, run, request, specs=specs, hold_for=worker_id
-        )
-        await session.commit()
+    job = await start_evaluation(sessionmaker, settings, run_id, request, hold_for=worker_id)
     await execute_run(sessionmaker, settings, job.id, worker_id=worker_id)
-    async with sessionmaker() as session:
-        job = await get_run(session, job.id)
-        evaluation = await session.scalar(
-            select(Evaluation).where(Evaluation.job_run_id == job.id).limit(1)
-        )
-        if evaluation is None:
-            raise EvaluationFailed(
-                f"evaluation job {job.id} ended {job.status}: {job.message or 'no evaluation'}"
-                f" (see GET /api/tunix/runs/{job.id}/logs)"
-            )
-        return evaluation
+    return await evaluation_of_job(sessionmaker, job.id)
 
 
 def _specs(settings: Settings, request: EvaluateRequest) -> list[str]:
