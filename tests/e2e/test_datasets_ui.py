@@ -149,7 +149,9 @@ def test_generate_build_preview_export(page: Page, server_url: str) -> None:
     with page.expect_download() as info:
         page.locator('[data-testid="dataset:export-link"][data-format="tunix_sft"]').click()
     download = info.value
-    assert download.suggested_filename == f"{key}-tunix_sft-train.jsonl"
+    # The server names the file (content-disposition): key, format and split.
+    filename = download.suggested_filename
+    assert filename.startswith(key) and "tunix_sft" in filename and "train" in filename
     path = download.path()
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     assert len(rows) == 8

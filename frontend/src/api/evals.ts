@@ -1,77 +1,21 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { ApiError } from "./client";
-import { request, type Page } from "./http";
+import { ApiError, type Schemas } from "./client";
+import { request } from "./http";
 
-export type Verdict = "pass" | "fail" | "uncertain";
-
-export interface DetailedMetric {
-  name: string;
-  score: number;
-  max_score: number;
-  details: Record<string, unknown> | unknown[] | null;
-}
-
-export interface Evaluation {
-  evaluation_id: string;
-  run_id: string;
-  score: number;
-  verdict: Verdict;
-  metrics: Record<string, number>;
-  detailed_metrics: DetailedMetric[];
-  judge: { name: string; version: string };
-  evaluated_at: string;
-  item_count?: number;
-  eval_set?: string | null;
-  predictions_artifact?: string | null;
-}
-
-/** One generated answer next to the expected one. */
-export interface PredictionItem {
-  id: string;
-  prompt?: string;
-  output?: string;
-  extracted_answer?: string | null;
-  expected_answer?: string | null;
-  correct?: boolean | null;
-}
-
-export interface LeaderboardRow {
-  run_id: string;
-  model_id: string;
-  dataset_key: string | null;
-  score: number;
-  verdict: Verdict;
-  metrics: Record<string, number>;
-  evaluated_at: string;
-}
+export type Verdict = Schemas["Evaluation"]["verdict"];
+export type DetailedMetric = Schemas["DetailedMetric"];
+export type Evaluation = Schemas["Evaluation"];
+export type PredictionItem = Schemas["Prediction"];
+export type PredictionPage = Schemas["PredictionPage"];
+export type LeaderboardRow = Schemas["LeaderboardRow"];
+export type Baseline = Schemas["Baseline"];
+export type RegressionCheck = Schemas["RegressionCheck"];
 
 export interface LeaderboardFilters {
   dataset_key?: string;
   model_id?: string;
   evaluated_after?: string;
   evaluated_before?: string;
-}
-
-export interface Baseline {
-  name: string;
-  run_id: string;
-  metric: string;
-  value?: number;
-  lower_is_better?: boolean;
-  created_at?: string;
-}
-
-export interface RegressionCheck {
-  run_id: string;
-  baseline_name: string;
-  baseline_run_id: string;
-  metric_name: string;
-  baseline_value: number;
-  current_value: number;
-  delta: number;
-  delta_percent: number | null;
-  verdict: "pass" | "fail";
-  details?: unknown;
 }
 
 const runPath = (id: string) => `/api/tunix/runs/${encodeURIComponent(id)}`;
@@ -90,15 +34,6 @@ export function useEvaluation(runId: string, live: boolean) {
     },
     refetchInterval: (query) => (live || query.state.data === null ? 3_000 : false),
   });
-}
-
-export interface PredictionPage {
-  evaluation_id: string;
-  run_id: string;
-  total: number;
-  wrong: number;
-  data: PredictionItem[];
-  pagination: { limit: number; offset: number; next_offset: number | null };
 }
 
 /** What the model answered, item by item (optionally only the wrong ones). */
@@ -129,7 +64,7 @@ export function useLeaderboard(filters: LeaderboardFilters, limit: number, offse
   return useQuery({
     queryKey: ["leaderboard", filters, limit, offset],
     queryFn: () =>
-      request<Page<LeaderboardRow>>("GET", "/api/tunix/evaluations", {
+      request<Schemas["Page_LeaderboardRow_"]>("GET", "/api/tunix/evaluations", {
         query: { ...filters, limit, offset },
       }),
     placeholderData: keepPreviousData,
@@ -139,12 +74,8 @@ export function useLeaderboard(filters: LeaderboardFilters, limit: number, offse
 export function useBaselines() {
   return useQuery({
     queryKey: ["baselines"],
-    queryFn: async () => {
-      const body = await request<unknown>("GET", "/api/regression/baselines");
-      if (Array.isArray(body)) return body as Baseline[];
-      const record = body as { data?: Baseline[]; baselines?: Baseline[] } | null;
-      return record?.data ?? record?.baselines ?? [];
-    },
+    queryFn: async () =>
+      (await request<Schemas["BaselineList"]>("GET", "/api/regression/baselines")).data,
     retry: false,
   });
 }

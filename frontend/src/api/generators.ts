@@ -1,31 +1,16 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import type { Schemas } from "./client";
 import { request } from "./http";
 
-export interface UngarStatus {
-  available: boolean;
-  version: string | null;
-  games: string[];
-}
+export type UngarStatus = Schemas["UngarStatus"];
+export type HighCardDuelRequest = Partial<Schemas["HighCardDuelGenerate"]>;
+/** Only the fields set are sent; the server fills the defaults. */
+export type ArithmeticRequest = Partial<Schemas["ArithmeticGenerate"]>;
 
+/** What both generators answer: the new trace ids and a preview of the first few. */
 export interface GenerateResult {
   trace_ids: string[];
-  preview: Record<string, unknown>[];
-}
-
-export interface HighCardDuelRequest {
-  count: number;
-  seed: number | null;
-  persist?: boolean;
-}
-
-/** Arithmetic options; only the fields set are sent, the server fills defaults. */
-export interface ArithmeticRequest {
-  count: number;
-  seed: number | null;
-  digits?: number;
-  ops?: string[];
-  terms?: number;
-  style?: "plain" | "word";
+  preview: (Schemas["ArithmeticPreview"] | Schemas["HighCardDuelPreview"])[];
 }
 
 export function useUngarStatus() {
@@ -39,7 +24,7 @@ export function useGenerateHighCardDuel() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (body: HighCardDuelRequest) =>
-      request<GenerateResult>("POST", "/api/ungar/high-card-duel/generate", { body }),
+      request<Schemas["HighCardDuelGenerated"]>("POST", "/api/ungar/high-card-duel/generate", { body }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["traces"] }),
   });
 }
@@ -48,7 +33,7 @@ export function useGenerateArithmetic() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (body: ArithmeticRequest) =>
-      request<GenerateResult>("POST", "/api/generators/arithmetic/generate", { body }),
+      request<Schemas["ArithmeticGenerated"]>("POST", "/api/generators/arithmetic/generate", { body }),
     onSuccess: () => client.invalidateQueries({ queryKey: ["traces"] }),
   });
 }

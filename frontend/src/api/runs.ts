@@ -1,9 +1,9 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { request, type Page } from "./http";
+import type { Schemas } from "./client";
+import { request } from "./http";
 
-export type RunStatus =
-  | "pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled";
-export type RunMode = "dry-run" | "local";
+export type RunStatus = Schemas["Run"]["status"];
+export type RunMode = Schemas["Run"]["mode"];
 export const RUN_STATUSES: RunStatus[] = [
   "pending", "running", "cancel_requested", "completed", "failed", "timeout", "cancelled",
 ];
@@ -13,76 +13,13 @@ export const isTerminal = (status: string | undefined) =>
 
 export const MODEL_PRESETS = ["tunix-rt/tiny-gemma", "tunix-rt/small-gemma"];
 
-export interface RunRequest {
-  dataset_key: string;
-  model_id: string;
-  dry_run: boolean;
-  learning_rate: number;
-  num_epochs: number;
-  batch_size: number;
-  max_seq_length: number;
-  max_steps?: number | null;
-  seed?: number;
-  lora_rank?: number;
-  eval_every?: number | null;
-  checkpoint_every?: number | null;
-  timeout_seconds?: number | null;
-  priority?: number;
-  completion_format?: "reasoning" | "answer_only";
-}
-
-export interface RunSummary {
-  run_id: string;
-  kind?: string;
-  dataset_key: string | null;
-  model_id: string;
-  mode: RunMode;
-  status: RunStatus;
-  priority?: number;
-  attempt?: number;
-  queued_at?: string;
-  started_at: string | null;
-  completed_at?: string | null;
-  duration_seconds: number | null;
-  created_at?: string;
-}
-
-export interface Run extends RunSummary {
-  output_dir: string;
-  exit_code: number | null;
-  stdout: string;
-  stderr: string;
-  message: string | null;
-  config?: Record<string, unknown>;
-  parent_run_id?: string | null;
-  max_attempts?: number;
-  worker_id?: string | null;
-  timeout_seconds?: number | null;
-  report?: Record<string, unknown> | null;
-}
-
-export interface MetricPoint {
-  step: number;
-  loss: number | null;
-  eval_loss: number | null;
-  learning_rate: number | null;
-  tokens_per_second: number | null;
-  elapsed_seconds: number | null;
-  total_steps?: number | null;
-}
-
-export interface RunMetrics {
-  run_id: string;
-  status?: RunStatus;
-  total_steps?: number | null;
-  data: MetricPoint[];
-}
-
-export interface Artifact {
-  name: string;
-  size: number;
-  path: string;
-}
+/** Only the fields set are sent; the server fills the defaults. */
+export type RunRequest = Partial<Schemas["RunRequest"]> & { dataset_key: string; model_id: string };
+export type RunSummary = Schemas["RunSummary"];
+export type Run = Schemas["Run"];
+export type MetricPoint = Schemas["RunMetricPoint"];
+export type RunMetrics = Schemas["RunMetrics"];
+export type Artifact = Schemas["Artifact"];
 
 export interface RunFilters {
   status?: string;
@@ -108,7 +45,7 @@ export function useRuns(filters: RunFilters, limit: number, offset: number) {
   return useQuery({
     queryKey: keys.list(filters, limit, offset),
     queryFn: () =>
-      request<Page<RunSummary>>("GET", "/api/tunix/runs", { query: { ...filters, limit, offset } }),
+      request<Schemas["Page_RunSummary_"]>("GET", "/api/tunix/runs", { query: { ...filters, limit, offset } }),
     placeholderData: keepPreviousData,
     refetchInterval: (query) =>
       query.state.data?.data.some((run) => !isTerminal(run.status)) ? LIVE_MS : 5_000,
@@ -135,7 +72,7 @@ export function useArtifacts(id: string, live: boolean) {
   return useQuery({
     queryKey: keys.artifacts(id),
     queryFn: async () =>
-      (await request<{ artifacts: Artifact[] }>("GET", `${runPath(id)}/artifacts`)).artifacts,
+      (await request<Schemas["ArtifactList"]>("GET", `${runPath(id)}/artifacts`)).artifacts,
     refetchInterval: live ? 5_000 : false,
     retry: false,
   });
@@ -158,7 +95,7 @@ export function useLaunchRun() {
 export function useCancelRun(id: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: () => request<{ message: string }>("POST", `${runPath(id)}/cancel`),
+    mutationFn: () => request<Schemas["RunMessage"]>("POST", `${runPath(id)}/cancel`),
     onSuccess: () => client.invalidateQueries({ queryKey: keys.all }),
   });
 }

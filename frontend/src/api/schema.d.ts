@@ -108,6 +108,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/eval-sets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Eval Sets
+         * @description Registered eval sets by name.
+         */
+        get: operations["list_eval_sets"];
+        put?: never;
+        /**
+         * Create Eval Set
+         * @description Register a named eval set of {id, prompt, expected_answer, category?} items.
+         */
+        post: operations["create_eval_set"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval-sets/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Eval Set
+         * @description Register an eval set from a JSONL body, one item per line (errors name the line).
+         */
+        post: operations["import_eval_set"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval-sets/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Eval Set
+         * @description An eval set with its items.
+         */
+        get: operations["get_eval_set"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Eval Set
+         * @description Delete an eval set (evaluations made with it are kept).
+         */
+        delete: operations["delete_eval_set"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/generators/arithmetic/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generate Arithmetic
+         * @description Generate arithmetic problems with step-by-step reasoning and verifiable answers.
+         */
+        post: operations["generate_arithmetic"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -142,6 +230,74 @@ export interface paths {
         get: operations["get_redi_health"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/regression/baselines": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Baselines
+         * @description All baselines by name.
+         */
+        get: operations["list_baselines"];
+        put?: never;
+        /**
+         * Upsert Baseline
+         * @description Create or replace a named baseline from the run's latest evaluation metric.
+         */
+        post: operations["upsert_baseline"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/regression/baselines/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Baseline
+         * @description One baseline.
+         */
+        get: operations["get_baseline"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Baseline
+         * @description Delete a baseline.
+         */
+        delete: operations["delete_baseline"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/regression/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Regression
+         * @description Compare the run's latest evaluation with a baseline: fail on a >5% relative regression.
+         */
+        post: operations["check_regression"];
         delete?: never;
         options?: never;
         head?: never;
@@ -276,6 +432,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tunix/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Leaderboard
+         * @description Leaderboard: one row per run (its latest evaluation), best score first.
+         */
+        get: operations["get_leaderboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/evaluations/{evaluation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Evaluation
+         * @description One evaluation by id.
+         */
+        get: operations["get_evaluation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tunix/run": {
         parameters: {
             query?: never;
@@ -400,6 +596,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tunix/runs/{run_id}/evaluate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Evaluate Run
+         * @description Generate answers with the run's trained model, judge them and store the evaluation.
+         */
+        post: operations["evaluate_run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/evaluation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run Evaluation
+         * @description The run's latest evaluation.
+         */
+        get: operations["get_run_evaluation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/evaluations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Run Evaluations
+         * @description Every evaluation of the run, newest first.
+         */
+        get: operations["list_run_evaluations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tunix/runs/{run_id}/logs": {
         parameters: {
             query?: never;
@@ -434,6 +690,26 @@ export interface paths {
          * @description The step series (loss, eval loss, learning rate, tokens/s, elapsed).
          */
         get: operations["get_run_metrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/predictions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Run Predictions
+         * @description Per-item generated vs expected answers of an evaluation (predictions.jsonl).
+         */
+        get: operations["list_run_predictions"];
         put?: never;
         post?: never;
         delete?: never;
@@ -522,10 +798,156 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/ungar/high-card-duel/export.jsonl": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export High Card Duel
+         * @description The newest stored High Card Duel traces as NDJSON (trace format).
+         */
+        get: operations["export_high_card_duel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ungar/high-card-duel/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generate High Card Duel
+         * @description Play `count` High Card Duel episodes and store them as traces (same seed, same games).
+         */
+        post: operations["generate_high_card_duel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/ungar/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Ungar Status
+         * @description The built-in game generator is always available.
+         */
+        get: operations["get_ungar_status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ArithmeticGenerate
+         * @example {
+         *       "count": 200,
+         *       "digits": 2,
+         *       "ops": [
+         *         "+",
+         *         "-"
+         *       ],
+         *       "seed": 1,
+         *       "terms": 2
+         *     }
+         */
+        ArithmeticGenerate: {
+            /**
+             * Count
+             * @default 100
+             */
+            count: number;
+            /**
+             * Digits
+             * @description Digits of every operand.
+             * @default 2
+             */
+            digits: number;
+            /**
+             * Ops
+             * @description Operations to draw from: '+', '-', '×' (also '*' or 'x').
+             */
+            ops?: string[];
+            /**
+             * Persist
+             * @default true
+             */
+            persist: boolean;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Style
+             * @default plain
+             * @enum {string}
+             */
+            style: "plain" | "word";
+            /**
+             * Terms
+             * @description Operands per problem.
+             * @default 2
+             */
+            terms: number;
+            /**
+             * Unique
+             * @description No two problems alike.
+             * @default true
+             */
+            unique: boolean;
+        };
+        /** ArithmeticGenerated */
+        ArithmeticGenerated: {
+            /** Count */
+            count: number;
+            /** Preview */
+            preview: components["schemas"]["ArithmeticPreview"][];
+            /** Seed */
+            seed: number;
+            /** Trace Ids */
+            trace_ids: string[];
+            /**
+             * Traces
+             * @description The generated traces when persist=false.
+             */
+            traces?: components["schemas"]["ReasoningTrace"][] | null;
+        };
+        /** ArithmeticPreview */
+        ArithmeticPreview: {
+            /** Final Answer */
+            final_answer: string;
+            /** Prompt */
+            prompt: string;
+            /** Task */
+            task: string;
+            /** Trace Id */
+            trace_id: string | null;
+        };
         /** Artifact */
         Artifact: {
             /** Name */
@@ -547,6 +969,63 @@ export interface components {
              * Format: uuid
              */
             run_id: string;
+        };
+        /** Baseline */
+        Baseline: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Lower Is Better */
+            lower_is_better: boolean;
+            /** Metric */
+            metric: string;
+            /** Name */
+            name: string;
+            /** Run Id */
+            run_id: string | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Value */
+            value: number;
+        };
+        /**
+         * BaselineCreate
+         * @example {
+         *       "metric": "accuracy",
+         *       "name": "arith-main",
+         *       "run_id": "00000000-0000-0000-0000-000000000001"
+         *     }
+         */
+        BaselineCreate: {
+            /**
+             * Lower Is Better
+             * @description True for losses and error rates.
+             * @default false
+             */
+            lower_is_better: boolean;
+            /**
+             * Metric
+             * @description A key of the run's latest evaluation metrics (score, accuracy, ...).
+             * @default score
+             */
+            metric: string;
+            /** Name */
+            name: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+        };
+        /** BaselineList */
+        BaselineList: {
+            /** Data */
+            data: components["schemas"]["Baseline"][];
         };
         /**
          * DatasetBuild
@@ -815,6 +1294,176 @@ export interface components {
             /** Train Count */
             train_count: number;
         };
+        /** DetailedMetric */
+        DetailedMetric: {
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Max Score */
+            max_score: number;
+            /** Name */
+            name: string;
+            /** Score */
+            score: number;
+        };
+        /** EvalSetCreate */
+        EvalSetCreate: {
+            /** Description */
+            description?: string | null;
+            /** Items */
+            items: components["schemas"]["EvalSetItem"][];
+            /** Name */
+            name: string;
+        };
+        /** EvalSetDetail */
+        EvalSetDetail: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /** Item Count */
+            item_count: number;
+            /** Items */
+            items: components["schemas"]["EvalSetItem"][];
+            /** Name */
+            name: string;
+            /** Sha256 */
+            sha256: string;
+        };
+        /** EvalSetItem */
+        EvalSetItem: {
+            /** Category */
+            category?: string | null;
+            /** Expected Answer */
+            expected_answer: string;
+            /** Id */
+            id: string;
+            /** Prompt */
+            prompt: string;
+        };
+        /** EvalSetList */
+        EvalSetList: {
+            /** Data */
+            data: components["schemas"]["EvalSetSummary"][];
+        };
+        /** EvalSetSummary */
+        EvalSetSummary: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Description */
+            description: string | null;
+            /** Item Count */
+            item_count: number;
+            /** Name */
+            name: string;
+            /** Sha256 */
+            sha256: string;
+        };
+        /**
+         * EvaluateRequest
+         * @description How to evaluate a completed run; every field is optional.
+         * @example {
+         *       "judge_override": "answer_correctness,format"
+         *     }
+         */
+        EvaluateRequest: {
+            /** Batch Size */
+            batch_size?: number | null;
+            /**
+             * Eval Set
+             * @description A registered eval set; default the dataset's eval split.
+             */
+            eval_set?: string | null;
+            /**
+             * Judge Override
+             * @description Judges to apply instead of the configured default, as `name` or `name@version`, comma-separated or a list; the first sets the score. Known: answer_correctness, format, baseline, llm_judge, mock (tests only).
+             */
+            judge_override?: string | string[] | null;
+            /**
+             * Limit
+             * @description Judge the first N.
+             */
+            limit?: number | null;
+            /** Max New Tokens */
+            max_new_tokens?: number | null;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Temperature
+             * @description 0 = greedy.
+             * @default 0
+             */
+            temperature: number;
+            /** Top P */
+            top_p?: number | null;
+        };
+        /**
+         * Evaluation
+         * @description An evaluation of a trained run (SPEC §7).
+         */
+        Evaluation: {
+            /** Detailed Metrics */
+            detailed_metrics: components["schemas"]["DetailedMetric"][];
+            /**
+             * Eval Set
+             * @description Eval set name; null = the dataset's eval split.
+             */
+            eval_set: string | null;
+            /**
+             * Evaluated At
+             * Format: date-time
+             */
+            evaluated_at: string;
+            /**
+             * Evaluation Id
+             * Format: uuid
+             */
+            evaluation_id: string;
+            /** Item Count */
+            item_count: number;
+            /** Job Run Id */
+            job_run_id: string | null;
+            judge: components["schemas"]["JudgeRef"];
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+            /**
+             * Predictions Artifact
+             * @description Path of predictions.jsonl inside the run's artifacts.
+             */
+            predictions_artifact: string | null;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Score
+             * @description 0–100, set by the first judge.
+             */
+            score: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "pass" | "fail" | "uncertain";
+        };
+        /** EvaluationList */
+        EvaluationList: {
+            /** Data */
+            data: components["schemas"]["Evaluation"][];
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -827,10 +1476,116 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** HighCardDuelGenerate */
+        HighCardDuelGenerate: {
+            /**
+             * Count
+             * @default 10
+             */
+            count: number;
+            /**
+             * Persist
+             * @description Store the traces (else only return them).
+             * @default true
+             */
+            persist: boolean;
+            /**
+             * Seed
+             * @description Same seed, same episodes; null = random.
+             */
+            seed?: number | null;
+        };
+        /** HighCardDuelGenerated */
+        HighCardDuelGenerated: {
+            /**
+             * Preview
+             * @description The first three episodes.
+             */
+            preview: components["schemas"]["HighCardDuelPreview"][];
+            /** Seed */
+            seed: number;
+            /**
+             * Trace Ids
+             * @description Stored traces, in episode order.
+             */
+            trace_ids: string[];
+            /**
+             * Traces
+             * @description The generated traces when persist=false.
+             */
+            traces?: components["schemas"]["ReasoningTrace"][] | null;
+        };
+        /** HighCardDuelPreview */
+        HighCardDuelPreview: {
+            /** Game */
+            game: string;
+            /** My Card */
+            my_card: string;
+            /**
+             * Result
+             * @enum {string}
+             */
+            result: "win" | "loss" | "tie";
+            /** Trace Id */
+            trace_id: string | null;
+        };
+        /** JudgeRef */
+        JudgeRef: {
+            /** Name */
+            name: string;
+            /** Version */
+            version: string;
+        };
+        /** LeaderboardRow */
+        LeaderboardRow: {
+            /** Dataset Key */
+            dataset_key: string | null;
+            /** Eval Set */
+            eval_set: string | null;
+            /**
+             * Evaluated At
+             * Format: date-time
+             */
+            evaluated_at: string;
+            /**
+             * Evaluation Id
+             * Format: uuid
+             */
+            evaluation_id: string;
+            /** Item Count */
+            item_count: number;
+            judge: components["schemas"]["JudgeRef"];
+            /** Metrics */
+            metrics: {
+                [key: string]: number;
+            };
+            /** Model Id */
+            model_id: string;
+            /** Rank */
+            rank: number;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /** Score */
+            score: number;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "pass" | "fail" | "uncertain";
+        };
         /** Page[DatasetSummary] */
         Page_DatasetSummary_: {
             /** Data */
             data: components["schemas"]["DatasetSummary"][];
+            pagination: components["schemas"]["Pagination"];
+        };
+        /** Page[LeaderboardRow] */
+        Page_LeaderboardRow_: {
+            /** Data */
+            data: components["schemas"]["LeaderboardRow"][];
             pagination: components["schemas"]["Pagination"];
         };
         /** Page[RunSummary] */
@@ -855,6 +1610,58 @@ export interface components {
             next_offset: number | null;
             /** Offset */
             offset: number;
+        };
+        /** Prediction */
+        Prediction: {
+            /** Category */
+            category?: string | null;
+            /** Correct */
+            correct: boolean | null;
+            /** Expected Answer */
+            expected_answer: string | null;
+            /** Extracted Answer */
+            extracted_answer: string | null;
+            /** Id */
+            id: string;
+            /**
+             * Judges
+             * @description Per judge, its details for this item.
+             */
+            judges?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            /** Output */
+            output: string;
+            /** Prompt */
+            prompt: string;
+        };
+        /** PredictionPage */
+        PredictionPage: {
+            /** Data */
+            data: components["schemas"]["Prediction"][];
+            /**
+             * Evaluation Id
+             * Format: uuid
+             */
+            evaluation_id: string;
+            pagination: components["schemas"]["Pagination"];
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Total
+             * @description Items in the evaluation.
+             */
+            total: number;
+            /**
+             * Wrong
+             * @description Items whose answer was judged incorrect.
+             */
+            wrong: number;
         };
         /** PreviewToken */
         PreviewToken: {
@@ -922,6 +1729,53 @@ export interface components {
             error?: string | null;
             /** Status */
             status: string;
+        };
+        /** RegressionCheck */
+        RegressionCheck: {
+            /** Baseline Name */
+            baseline_name: string;
+            /** Baseline Run Id */
+            baseline_run_id: string | null;
+            /** Baseline Value */
+            baseline_value: number;
+            /** Current Value */
+            current_value: number;
+            /**
+             * Delta
+             * @description current − baseline.
+             */
+            delta: number;
+            /**
+             * Delta Percent
+             * @description delta / |baseline| × 100; null at 0.
+             */
+            delta_percent: number | null;
+            /** Details */
+            details: {
+                [key: string]: unknown;
+            };
+            /** Metric Name */
+            metric_name: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+            /**
+             * Verdict
+             * @enum {string}
+             */
+            verdict: "pass" | "fail";
+        };
+        /** RegressionCheckRequest */
+        RegressionCheckRequest: {
+            /** Baseline Name */
+            baseline_name: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
         };
         /**
          * Run
@@ -1450,6 +2304,15 @@ export interface components {
             /** Version */
             version: string | null;
         };
+        /** UngarStatus */
+        UngarStatus: {
+            /** Available */
+            available: boolean;
+            /** Games */
+            games: string[];
+            /** Version */
+            version: string;
+        };
         /** ValidationError */
         ValidationError: {
             /** Context */
@@ -1668,6 +2531,200 @@ export interface operations {
             };
         };
     };
+    list_eval_sets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetList"];
+                };
+            };
+        };
+    };
+    create_eval_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EvalSetCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetSummary"];
+                };
+            };
+            /** @description The name is taken. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_eval_set: {
+        parameters: {
+            query: {
+                name: string;
+                description?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-ndjson": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetSummary"];
+                };
+            };
+            /** @description The name is taken. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid lines, reported by line number. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_eval_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetDetail"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_eval_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    generate_arithmetic: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ArithmeticGenerate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ArithmeticGenerated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_health: {
         parameters: {
             query?: never;
@@ -1713,6 +2770,180 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RediHealth"];
+                };
+            };
+        };
+    };
+    list_baselines: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BaselineList"];
+                };
+            };
+        };
+    };
+    upsert_baseline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BaselineCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Baseline"];
+                };
+            };
+            /** @description The run has no evaluation with that metric. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown run. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_baseline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Baseline"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_baseline: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    check_regression: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegressionCheckRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegressionCheck"];
+                };
+            };
+            /** @description The run has no evaluation with the baseline's metric. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown run or baseline. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -1986,6 +3217,82 @@ export interface operations {
             };
         };
     };
+    get_leaderboard: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+                dataset_key?: string | null;
+                model_id?: string | null;
+                /** @description Inclusive. */
+                evaluated_after?: string | null;
+                /** @description Exclusive. */
+                evaluated_before?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_LeaderboardRow_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_evaluation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                evaluation_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evaluation"];
+                };
+            };
+            /** @description Unknown evaluation. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     create_run: {
         parameters: {
             query?: {
@@ -2239,6 +3546,131 @@ export interface operations {
             };
         };
     };
+    evaluate_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EvaluateRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evaluation"];
+                };
+            };
+            /** @description Dry-run, unfinished or evaluate-job run; nothing to evaluate on. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown run or eval set. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Generation failed; the evaluate job's logs say why. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_run_evaluation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evaluation"];
+                };
+            };
+            /** @description Unknown run, or the run has no evaluation yet. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_run_evaluations: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvaluationList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     stream_run_logs: {
         parameters: {
             query?: {
@@ -2293,6 +3725,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunMetrics"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_run_predictions: {
+        parameters: {
+            query?: {
+                /** @description Only items answered incorrectly. */
+                wrong_only?: boolean;
+                /** @description Default: the latest evaluation. */
+                evaluation_id?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PredictionPage"];
                 };
             };
             /** @description Validation Error */
@@ -2419,6 +3889,90 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TunixStatus"];
+                };
+            };
+        };
+    };
+    export_high_card_duel: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    generate_high_card_duel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["HighCardDuelGenerate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HighCardDuelGenerated"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_ungar_status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UngarStatus"];
                 };
             };
         };

@@ -46,7 +46,7 @@ function ArithmeticPanel() {
   const submit = () => {
     generate.mutate({
       count: Number(count),
-      seed: seedValue(seed),
+      seed: Number(seed) || 0,
       ...(digits ? { digits: Number(digits) } : {}),
       ...(terms ? { terms: Number(terms) } : {}),
       ...(ops.length ? { ops } : {}),
@@ -63,7 +63,7 @@ function ArithmeticPanel() {
         demo learns from.
       </p>
       <div className="form-grid">
-        <label className="field">Count (1–10000)
+        <label className="field">Count (1–100000)
           <input type="number" min={1} value={count} data-testid="generators:arith-count"
             onChange={(e) => setCount(e.target.value)} />
         </label>

@@ -103,8 +103,13 @@ function CheckForm({ initialRun }: { initialRun: string }) {
             <>, <span data-testid="regression:delta-percent">{formatNumber(result.delta_percent, 3)}%</span></>
           )})
           <p className="hint">
-            Baseline run <Link to={`/runs/${result.baseline_run_id}`} className="mono">{shortId(result.baseline_run_id)}</Link>
-            {typeof result.details === "string" && <> · {result.details}</>}
+            Baseline run{" "}
+            {result.baseline_run_id
+              ? <Link to={`/runs/${result.baseline_run_id}`} className="mono">{shortId(result.baseline_run_id)}</Link>
+              : "(deleted)"}
+            {result.details && Object.keys(result.details).length > 0 && (
+              <> · <span className="mono" data-testid="regression:details">{JSON.stringify(result.details)}</span></>
+            )}
           </p>
         </div>
       )}
@@ -125,7 +130,7 @@ function BaselineList() {
           {rows.map((b) => (
             <tr key={b.name} data-testid="regression:baseline-row" data-name={b.name}>
               <td>{b.name}</td>
-              <td><Link to={`/runs/${b.run_id}`} className="mono">{shortId(b.run_id)}</Link></td>
+              <td>{b.run_id ? <Link to={`/runs/${b.run_id}`} className="mono">{shortId(b.run_id)}</Link> : "—"}</td>
               <td className="mono">{b.metric}</td>
               <td>{formatNumber(b.value)}</td>
               <td>{b.lower_is_better ? "lower is better" : "higher is better"}</td>
