@@ -186,6 +186,7 @@ def list_runs(
     ] = None,
     dataset_key: Annotated[str | None, typer.Option()] = None,
     mode: Annotated[str | None, typer.Option(help="dry-run | local")] = None,
+    kind: Annotated[str | None, typer.Option(help="train | evaluate")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
     offset: Annotated[int, typer.Option(min=0)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
@@ -202,6 +203,7 @@ def list_runs(
                 status=status,
                 dataset_key=dataset_key,
                 mode=mode,
+                kind=kind,
             )
             return [
                 {

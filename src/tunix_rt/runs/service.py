@@ -239,11 +239,13 @@ async def dry_run_report(session: AsyncSession, run_id: uuid.UUID) -> dict[str, 
             RunLog.chunk.like(REPORT_PREFIX + "%dry_run%"),
         )
         .order_by(RunLog.seq.desc())
-        .limit(1)
+        .limit(20)
     )
-    chunk = await session.scalar(stmt)
-    event = parse_event(chunk) if chunk else None
-    return event if event and event.get("event") == "dry_run" else None
+    for chunk in (await session.scalars(stmt)).all():
+        event = parse_event(chunk)
+        if event and event.get("event") == "dry_run":
+            return event
+    return None
 
 
 def parse_event(line: str) -> dict[str, Any] | None:
