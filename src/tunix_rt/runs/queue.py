@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from tunix_rt.db import UTCDateTime, utcnow
 
@@ -179,10 +179,48 @@ def _concat(*parts: Any) -> Any:
 
 
 class RunQueue:
-    """Claim/renew/release/reap statements over one sessionmaker."""
+    """Claim/renew/release/reap statements over one sessionmaker.
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    A claim is one autocommit ``UPDATE … RETURNING`` (one round trip). With
+    ``persistent=True`` (workers) it runs on a connection kept open for claims, so the hot
+    path skips the pool checkout, its pre-ping and BEGIN/COMMIT.
+    """
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, persistent: bool = False
+    ) -> None:
         self.sessionmaker = sessionmaker
+        self.engine: AsyncEngine = sessionmaker.kw["bind"]
+        self._persistent = persistent
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def _autocommit(self, stmt: Any) -> Any:
+        """Run one self-contained statement outside any transaction; first row or None."""
+        if not self._persistent:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                result = await conn.execute(stmt)
+                return result.first() if result.returns_rows else None
+        async with self._lock:
+            if self._conn is None or self._conn.closed or self._conn.invalidated:
+                self._conn = await self.engine.connect()
+                await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                result = await self._conn.execute(stmt)
+                return result.first() if result.returns_rows else None
+            except Exception:
+                conn, self._conn = self._conn, None
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                with contextlib.suppress(Exception):
+                    await conn.close()
 
     async def claim(
         self, worker_id: str, lease_seconds: float, *, min_priority: int | None = None
@@ -209,9 +247,7 @@ class RunQueue:
             )
             .returning(RUNS.c.id, RUNS.c.attempt)
         )
-        async with self.sessionmaker() as session:
-            row = (await session.execute(stmt)).first()
-            await session.commit()
+        row = await self._autocommit(stmt)
         if row is None:
             return None
         return Claim(run_id=row[0], attempt=int(row[1] or 0), lease_expires_at=expires)
@@ -228,10 +264,7 @@ class RunQueue:
             .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
             .returning(RUNS.c.id)
         )
-        async with self.sessionmaker() as session:
-            row = (await session.execute(stmt)).first()
-            await session.commit()
-        return row is not None
+        return await self._autocommit(stmt) is not None
 
     async def release(self, run_id: uuid.UUID, worker_id: str, reason: str) -> str | None:
         """Give a held run back (graceful shutdown): pending again, or cancelled if asked.

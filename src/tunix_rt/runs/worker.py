@@ -70,11 +70,9 @@ class Lease:
                 log.warning("lease renew for %s failed: %s", self.run_id, exc)
                 return True
             self._last = time.monotonic()
-            if not ok:
+            if not ok:  # reaped and maybe re-claimed elsewhere, or already finished
                 self.lost = True
-                log.warning(
-                    "worker %s lost the lease of run %s", self._worker.worker_id, self.run_id
-                )
+                log.info("worker %s lost the lease of run %s", self._worker.worker_id, self.run_id)
             return ok
 
 
@@ -96,7 +94,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency or settings.worker_concurrency
         self.min_priority = min_priority
-        self.queue = RunQueue(sessionmaker)
+        self.queue = RunQueue(sessionmaker, persistent=True)
         self._executor = executor
         self._active: dict[asyncio.Task[None], Lease] = {}
         self._stopping = asyncio.Event()
@@ -135,6 +133,7 @@ class Worker:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await self._waker.stop()
+                await self.queue.close()
 
     async def _claim_loop(self) -> None:
         assert self._waker is not None
