@@ -510,3 +510,28 @@ async def test_preview_rejects_bad_parameters(
     response = await client.get("/api/datasets/ds-v1/preview", params=params)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == loc
+
+
+async def test_preview_tokens_and_loss_mask_match_the_trainer_encoding(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The preview and tunix_rt.training.data.encode_examples agree token for token."""
+    from tunix_rt.training.data import Example, encode_examples
+    from tunix_rt.training.tokenizer import load_tokenizer
+
+    await add_traces(client, numbered(4))
+    await built(client)
+    body = (
+        await client.get("/api/datasets/ds-v1/preview", params={"index": 2, "max_seq_length": 24})
+    ).json()
+    sp = load_tokenizer(dataset_files(settings, "ds-v1")["dir"] / "tokenizer")
+    encoded = encode_examples(
+        [Example(id=body["trace_id"], prompt=body["prompt"], completion=body["completion"])],
+        sp,
+        max_seq_length=24,
+        multiple=1,
+    )
+    kept = [t for t in body["tokens"] if not t["truncated"]]
+    assert [t["id"] for t in kept] == encoded.tokens[0][: len(kept)].tolist()
+    assert [int(t["loss"]) for t in kept] == encoded.loss_mask[0][: len(kept)].tolist()
+    assert body["truncated"] == bool(encoded.truncated)
