@@ -200,3 +200,18 @@ async def test_arithmetic_rejects_bad_input(
     response = await arith(client, **body)
     assert response.status_code == 422, response.text
     assert any(e["loc"] == loc for e in response.json()["detail"]), response.json()
+
+
+def test_high_card_duel_deals_are_pinned_for_a_seed() -> None:
+    """Seeding hashes a string, so the deal is the same on every platform and run."""
+    deals = [
+        (t["meta"]["my_card"], t["meta"]["opponent_card"], t["meta"]["result"])
+        for t in generate_high_card_duel(4, 42)
+    ]
+    assert deals == [
+        ("8C", "9C", "loss"),
+        ("8S", "QH", "loss"),
+        ("8C", "3H", "win"),
+        ("7C", "3H", "win"),
+    ]
+    assert [t["meta"]["episode_index"] for t in generate_high_card_duel(4, 42)] == [0, 1, 2, 3]
