@@ -8,12 +8,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.runs.conftest import Sessionmaker, add_run, get_row
 from tunix_rt.config import Settings
 from tunix_rt.models.run import Run, RunLog, RunMetric
+from tunix_rt.runs import jobs
 from tunix_rt.runs.executor import execute_run
+from tunix_rt.runs.jobs import ChildSpec
 
 CHATTY = r"""
 import sys, json, time
@@ -200,3 +203,25 @@ async def test_a_lost_lease_stops_the_child_and_leaves_the_status_to_the_queue(
     pid_file = Path(run.output_dir) / "child.pid"
     if pid_file.exists():
         assert not alive(int(pid_file.read_text()))
+
+
+async def test_a_child_that_cannot_start_fails_the_run(
+    sm: Sessionmaker, run_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def prepare(self: object, session: object, settings: object, run: Run) -> ChildSpec:
+        return ChildSpec(argv=["/nonexistent/python"], cwd=Path(run.output_dir))
+
+    monkeypatch.setattr(jobs.TrainJob, "prepare", prepare)
+    run = await add_run(sm, run_settings)
+    await execute_run(sm, run_settings, run.id, worker_id="w1")
+    row = await get_row(sm, Run, run.id)
+    assert row.status == "failed" and "cannot start the child" in row.message
+
+
+async def test_a_failing_prepare_fails_the_run_with_its_reason(
+    sm: Sessionmaker, run_settings: Settings
+) -> None:
+    run = await add_run(sm, run_settings, dataset_key="gone-v1")  # no such dataset on disk
+    await execute_run(sm, run_settings, run.id, worker_id="w1")
+    row = await get_row(sm, Run, run.id)
+    assert row.status == "failed" and row.message.startswith("prepare: ")

@@ -348,6 +348,16 @@ async def _supervise(
             waiter.cancel()
 
 
+async def _fail_early(
+    sessionmaker: Sessionmaker, run_id: uuid.UUID, worker_id: str, writer: LogWriter, message: str
+) -> None:
+    writer.add("system", f"error: {message}")
+    await writer.flush()
+    async with sessionmaker() as session:
+        await _set_final(session, run_id, worker_id, "failed", None, message)
+        await session.commit()
+
+
 STOP_NOTES: dict[Reason, str] = {
     "timeout": "timeout reached: sending SIGTERM",
     "cancelled": "cancel requested: sending SIGTERM",
@@ -374,24 +384,24 @@ async def execute_run(
         spec = await _prepare(sessionmaker, settings, run_id)
     except Exception as exc:
         detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
-        writer.add("system", f"error: preparing the run failed: {detail}")
-        await writer.flush()
-        async with sessionmaker() as session:
-            await _set_final(session, run_id, worker_id, "failed", None, f"prepare: {detail}")
-            await session.commit()
+        await _fail_early(sessionmaker, run_id, worker_id, writer, f"prepare: {detail}")
         return
     writer.add("system", f"attempt {run.attempt}: starting {' '.join(spec.argv[1:])}")
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
-    proc = await asyncio.create_subprocess_exec(
-        *spec.argv,
-        cwd=str(spec.cwd),
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-        limit=READ_LIMIT,
-    )
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *spec.argv,
+            cwd=str(spec.cwd),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            limit=READ_LIMIT,
+        )
+    except OSError as exc:
+        await _fail_early(sessionmaker, run_id, worker_id, writer, f"cannot start the child: {exc}")
+        return
     assert proc.stdout is not None and proc.stderr is not None
     stop_flushing = asyncio.Event()
     flusher = asyncio.create_task(writer.run(stop_flushing))
