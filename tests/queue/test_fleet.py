@@ -42,8 +42,10 @@ class Fleet:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(
-        self, name: str, executor: str = "execute", concurrency: int = 1
+        self, name: str, executor: str | None = "execute", concurrency: int = 1
     ) -> subprocess.Popen[bytes]:
+        """A ``tunix-rt worker``; ``executor`` names a stand-in in tests.queue.noop, or None
+        for the real executor."""
         env = {
             **os.environ,
             "DATABASE_URL": self.settings.resolved_database_url,
@@ -64,9 +66,9 @@ class Fleet:
             name,
             "--concurrency",
             str(concurrency),
-            "--executor",
-            f"tests.queue.noop:{executor}",
         ]
+        if executor:
+            argv += ["--executor", f"tests.queue.noop:{executor}"]
         log = (self.tmp / f"{name}.log").open("wb")
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(proc)
