@@ -274,3 +274,28 @@ async def test_tunix_status_reports_real_versions(api: httpx.AsyncClient) -> Non
     assert body["available"] is True
     assert body["version"] and body["version"][0].isdigit()
     assert body["jax_version"] and body["jax_version"][0].isdigit()
+
+
+async def test_sse_sends_heartbeats_while_idle_then_the_final_status(
+    sm: Sessionmaker, run_settings: Settings
+) -> None:
+    from tunix_rt.runs.logs import event_stream
+
+    run = await add_run(sm, run_settings, status="running")
+    stream = event_stream(sm, run.id, 0, poll=0.05, heartbeat=0.2)
+    assert (await anext(stream)).startswith("retry: ")
+    beat = parse_sse(await anext(stream))
+    assert beat == [{"id": "0", "event": "heartbeat", "data": {"seq": 0}}]
+    await add_lines(sm, run.id, [("stdout", "first")])
+    line = parse_sse(await anext(stream))
+    assert line[0]["event"] == "log" and line[0]["data"]["chunk"] == "first"
+    async with sm() as session:
+        row = await session.get(Run, run.id)
+        assert row is not None
+        row.status = "failed"
+        await session.commit()
+    rest = []
+    async for chunk in stream:
+        rest.extend(parse_sse(chunk))
+    assert rest[-1] == {"event": "status", "data": {"status": "failed"}}
+    assert all(e["event"] == "heartbeat" for e in rest[:-1])
