@@ -1,0 +1,216 @@
+"""Training overhead: the same tiny training through Tunix RT's API vs in a bare process.
+
+    .venv/bin/python bench/training_overhead.py [--steps 200] [--repeats 2]
+
+(a) **API**: a real HTTP server (uvicorn, SQLite in a temp dir) gets
+    ``POST /api/tunix/run`` (sync, ``dry_run=false``); Tunix RT writes the data files and
+    the child config, starts ``python -m tunix_rt.training`` in its own process group,
+    streams every output line into ``run_logs`` and every metric into ``run_metrics``,
+    watches for cancel/timeout, and finalizes the run. Wall time = the request.
+(b) **bare**: a plain ``python`` process runs the same trainer code in-process
+    (``tunix_rt.training.prepare`` + ``train.run_train``: Tunix's ``PeftTrainer`` on the
+    same tiny Gemma) from the same config, data files, seed and step count, with its
+    stdout going to a file; no server, database, supervision or log streaming.
+
+Runs alternate a, b, b, a, ... so drift on a shared machine hits both sides. Printed:
+both wall times, the whole-run ratio a/b, and the steady-state step-time ratio (mean
+seconds per step after the first 20 steps, from each run's ``metrics.jsonl``).
+"""
+
+# ruff: noqa: E402  (imports follow the sys.path fix below)
+from __future__ import annotations
+
+import sys
+
+# bench/queue.py is named like the stdlib module: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+BARE = """
+import sys
+from tunix_rt.training.config import load_config
+from tunix_rt.training.prepare import prepare, write_resolved_config
+from tunix_rt.training.train import run_train
+prep = prepare(load_config(sys.argv[1]))
+write_resolved_config(prep)
+run_train(prep)
+"""
+WARM_STEPS = 20
+
+
+def step_seconds(metrics_file: Path) -> float:
+    """Mean seconds per training step after the first WARM_STEPS (compile excluded)."""
+    points = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
+    train = [p for p in points if p.get("loss") is not None and p.get("elapsed_seconds")]
+    later = [p for p in train if p["step"] >= WARM_STEPS]
+    first, last = later[0], later[-1]
+    return (last["elapsed_seconds"] - first["elapsed_seconds"]) / (last["step"] - first["step"])
+
+
+async def serve(settings: Any) -> tuple[Any, asyncio.Task[None], str]:
+    import uvicorn
+
+    from tunix_rt.app import create_app
+
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+async def make_dataset(client: Any) -> str:
+    from tunix_rt.generators.arithmetic import generate_arithmetic
+
+    traces = generate_arithmetic(256, seed=3, digits=2, ops="+")
+    (await client.post("/api/traces/batch", json=traces)).raise_for_status()
+    built = await client.post(
+        "/api/datasets/build",
+        json={"dataset_name": "bench", "dataset_version": "v1", "limit": 256},
+    )
+    built.raise_for_status()
+    key: str = built.json()["dataset_key"]
+    return key
+
+
+async def api_run(client: Any, key: str, steps: int) -> dict[str, Any]:
+    started = time.perf_counter()
+    response = await client.post(
+        "/api/tunix/run",
+        json={
+            "dataset_key": key,
+            "model_id": "tunix-rt/tiny-gemma",
+            "dry_run": False,
+            "learning_rate": 0.003,
+            "num_epochs": 100,
+            "batch_size": 8,
+            "max_seq_length": 128,
+            "max_steps": steps,
+            "seed": 0,
+        },
+    )
+    wall = time.perf_counter() - started
+    run = response.json()
+    if run.get("status") != "completed":
+        raise SystemExit(f"API run failed: {run}")
+    out = Path(run["output_dir"])
+    return {"wall": wall, "step": step_seconds(out / "metrics.jsonl"), "dir": str(out)}
+
+
+def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
+    config = json.loads((config_from / "run_config.json").read_text())
+    out = workdir / f"bare-{time.monotonic_ns()}"
+    out.mkdir()
+    config.update(output_dir=str(out), run_id="bare")
+    (out / "config.json").write_text(json.dumps(config))
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "JAX_PLATFORMS": "cpu",
+        "TQDM_DISABLE": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "HF_HUB_OFFLINE": "1",
+    }
+    started = time.perf_counter()
+    with (out / "stdout.txt").open("w") as sink:
+        subprocess.run(
+            [sys.executable, "-c", BARE, str(out / "config.json")],
+            cwd=out,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            check=True,
+        )
+    wall = time.perf_counter() - started
+    return {"wall": wall, "step": step_seconds(out / "metrics.jsonl"), "dir": str(out)}
+
+
+async def main(steps: int, repeats: int) -> dict[str, Any]:
+    import httpx
+
+    from tunix_rt import migrations
+    from tunix_rt.config import load_settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="tunix-rt-overhead-"))
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+        data_dir=workdir / "var",
+        embedded_worker=False,
+    )
+    await migrations.upgrade_async(settings.resolved_database_url, "head")
+    server, task, url = await serve(settings)
+    api: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=3600) as client:
+            key = await make_dataset(client)
+            for i in range(repeats):
+                order = ("api", "bare") if i % 2 == 0 else ("bare", "api")
+                for side in order:
+                    if side == "api":
+                        api.append(await api_run(client, key, steps))
+                        print(f"api  wall {api[-1]['wall']:.2f}s  step {api[-1]['step']:.4f}s")
+                    else:
+                        source = Path(api[-1]["dir"]) if api else None
+                        if source is None:
+                            api.append(await api_run(client, key, steps))
+                            source = Path(api[-1]["dir"])
+                        result = await asyncio.to_thread(bare_run, source, workdir)
+                        bare.append(result)
+                        print(f"bare wall {result['wall']:.2f}s  step {result['step']:.4f}s")
+    finally:
+        server.should_exit = True
+        await task
+    api_wall = statistics.median(r["wall"] for r in api)
+    bare_wall = statistics.median(r["wall"] for r in bare)
+    api_step = statistics.median(r["step"] for r in api)
+    bare_step = statistics.median(r["step"] for r in bare)
+    return {
+        "steps": steps,
+        "repeats": repeats,
+        "api_wall_seconds": [r["wall"] for r in api],
+        "bare_wall_seconds": [r["wall"] for r in bare],
+        "api_step_seconds": [r["step"] for r in api],
+        "bare_step_seconds": [r["step"] for r in bare],
+        "wall_ratio": api_wall / bare_wall,
+        "step_ratio": api_step / bare_step,
+        "api_wall_median": api_wall,
+        "bare_wall_median": bare_wall,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    result = asyncio.run(main(args.steps, args.repeats))
+    print(
+        f"\nwhole run: api {result['api_wall_median']:.2f}s vs bare "
+        f"{result['bare_wall_median']:.2f}s → ratio {result['wall_ratio']:.3f} "
+        f"(overhead {100 * (result['wall_ratio'] - 1):+.1f}%, target ≤ +10%)"
+    )
+    print(
+        f"steady-state step time ratio {result['step_ratio']:.3f} "
+        f"(overhead {100 * (result['step_ratio'] - 1):+.1f}%, target ≤ +2%)"
+    )
+    results = ROOT / "bench" / ".results"
+    results.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (results / f"training-overhead-{stamp}.json").write_text(json.dumps(result, indent=2))
