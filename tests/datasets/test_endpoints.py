@@ -533,3 +533,22 @@ async def test_preview_tokens_and_loss_mask_match_the_trainer_encoding(
     assert [t["id"] for t in kept] == encoded.tokens[0][: len(kept)].tolist()
     assert [int(t["loss"]) for t in kept] == encoded.loss_mask[0][: len(kept)].tolist()
     assert body["truncated"] == bool(encoded.truncated)
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"session_id": "a\x00b"}, ["body", "session_id"]),
+        ({"training_run_id": "\ud800"}, ["body", "training_run_id"]),
+        ({"filters": {"source": "x\x00"}}, ["body", "filters", "source"]),
+    ],
+)
+async def test_text_no_database_can_store_is_422_not_500(
+    client: httpx.AsyncClient, body: dict[str, Any], loc: list[Any]
+) -> None:
+    content = json.dumps({"dataset_name": "ds", "dataset_version": "v1", **body})
+    response = await client.post(
+        "/api/datasets/build", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert loc in [e["loc"] for e in response.json()["detail"]]

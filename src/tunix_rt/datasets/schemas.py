@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunix_rt.datasets.formats import ExportFormat
+from tunix_rt.traces.schemas import Text
 
 # Keys name directories on disk: keep them to a safe, portable alphabet.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -50,9 +51,9 @@ class DatasetBuild(BaseModel):
         default=None, ge=0, le=2**31 - 1, description="Required for random selection."
     )
     eval_fraction: float = Field(default=0.0, ge=0, le=0.5)
-    session_id: str | None = Field(default=None, max_length=200)
-    parent_dataset_id: str | None = Field(default=None, max_length=200)
-    training_run_id: str | None = Field(default=None, max_length=200)
+    session_id: Text | None = Field(default=None, max_length=200)
+    parent_dataset_id: Text | None = Field(default=None, max_length=200)
+    training_run_id: Text | None = Field(default=None, max_length=200)
 
 
 class DatasetBuilt(BaseModel):
@@ -131,8 +132,8 @@ class SFTManifestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset_key: str = Field(min_length=1, max_length=200)
-    model_id: str = Field(min_length=1, max_length=500)
-    output_dir: str = Field(min_length=1, max_length=4096)
+    model_id: Text = Field(min_length=1, max_length=500)
+    output_dir: Text = Field(min_length=1, max_length=4096)
     learning_rate: float = Field(default=2e-5, gt=0, le=1)
     num_epochs: int = Field(default=3, ge=1, le=100)
     batch_size: int = Field(default=8, ge=1, le=512)

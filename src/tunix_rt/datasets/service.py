@@ -34,6 +34,7 @@ from tunix_rt.kit.errors import Conflict, NotFound, Unprocessable
 from tunix_rt.models import Trace
 from tunix_rt.models.dataset import Dataset
 from tunix_rt.models.run import Run
+from tunix_rt.traces.schemas import storable_text
 from tunix_rt.traces.scoring import baseline_score
 from tunix_rt.traces.service import META_KEY, TraceFilter, filter_clauses
 
@@ -134,7 +135,11 @@ def _filter(spec: BuildSpec) -> TraceFilter:
             )
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise Unprocessable(("body", "filters", key), "filter values are strings or numbers")
-        meta[key] = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else json.dumps(value)
+        try:
+            meta[key] = storable_text(text)
+        except ValueError as exc:
+            raise Unprocessable(("body", "filters", key), f"filter value {exc}") from None
     return TraceFilter(meta=meta)
 
 
