@@ -1,0 +1,93 @@
+"""Async runs through the API with the server's embedded worker and the real executor
+(real Tunix child): queue → run → completed, cancel of a queued and of a running run,
+timeout. Runs on SQLite, and on Postgres when configured."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import serve_in_process
+from tests.runs.test_training import TINY, build_arithmetic_dataset
+from tunix_rt.app import create_app
+from tunix_rt.config import Settings
+
+TERMINAL = {"completed", "failed", "timeout", "cancelled"}
+
+
+@pytest.fixture
+async def api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        settings.model_copy(
+            update={
+                "embedded_worker": True,
+                "worker_concurrency": 1,
+                "queue_poll_seconds": 0.5,
+                "run_poll_seconds": 0.2,
+                "run_cancel_grace_seconds": 2.0,
+            }
+        )
+    )
+    async with serve_in_process(app) as client:
+        yield client
+
+
+async def submit(api: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await api.post("/api/tunix/run", params={"mode": "async"}, json=fields)
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def status(api: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = (await api.get(f"/api/tunix/runs/{run_id}/status")).json()
+    return body
+
+
+async def wait_status(
+    api: httpx.AsyncClient, run_id: str, wanted: set[str], seconds: float = 240
+) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while (current := await status(api, run_id))["status"] not in wanted:
+        assert time.monotonic() < deadline, current
+        await asyncio.sleep(0.2)
+    return current
+
+
+async def test_async_runs_queue_run_cancel_and_time_out(api: httpx.AsyncClient) -> None:
+    key = await build_arithmetic_dataset(api)
+    base = {**TINY, "dataset_key": key}
+
+    dry = await submit(api, **base)
+    assert dry["status"] == "pending" and dry["completed_at"] is None
+    done = await wait_status(api, dry["run_id"], TERMINAL)
+    assert done["status"] == "completed" and done["exit_code"] == 0
+    assert done["started_at"] >= done["queued_at"]
+
+    # One slot: the long run holds it, the next one waits in the queue.
+    long = await submit(api, **{**base, "num_epochs": 100}, dry_run=False, max_steps=100_000)
+    queued = await submit(api, **base, dry_run=False, max_steps=5)
+    await wait_status(api, long["run_id"], {"running"})
+    assert (await status(api, queued["run_id"]))["status"] == "pending"
+    cancel = await api.post(f"/api/tunix/runs/{queued['run_id']}/cancel")
+    assert cancel.status_code == 200
+    assert (await status(api, queued["run_id"]))["status"] == "cancelled"
+
+    await asyncio.sleep(1.0)  # let the child start training
+    cancel = await api.post(f"/api/tunix/runs/{long['run_id']}/cancel")
+    assert cancel.status_code == 200, cancel.text
+    ended = await wait_status(api, long["run_id"], TERMINAL, seconds=60)
+    assert ended["status"] == "cancelled"
+
+    timed = await submit(
+        api, **{**base, "num_epochs": 100}, dry_run=False, max_steps=100_000, timeout_seconds=2
+    )
+    ended = await wait_status(api, timed["run_id"], TERMINAL, seconds=120)
+    assert ended["status"] == "timeout"
+    detail = (await api.get(f"/api/tunix/runs/{timed['run_id']}")).json()
+    assert detail["status"] == "timeout"
