@@ -112,3 +112,85 @@ def tokenizer_info(sp: Any) -> dict[str, Any]:
         "unk_id": int(sp.unk_id()),
         "end_of_turn_id": int(sp.PieceToId(END_OF_TURN)),
     }
+
+
+class HFTokenizer:
+    """A Hugging Face ``tokenizer.json`` tokenizer behind the SentencePiece method names the
+    trainer uses (EncodeAsIds, DecodeIds, bos_id, ...), also accepted by Tunix's sampler."""
+
+    def __init__(self, path: Path) -> None:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from transformers import AutoTokenizer
+
+        self._tok = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if self._tok.pad_token_id is None:
+            self._tok.pad_token = self._tok.eos_token
+
+    def EncodeAsIds(self, text: str) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=False))
+
+    def DecodeIds(self, ids: list[int]) -> str:
+        return str(self._tok.decode(ids))
+
+    def encode(self, text: str, **_: Any) -> list[int]:
+        return self.EncodeAsIds(text)
+
+    def decode(self, ids: list[int], **_: Any) -> str:
+        return self.DecodeIds(ids)
+
+    def GetPieceSize(self) -> int:
+        return len(self._tok)
+
+    def PieceToId(self, piece: str) -> int:
+        ids: Any = self._tok.convert_tokens_to_ids([piece])
+        value = ids[0] if ids else None
+        return -1 if value is None or value == self._tok.unk_token_id else int(value)
+
+    def bos_id(self) -> int:
+        value = self._tok.bos_token_id
+        return -1 if value is None else int(value)
+
+    def eos_id(self) -> int:
+        return int(self._tok.eos_token_id)
+
+    def pad_id(self) -> int:
+        return int(self._tok.pad_token_id)
+
+    def unk_id(self) -> int:
+        value = self._tok.unk_token_id
+        return -1 if value is None else int(value)
+
+
+HF_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+)
+
+
+def copy_checkpoint_tokenizer(src: Path, out_dir: Path) -> Path:
+    """Copy a checkpoint's tokenizer files into ``out_dir`` (the run's ``tokenizer/``)."""
+    import shutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copied = False
+    for name in (MODEL_FILE, *HF_TOKENIZER_FILES):
+        if (src / name).is_file():
+            shutil.copyfile(src / name, out_dir / name)
+            copied = True
+    if not copied:
+        raise TokenizerError(f"{src} has no tokenizer files")
+    return out_dir
+
+
+def load_any_tokenizer(path: str | os.PathLike[str]) -> Any:
+    """SentencePiece when ``tokenizer.model`` is there, else a ``tokenizer.json`` one."""
+    p = Path(path)
+    if (p / MODEL_FILE).is_file() or p.is_file():
+        return load_tokenizer(p)
+    if (p / "tokenizer.json").is_file():
+        return HFTokenizer(p)
+    raise TokenizerError(f"no tokenizer in {p}")

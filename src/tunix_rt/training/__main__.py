@@ -1,0 +1,109 @@
+"""``python -m tunix_rt.training --config FILE``: the training/generation child process.
+
+Exit codes: 0 ok; 2 invalid config, data or model (one ``error: ...`` line on stderr);
+143 after SIGTERM; anything else is a crash (traceback on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+from types import FrameType
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    del frame
+    sys.stdout.write(f"received signal {signum}, stopping\n")
+    sys.stdout.flush()
+    os._exit(128 + signum)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write("error: " + " ".join(message.split()) + "\n")
+    sys.stderr.flush()
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tunix_rt.training")
+    parser.add_argument("--config", required=True, help="JSON config file (docs/training.md)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Quiet, CPU-only, no progress bars: the parent streams stdout line by line.
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    from tunix_rt.training.config import ConfigError, GenerateConfig, load_config
+    from tunix_rt.training.protocol import emit, say
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    try:
+        if isinstance(cfg, GenerateConfig):
+            say(f"task generate: {cfg.input_file} -> {cfg.output_file}")
+            _quiet_logs()
+            from tunix_rt.training.generate import run_generate
+
+            summary = run_generate(cfg)
+            emit("done", task="generate", **summary)
+            say(f"done: {summary['count']} outputs in {summary['generate_seconds']}s")
+            return 0
+        from tunix_rt.training.prepare import dry_run_report, prepare, write_resolved_config
+
+        say(f"task {cfg.task}: run {cfg.run_id}, model {cfg.model_id}")
+        prep = prepare(cfg)
+        write_resolved_config(prep)
+        if cfg.task == "dry_run":
+            report = dry_run_report(prep)
+            emit("dry_run", **report)
+            say(
+                f"dry run ok: {report['train_examples']} train / {report['eval_examples']} eval "
+                f"examples, {report['truncated_examples']} truncated at {cfg.max_seq_length} "
+                f"tokens, {report['param_count']:,} parameters, "
+                f"~{report['memory_estimate_bytes'] / 2**20:.0f} MiB, "
+                f"{report['total_steps']} steps"
+            )
+            emit("done", task="dry_run", final_step=0)
+            return 0
+        _quiet_logs()
+        from tunix_rt.training.train import run_train
+
+        summary = run_train(prep)
+        emit("done", task="train", **summary)
+        say(
+            f"done: step {summary['final_step']}, loss {summary['first_loss']} -> "
+            f"{summary['final_loss']}, model saved to {prep.out / 'model'}"
+        )
+        return 0
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception:
+        traceback.print_exc()
+        sys.stderr.flush()
+        return 1
+
+
+def _quiet_logs() -> None:
+    import logging
+
+    try:
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    except ImportError:
+        pass
+    logging.getLogger("jax").setLevel(logging.WARNING)
+    logging.getLogger("orbax").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Model building, loading and saving with Tunix (imports jax: child process only)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from tunix_rt.training.resolve import ResolvedModel
+
+MODEL_DIR = "model"
+MODEL_JSON = "model.json"
+PARAMS_DIR = "params"
+LORA_MODULE_PATH = (
+    ".*(q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum"
+    "|q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj).*"
+)
+
+
+def tunix_config(arch: dict[str, Any]) -> Any:
+    """The Tunix ``ModelConfig`` for an architecture dict (presets and HF checkpoints)."""
+    family = arch["family"]
+    if family in ("gemma", "gemma2"):
+        from tunix.models.gemma import model as gemma
+
+        post = bool(arch.get("post_norms"))
+        layers = int(arch["num_layers"])
+        if family == "gemma2":
+            kinds = (gemma.AttentionType.LOCAL_SLIDING, gemma.AttentionType.GLOBAL)
+            attention_types = tuple(kinds[i % 2] for i in range(layers))
+        else:
+            attention_types = (gemma.AttentionType.GLOBAL,) * layers
+        return gemma.ModelConfig(
+            num_layers=layers,
+            num_embed=int(arch["vocab_size"]),
+            embed_dim=int(arch["embed_dim"]),
+            hidden_dim=int(arch["hidden_dim"]),
+            num_heads=int(arch["num_heads"]),
+            head_dim=int(arch["head_dim"]),
+            num_kv_heads=int(arch["num_kv_heads"]),
+            final_logit_softcap=arch.get("final_logit_softcap"),
+            use_post_attn_norm=post,
+            use_post_ffw_norm=post,
+            attention_types=attention_types,
+            attn_logits_soft_cap=arch.get("attn_logits_soft_cap"),
+            sliding_window_size=arch.get("sliding_window_size"),
+        )
+    common = {
+        "num_layers": int(arch["num_layers"]),
+        "vocab_size": int(arch["vocab_size"]),
+        "embed_dim": int(arch["embed_dim"]),
+        "hidden_dim": int(arch["hidden_dim"]),
+        "num_heads": int(arch["num_heads"]),
+        "head_dim": int(arch["head_dim"]),
+        "num_kv_heads": int(arch["num_kv_heads"]),
+        "rope_theta": int(arch.get("rope_theta", 10_000)),
+        "norm_eps": float(arch.get("norm_eps", 1e-6)),
+    }
+    tied = bool(arch.get("tied_embedding"))
+    if family == "llama3":
+        from tunix.models.llama3 import model as llama3
+
+        return llama3.ModelConfig(**common, weight_tying=tied)
+    if family == "qwen2":
+        from tunix.models.qwen2 import model as qwen2
+
+        return qwen2.ModelConfig(**common, use_tied_embedding=tied)
+    if family == "qwen3":
+        from tunix.models.qwen3 import model as qwen3
+
+        return qwen3.ModelConfig(**common, use_tied_embedding=tied)
+    raise ValueError(f"unsupported model family {family!r}")
+
+
+def model_class(family: str) -> Any:
+    if family in ("gemma", "gemma2"):
+        from tunix.models.gemma.model import Gemma
+
+        return Gemma
+    if family == "llama3":
+        from tunix.models.llama3.model import Llama3
+
+        return Llama3
+    if family == "qwen2":
+        from tunix.models.qwen2.model import Qwen2
+
+        return Qwen2
+    if family == "qwen3":
+        from tunix.models.qwen3.model import Qwen3
+
+        return Qwen3
+    raise ValueError(f"unsupported model family {family!r}")
+
+
+def reinit_zero_matrices(model: nnx.Module, seed: int) -> int:
+    """Give every all-zero ≥2-D parameter N(0, 1/fan_in) values; returns how many.
+
+    Tunix initialises the MLP matrices to exactly zero (they expect pretrained weights);
+    trained from scratch they would get zero gradient and never learn. Norm scales and
+    biases (1-D) are left alone."""
+    params = nnx.state(model, nnx.Param)
+    flat = nnx.to_flat_state(params)
+    key = jax.random.key(seed ^ 0x5EED)
+    changed = 0
+    for path, variable in flat:
+        value = variable.get_value() if hasattr(variable, "get_value") else variable.value
+        if value.ndim >= 2 and not bool(jnp.any(value)):
+            key, sub = jax.random.split(key)
+            fan_in = int(np.prod(value.shape[:-1]))
+            new = jax.random.normal(sub, value.shape, value.dtype) / np.sqrt(fan_in)
+            if hasattr(variable, "set_value"):
+                variable.set_value(new)
+            else:
+                variable.value = new
+            changed += 1
+            del path
+    nnx.update(model, nnx.from_flat_state(flat))
+    return changed
+
+
+def build_from_scratch(arch: dict[str, Any], seed: int) -> nnx.Module:
+    config = tunix_config(arch)
+    model: nnx.Module = model_class(arch["family"])(config, rngs=nnx.Rngs(params=seed))
+    reinit_zero_matrices(model, seed)
+    return model
+
+
+def load_hf_checkpoint(resolved: ResolvedModel) -> nnx.Module:
+    """Load a Hugging Face–layout checkpoint with the family's Tunix safetensors loader."""
+    assert resolved.path is not None
+    config = tunix_config(resolved.arch)
+    family = resolved.arch["family"]
+    if family in ("gemma", "gemma2"):
+        from tunix.models.gemma import params_safetensors as loader
+    elif family == "llama3":
+        from tunix.models.llama3 import params as loader
+    elif family == "qwen2":
+        from tunix.models.qwen2 import params as loader
+    else:
+        from tunix.models.qwen3 import params as loader
+    model: nnx.Module = loader.create_model_from_safe_tensors(
+        file_dir=resolved.path, config=config, mesh=None, dtype=jnp.float32
+    )
+    return model
+
+
+def apply_lora(model: nnx.Module, rank: int, alpha: float, seed: int) -> nnx.Module:
+    import qwix
+
+    provider = qwix.LoraProvider(module_path=LORA_MODULE_PATH, rank=rank, alpha=alpha)
+    inputs = model.get_model_input()  # type: ignore[attr-defined]
+    lora: nnx.Module = qwix.apply_lora_to_model(
+        model, provider, rngs=nnx.Rngs(params=seed + 1), **inputs
+    )
+    return lora
+
+
+def param_count(model: nnx.Module, kind: Any = nnx.Param) -> int:
+    state = nnx.state(model, kind)
+    return int(sum(int(np.prod(x.shape)) for x in jax.tree.leaves(state)))
+
+
+def save_final(model: nnx.Module, out_dir: Path, meta: dict[str, Any]) -> None:
+    """``model/params`` (Orbax, the whole model state) + ``model/model.json`` (arch, lora)."""
+    import orbax.checkpoint as ocp
+
+    target = out_dir / MODEL_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    state = nnx.state(model)
+    checkpointer = ocp.StandardCheckpointer()
+    checkpointer.save((target / PARAMS_DIR).resolve(), state)
+    checkpointer.wait_until_finished()
+    (target / MODEL_JSON).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def load_final(run_dir: Path) -> tuple[nnx.Module, dict[str, Any]]:
+    """Rebuild the model saved by ``save_final`` (same structure, restored values)."""
+    import orbax.checkpoint as ocp
+
+    target = run_dir / MODEL_DIR
+    meta_file = target / MODEL_JSON
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{run_dir} holds no trained model ({meta_file} is missing)")
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    arch = meta["arch"]
+
+    def skeleton() -> nnx.Module:
+        model: nnx.Module = model_class(arch["family"])(tunix_config(arch), rngs=nnx.Rngs(params=0))
+        if meta.get("lora_rank"):
+            model = apply_lora(model, int(meta["lora_rank"]), float(meta["lora_alpha"]), 0)
+        return model
+
+    model = skeleton()
+    graphdef, abstract = nnx.split(model)
+    state = ocp.StandardCheckpointer().restore((target / PARAMS_DIR).resolve(), abstract)
+    restored: nnx.Module = nnx.merge(graphdef, state)
+    return restored, meta

@@ -1,0 +1,63 @@
+"""The child's stdout protocol: human lines plus ``@tunix_rt {json}`` machine lines (jax-free)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PREFIX = "@tunix_rt "
+_START = time.monotonic()
+
+
+def elapsed() -> float:
+    return time.monotonic() - _START
+
+
+def say(message: str) -> None:
+    """A human-readable progress line, flushed at once (the parent streams lines)."""
+    sys.stdout.write(message.rstrip("\n") + "\n")
+    sys.stdout.flush()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def emit(event: str, **fields: Any) -> dict[str, Any]:
+    """Print ``@tunix_rt {"event": ..., ...}`` on one line and flush."""
+    payload: dict[str, Any] = _clean({"event": event, **fields})
+    sys.stdout.write(PREFIX + json.dumps(payload, sort_keys=True) + "\n")
+    sys.stdout.flush()
+    return payload
+
+
+def parse_line(line: str) -> dict[str, Any] | None:
+    """The event of a machine line, or None for a human line (used by the parent)."""
+    if not line.startswith(PREFIX):
+        return None
+    try:
+        value = json.loads(line[len(PREFIX) :])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) and "event" in value else None
+
+
+class MetricsFile:
+    """Appends each metric event as one JSON line to ``output_dir/metrics.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, payload: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(payload, sort_keys=True) + "\n")
