@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -91,3 +92,41 @@ async def test_async_runs_queue_run_cancel_and_time_out(api: httpx.AsyncClient) 
     assert ended["status"] == "timeout"
     detail = (await api.get(f"/api/tunix/runs/{timed['run_id']}")).json()
     assert detail["status"] == "timeout"
+
+
+async def test_a_worker_that_loses_its_lease_stops_the_child(
+    api: httpx.AsyncClient, settings: Settings
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from tests.queue.test_crash_resume import training_children
+    from tunix_rt.db import create_engine, utcnow
+    from tunix_rt.runs.queue import RUNS
+
+    key = await build_arithmetic_dataset(api)
+    run = await submit(
+        api, **{**TINY, "dataset_key": key, "num_epochs": 100}, dry_run=False, max_steps=100_000
+    )
+    await wait_status(api, run["run_id"], {"running"})
+    deadline = time.monotonic() + 60
+    while not training_children(run["output_dir"]):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    engine = create_engine(settings)
+    try:  # another worker now holds the run (as after a reap and a re-claim)
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == uuid.UUID(run["run_id"]))
+                .values(worker_id="another", lease_expires_at=utcnow() + timedelta(hours=1))
+            )
+    finally:
+        await engine.dispose()
+    deadline = time.monotonic() + 30
+    while training_children(run["output_dir"]):
+        assert time.monotonic() < deadline, "the child outlived its worker's lease"
+        await asyncio.sleep(0.2)
+    current = await status(api, run["run_id"])
+    assert current["status"] == "running"  # left to the worker that holds it now
