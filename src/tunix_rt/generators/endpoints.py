@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from tunix_rt.datasets import exports, formats
@@ -77,7 +78,9 @@ async def generate_arithmetic(
     body: schemas.ArithmeticGenerate, session: SessionDep
 ) -> schemas.ArithmeticGenerated:
     """Generate arithmetic problems with step-by-step reasoning and verifiable answers."""
-    traces = service.arithmetic_traces(
+    # Thousands of multi-digit problems take a moment: keep the event loop free.
+    traces = await run_in_threadpool(
+        service.arithmetic_traces,
         body.count,
         body.seed,
         digits=body.digits,

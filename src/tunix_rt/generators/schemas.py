@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,7 +53,7 @@ class ArithmeticGenerate(BaseModel):
     count: int = Field(default=100, ge=1, le=10_000)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
     digits: int = Field(default=2, ge=1, le=6, description="Digits of every operand.")
-    ops: list[str] = Field(
+    ops: list[Annotated[str, Field(min_length=1, max_length=8)]] = Field(
         default_factory=lambda: ["+"],
         min_length=1,
         max_length=10,
