@@ -65,6 +65,12 @@ def trained_run(server_url: str, dataset_key: str) -> str:
     pytest.fail(f"run {run_id} did not finish in {TRAIN_TIMEOUT_S:.0f}s")
 
 
+def evaluation_job_queued(server_url: str, dataset_key: str) -> bool:
+    status, page = api_request(server_url, "GET", f"/api/tunix/runs?dataset_key={dataset_key}")
+    assert status == 200, page
+    return any(run["kind"] == "evaluate" for run in page["data"])
+
+
 def test_evaluation_wrong_answers_baseline_and_check(page: Page, server_url: str) -> None:
     tag = uuid.uuid4().hex[:8]
     key = arithmetic_dataset(server_url, f"eval-{tag}", count=40, eval_fraction=0.25, seed=9)
@@ -76,10 +82,8 @@ def test_evaluation_wrong_answers_baseline_and_check(page: Page, server_url: str
     expect(panel).to_be_visible()
     evaluate = page.get_by_test_id("eval:run")
     expect(page.get_by_test_id("eval:none").or_(page.get_by_test_id("eval:score"))).to_be_visible()
-    if page.get_by_test_id("eval:none").is_visible():
-        time.sleep(5)  # give an automatic evaluation the chance to be queued first
-        if page.get_by_test_id("eval:none").is_visible():
-            evaluate.click()
+    if page.get_by_test_id("eval:none").is_visible() and not evaluation_job_queued(server_url, key):
+        evaluate.click()  # no automatic evaluation (turned off): start one from the UI
     score = page.get_by_test_id("eval:score")
     expect(score).to_have_text(re.compile(r"^\d+(\.\d+)?$"), timeout=EVAL_TIMEOUT_MS)
     expect(page.get_by_test_id("eval:verdict")).to_have_attribute(

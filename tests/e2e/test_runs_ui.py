@@ -137,7 +137,7 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
         learning_rate=0.003,
         batch_size=8,
         max_seq_length=128,
-        max_steps=400,
+        max_steps=240,
         eval_every=40,
     )
     # A second run queues behind it (or starts beside it); it is the one we cancel.
@@ -168,7 +168,7 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
         "() => +document.querySelector('[data-testid=\"run:chart\"]')?.dataset.trainPoints >= 2",
         timeout=RUN_START_MS,
     )
-    expect(page.get_by_test_id("run:total-steps")).to_have_text("400")
+    expect(page.get_by_test_id("run:total-steps")).to_have_text("240")
     first_points = chart_points(page)
     # The chart grows while it trains, without a reload.
     page.wait_for_function(
@@ -194,7 +194,7 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
 
     # It completes: progress at the end, eval loss on the chart, artifacts to download.
     expect(status).to_have_attribute("data-status", "completed", timeout=RUN_DONE_MS)
-    expect(page.get_by_test_id("run:step")).to_have_text("400")
+    expect(page.get_by_test_id("run:step")).to_have_text("240")
     expect(page.get_by_test_id("run:log-state")).to_have_attribute("data-state", "ended")
     final = log_seqs(page)
     assert final == list(range(final[0], final[0] + len(final)))
@@ -204,8 +204,8 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
     expect(artifact).to_be_visible()
     with page.expect_download() as info:
         artifact.get_by_test_id("run:artifact-download").click()
-    config = json.loads(info.value.path().read_text())
-    assert config["max_steps"] == 400
+    resolved = json.loads(info.value.path().read_text())
+    assert resolved["config"]["max_steps"] == 240 and resolved["total_steps"] == 240
 
     # The status filter finds the cancelled run; a finished run can be deleted.
     page.goto("/runs")

@@ -38,7 +38,9 @@ export function RunDetailPage() {
               <pre className="meta">{JSON.stringify(run.data.report, null, 2)}</pre>
             </section>
           )}
-          <TrainingPanel runId={id} live={live} />
+          {run.data.kind !== "evaluate" && run.data.mode === "local" && (
+            <TrainingPanel runId={id} live={live} />
+          )}
           <LogPanel runId={id} />
           <ArtifactsPanel runId={id} live={live} />
           {run.data.kind !== "evaluate" && run.data.mode === "local" && (
