@@ -39,7 +39,8 @@ def record_item(record: dict[str, Any]) -> dict[str, Any]:
     """A dataset trace record as an eval item ``{id, prompt, expected_answer, category}``."""
     payload = record.get("payload", record)
     meta = payload.get("meta") or {}
-    category = meta.get("category") or meta.get("task")
+    # Arithmetic traces name their operation in meta.task, games in meta.game.
+    category = meta.get("category") or meta.get("task") or meta.get("game")
     return {
         "id": str(record["id"]),
         "prompt": str(payload["prompt"]),
