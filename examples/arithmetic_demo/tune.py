@@ -67,7 +67,9 @@ def main() -> int:
 
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    traces = generate_arithmetic(args.train + args.eval, seed=1234, digits=args.digits, ops=args.ops)
+    traces = generate_arithmetic(
+        args.train + args.eval, seed=1234, digits=args.digits, ops=args.ops
+    )
     train, held = traces[: args.train], traces[args.train :]
     prompts = [{"id": str(i), "prompt": render_prompt(t["prompt"])} for i, t in enumerate(held)]
     expected = {str(i): t["final_answer"] for i, t in enumerate(held)}

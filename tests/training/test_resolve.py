@@ -1,0 +1,169 @@
+"""model_id resolution (jax-free) and training/generation from a local Hugging Face–layout
+checkpoint written by the test itself, directly and through a local hub cache."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.training.helpers import run_child, train_config, write_arithmetic
+from tests.training.hf_checkpoint import write_tiny_gemma2
+from tunix_rt.training import available
+from tunix_rt.training.presets import PRESETS, param_count
+from tunix_rt.training.resolve import ModelNotFound, resolve_model
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    root = tmp_path_factory.mktemp("hf")
+    traces = write_arithmetic(root / "train.jsonl", 64, seed=5)
+    texts = [
+        json.loads(x)["prompt"] + json.loads(x)["completion"]
+        for x in (root / "train.jsonl").read_text().splitlines()
+    ]
+    assert traces
+    tensors = write_tiny_gemma2(root / "tiny-gemma2", texts)
+    return root, tensors
+
+
+def test_available_reports_the_installed_tunix() -> None:
+    ok, version, message = available()
+    assert ok and version.startswith("0.") and "tunix" in message
+
+
+def test_presets_resolve_without_a_vocabulary() -> None:
+    tiny = resolve_model("tunix-rt/tiny-gemma")
+    assert tiny.kind == "preset" and tiny.family == "gemma" and tiny.tokenizer == "fitted"
+    assert tiny.arch["num_layers"] == 2 and tiny.arch["embed_dim"] == 128
+    small = PRESETS["tunix-rt/small-gemma"].arch(vocab_size=512)
+    assert 1_000_000 < param_count(small) < 10_000_000
+    assert param_count(PRESETS["tunix-rt/tiny-gemma"].arch(vocab_size=512)) < 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("model_id", "message"),
+    [
+        ("tunix-rt/nope", "unknown preset"),
+        ("/does/not/exist", "does not exist"),
+        ("not a model", "cannot resolve model_id"),
+        ("", "empty"),
+    ],
+)
+def test_unresolvable_ids(model_id: str, message: str) -> None:
+    with pytest.raises(ModelNotFound, match=message):
+        resolve_model(model_id)
+
+
+def test_hub_id_not_cached_says_where_to_put_the_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    with pytest.raises(ModelNotFound) as info:
+        resolve_model("google/gemma-2b-it", [str(tmp_path / "extra")])
+    message = str(info.value)
+    assert "never downloads" in message
+    assert "huggingface-cli download google/gemma-2b-it" in message
+    assert f"{tmp_path / 'extra'}/models--google--gemma-2b-it/" in message
+    assert str(tmp_path / "hf-home" / "hub") in message
+
+
+def test_local_directory_must_be_a_supported_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFound, match=r"no config\.json"):
+        resolve_model(str(tmp_path / "empty"))
+    bad = tmp_path / "bert"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    (bad / "model.safetensors").write_bytes(b"")
+    (bad / "tokenizer.json").write_text("{}")
+    with pytest.raises(ModelNotFound, match="model_type 'bert' is not supported"):
+        resolve_model(str(bad))
+
+
+def test_local_checkpoint_loads_with_tunix_loader(
+    checkpoint: tuple[Path, dict[str, np.ndarray]],
+) -> None:
+    root, tensors = checkpoint
+    resolved = resolve_model(str(root / "tiny-gemma2"))
+    assert resolved.kind == "local" and resolved.family == "gemma2"
+    assert resolved.tokenizer == "sentencepiece"
+    from tunix_rt.training import model as model_lib
+
+    model = model_lib.load_hf_checkpoint(resolved)
+    embed = np.asarray(model.embedder.input_embedding[...])  # type: ignore[attr-defined]
+    assert np.array_equal(embed, tensors["model.embed_tokens.weight"])
+    q = np.asarray(model.layers[0].attn.q_einsum.w[...])  # type: ignore[attr-defined]
+    expected_q = tensors["model.layers.0.self_attn.q_proj.weight"].T.reshape(64, 2, 32)
+    assert np.allclose(q, expected_q.transpose(1, 0, 2))
+    down = np.asarray(model.layers[1].mlp.down_proj.kernel[...])  # type: ignore[attr-defined]
+    assert np.array_equal(down, tensors["model.layers.1.mlp.down_proj.weight"].T)
+
+
+def test_train_and_generate_from_local_checkpoint(
+    checkpoint: tuple[Path, dict[str, np.ndarray]], tmp_path: Path
+) -> None:
+    root, _ = checkpoint
+    out = tmp_path / "out"
+    config = train_config(
+        out,
+        root / "train.jsonl",
+        model_id=str(root / "tiny-gemma2"),
+        max_steps=6,
+        batch_size=4,
+        learning_rate=1e-3,
+    )
+    result = run_child(config, tmp_path / "train.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(local, gemma2)" in result.stdout
+    assert result.of("done")[-1]["final_step"] == 6
+    # The checkpoint's own tokenizer is used, not a fitted one.
+    assert (out / "tokenizer" / "tokenizer.model").read_bytes() == (
+        root / "tiny-gemma2" / "tokenizer.model"
+    ).read_bytes()
+    prompts = tmp_path / "prompts.jsonl"
+    write_arithmetic(prompts, 3, seed=9, with_completion=False)
+    gen = run_child(
+        {
+            "task": "generate",
+            "run_dir": str(out),
+            "input_file": str(prompts),
+            "output_file": str(tmp_path / "outputs.jsonl"),
+            "batch_size": 3,
+            "max_new_tokens": 8,
+        },
+        tmp_path / "gen.json",
+    )
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    assert len((tmp_path / "outputs.jsonl").read_text().splitlines()) == 3
+
+
+def test_hub_id_found_in_the_local_cache(
+    checkpoint: tuple[Path, dict[str, np.ndarray]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root, _ = checkpoint
+    hub = tmp_path / "hf-home" / "hub" / "models--acme--tiny-gemma2"
+    shutil.copytree(root / "tiny-gemma2", hub / "snapshots" / "abc123")
+    (hub / "refs").mkdir()
+    (hub / "refs" / "main").write_text("abc123")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
+    resolved = resolve_model("acme/tiny-gemma2")
+    assert resolved.kind == "hub" and resolved.path == str(hub / "snapshots" / "abc123")
+    out = tmp_path / "out"
+    config = train_config(
+        out, root / "train.jsonl", model_id="acme/tiny-gemma2", task="dry_run", batch_size=4
+    )
+    result = run_child(config, tmp_path / "dry.json")
+    assert result.returncode == 0, result.stderr
+    report = result.of("dry_run")[0]
+    assert report["model_kind"] == "hub" and report["family"] == "gemma2"
+    assert report["tokenizer"]["vocab_size"] == report["arch"]["vocab_size"]
