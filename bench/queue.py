@@ -366,7 +366,15 @@ async def drive(url: str, jobs: int, latency_jobs: int) -> None:
             f"{ours['p50_ms'] / theirs['p50_ms']:>9.2f}x {ours['p99_ms'] / theirs['p99_ms']:>9.2f}x"
         )
     print("(throughput ratio > 1 and latency ratios < 1 favour Tunix RT)")
-    print(json.dumps({f"{k[0]}x{k[1]}": v for k, v in results.items()}))
+    out = ROOT / "bench" / ".results" / "queue.json"
+    out.parent.mkdir(exist_ok=True)
+    payload = {
+        "jobs": jobs,
+        "latency_jobs": latency_jobs,
+        "results": {f"{name} x{w}": v for (name, w), v in results.items()},
+    }
+    out.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"results: {out.relative_to(ROOT)}")
 
 
 def main() -> None:
