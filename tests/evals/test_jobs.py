@@ -6,8 +6,10 @@ API shapes can be checked exactly; tests/evals/test_end_to_end.py runs the real 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import select
 from tests.conftest import make_trace
 from tests.evals.conftest import Sessionmaker, add_run
 from tunix_rt.config import Settings
+from tunix_rt.db import utcnow
 from tunix_rt.evals import jobs as eval_jobs
 from tunix_rt.evals.service import enqueue_auto_evaluation
 from tunix_rt.models.run import Run
@@ -251,3 +254,32 @@ async def test_auto_evaluation_is_queued(
         custom = eval_settings.model_copy(update={"eval_default_judges": "llm_judge"})
         other = await enqueue_auto_evaluation(session, custom, run)
         assert other is not None and other.config["judges"] == ["llm_judge@1"]
+
+
+async def test_lease_is_kept_while_judging_remotely(
+    sm: Sessionmaker, eval_settings: Settings
+) -> None:
+    settings = eval_settings.model_copy(
+        update={"queue_heartbeat_seconds": 0.05, "queue_lease_seconds": 600}
+    )
+    parent = await add_run(sm, settings)
+    job = await add_run(
+        sm,
+        settings,
+        kind="evaluate",
+        status="running",
+        parent_run_id=parent.id,
+        worker_id="w-1",
+        lease_expires_at=utcnow(),
+    )
+    async with sm() as session:
+        row = await session.get(Run, job.id)
+        assert row is not None
+        async with eval_jobs.keep_lease(session, settings, row, enabled=True):
+            await asyncio.sleep(0.3)
+        async with eval_jobs.keep_lease(session, settings, row, enabled=False):
+            pass
+    async with sm() as session:
+        renewed = await session.get(Run, job.id)
+    assert renewed is not None and renewed.lease_expires_at is not None
+    assert renewed.lease_expires_at > utcnow() + timedelta(seconds=500)

@@ -143,11 +143,14 @@ async def test_not_a_chat_completion(stub: StubChat) -> None:
 
 
 async def test_timeout_is_retried_then_reported(stub: StubChat) -> None:
-    stub.script = [(200, chat('{"score": 10}'), 0.6)]
-    result = await judge_for(stub.url, timeout_seconds=0.2, max_retries=1).judge(ITEMS[:1])
-    assert result.items[0]["error"] == "Timeout after 0.2s (after 2 attempts)"
+    stub.script = [(200, chat('{"score": 10}'), 2.0)]
+    result = await judge_for(stub.url, timeout_seconds=0.3, max_retries=1).judge(ITEMS[:1])
+    assert result.items[0]["error"] == "Timeout after 0.3s (after 2 attempts)"
     assert result.verdict == "uncertain"
-    assert len(stub.requests) == 2
+    # Under load the server may not even accept the retry before the client gives up
+    # on it, so the attempt count is the client's (test_server_errors_are_retried counts
+    # retries server-side).
+    assert len(stub.requests) >= 1
 
 
 async def test_server_errors_are_retried(stub: StubChat) -> None:

@@ -11,12 +11,17 @@ the latest ``predictions.jsonl`` is also copied to the trained run's directory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
@@ -24,10 +29,13 @@ from tunix_rt.db import utcnow
 from tunix_rt.evals import service
 from tunix_rt.evals.extraction import answers_match, extract_answer
 from tunix_rt.evals.judges import PredictionItem, build_judge, parse_judge_specs, run_judges
+from tunix_rt.evals.judges.llm import LLMJudge
 from tunix_rt.kit.errors import BadRequest
 from tunix_rt.models.evaluation import Evaluation
-from tunix_rt.models.run import Run
+from tunix_rt.models.run import ACTIVE_STATUSES, Run
 from tunix_rt.runs.jobs import ChildSpec, training_argv
+
+log = logging.getLogger(__name__)
 
 ITEMS_FILE = "items.jsonl"
 INPUT_FILE = "input.jsonl"
@@ -142,6 +150,50 @@ def prediction_rows(
         }
 
 
+@asynccontextmanager
+async def keep_lease(
+    session: AsyncSession, settings: Settings, run: Run, *, enabled: bool
+) -> AsyncIterator[None]:
+    """Extend the job's lease while remote judging runs, so no reaper takes it back.
+
+    A queue worker renews its leases anyway; an inline run (API, CLI) renews only while
+    its child runs, and an LLM judge over many items can outlast a lease.
+    """
+    if not enabled:
+        yield
+        return
+    worker_id = run.worker_id
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(settings.queue_heartbeat_seconds)
+            try:
+                async with AsyncSession(session.bind) as other:
+                    await other.execute(
+                        update(Run)
+                        .where(
+                            Run.id == run.id,
+                            Run.status.in_(ACTIVE_STATUSES),
+                            Run.worker_id == worker_id,
+                        )
+                        .values(
+                            lease_expires_at=utcnow()
+                            + timedelta(seconds=settings.queue_lease_seconds)
+                        )
+                    )
+                    await other.commit()
+            except Exception as exc:  # a DB blip must not fail the evaluation
+                log.warning("renewing the lease of evaluate job %s failed: %s", run.id, exc)
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class EvaluateJob:
     """Generation in the training child (task ``generate``), judging in the parent."""
 
@@ -160,19 +212,21 @@ class EvaluateJob:
         }
         specs = parse_judge_specs(run.config.get("judges") or settings.eval_default_judges)
         judges = [build_judge(spec, settings) for spec in specs]
-        outcome = await run_judges(
-            judges,
-            [
-                PredictionItem(
-                    id=i["id"],
-                    prompt=i["prompt"],
-                    output=outputs.get(i["id"], ""),
-                    expected_answer=i.get("expected_answer"),
-                    category=i.get("category"),
-                )
-                for i in items
-            ],
-        )
+        slow = any(isinstance(j, LLMJudge) and not j.config.mock for j in judges)
+        async with keep_lease(session, settings, run, enabled=slow):
+            outcome = await run_judges(
+                judges,
+                [
+                    PredictionItem(
+                        id=i["id"],
+                        prompt=i["prompt"],
+                        output=outputs.get(i["id"], ""),
+                        expected_answer=i.get("expected_answer"),
+                        category=i.get("category"),
+                    )
+                    for i in items
+                ],
+            )
         details = outcome.item_details()
         predictions = out / service.PREDICTIONS_FILE
         _write_jsonl(predictions, prediction_rows(items, outputs, details))
