@@ -73,6 +73,7 @@ export function EvaluationPanel({ runId, runStatus }: { runId: string; runStatus
               onChange={(e) => setWrongOnly(e.target.checked)} /> only wrong answers
           </label>
           <ErrorMessage error={predictions.error} testId="eval:items-error" />
+          <div className="scroll-box" style={{ maxHeight: "40rem" }}>
           <table className="table" data-testid="eval:items">
             <thead><tr><th>Item</th><th>Prompt</th><th>Expected</th><th>Generated</th><th>Extracted</th><th>Correct</th></tr></thead>
             <tbody>
@@ -81,7 +82,7 @@ export function EvaluationPanel({ runId, runStatus }: { runId: string; runStatus
                   <td className="mono">{item.id.slice(0, 12)}</td>
                   <td className="preview" title={item.prompt}>{item.prompt}</td>
                   <td data-testid="eval:item-expected">{item.expected_answer ?? "—"}</td>
-                  <td><pre className="text-block">{item.output}</pre></td>
+                  <td><pre className="text-block output-cell" data-testid="eval:item-output">{item.output}</pre></td>
                   <td data-testid="eval:item-extracted">{item.extracted_answer ?? "—"}</td>
                   <td className={item.correct ? "correct-yes" : "correct-no"}>
                     {item.correct === null || item.correct === undefined ? "?" : item.correct ? "✓" : "✗"}
@@ -90,6 +91,7 @@ export function EvaluationPanel({ runId, runStatus }: { runId: string; runStatus
               ))}
             </tbody>
           </table>
+          </div>
           {shown.length === 0 && (
             <p className="hint" data-testid="eval:items-empty">{predictions.isFetching ? "Loading…" : "No items."}</p>
           )}

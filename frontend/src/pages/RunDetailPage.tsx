@@ -65,7 +65,7 @@ function RunSummaryPanel({ run }: { run: Run }) {
           {run.dataset_key ? <Link to={`/datasets/${encodeURIComponent(run.dataset_key)}`}>{run.dataset_key}</Link> : "—"}
         </dd></div>
         <div><dt>Model</dt><dd className="mono" data-testid="run:model">{run.model_id}</dd></div>
-        <div><dt>Attempt</dt><dd data-testid="run:attempt">{run.attempt ?? 0} of {run.max_attempts ?? "—"}</dd></div>
+        <div><dt>Attempt</dt><dd data-testid="run:attempt" data-attempt={run.attempt}>{run.attempt + 1} of {run.max_attempts}</dd></div>
         <div><dt>Worker</dt><dd className="mono" data-testid="run:worker">{run.worker_id ?? "—"}</dd></div>
         <div><dt>Priority</dt><dd>{run.priority ?? 0}</dd></div>
         <div><dt>Queued</dt><dd>{run.queued_at ? formatDate(run.queued_at) : "—"}</dd></div>
@@ -161,11 +161,12 @@ function ArtifactsPanel({ runId, live }: { runId: string; live: boolean }) {
   const rows = artifacts.data ?? [];
   return (
     <section className="panel">
-      <h2>Artifacts</h2>
+      <h2>Artifacts {rows.length > 0 && <span className="hint">({rows.length} files)</span>}</h2>
       <ErrorMessage error={artifacts.error} testId="run:artifacts-error" />
       {rows.length === 0 ? (
         <p className="hint" data-testid="run:artifacts-empty">{artifacts.isPending ? "Loading…" : "No files yet."}</p>
       ) : (
+        <div className="scroll-box">
         <table className="table" data-testid="run:artifacts">
           <thead><tr><th>Path</th><th>Size</th><th /></tr></thead>
           <tbody>
@@ -178,6 +179,7 @@ function ArtifactsPanel({ runId, live }: { runId: string; live: boolean }) {
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </section>
   );
