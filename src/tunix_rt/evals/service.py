@@ -89,13 +89,19 @@ def eval_split_records(settings: Settings, dataset_key: str) -> Iterator[dict[st
     return records
 
 
-def _has_eval_split(settings: Settings, dataset_key: str | None) -> bool:
+async def _has_eval_split(
+    session: AsyncSession, settings: Settings, dataset_key: str | None
+) -> bool:
+    """Whether the dataset's manifest holds out any eval traces."""
     if not dataset_key:
         return False
+    from tunix_rt.datasets.service import get_manifest
+
     try:
-        return next(eval_split_records(settings, dataset_key), None) is not None
-    except (NotFound, FileNotFoundError):
+        manifest = await get_manifest(session, settings, dataset_key)
+    except NotFound:
         return False
+    return bool((manifest.get("splits") or {}).get("eval"))
 
 
 async def check_evaluable(
@@ -112,7 +118,7 @@ async def check_evaluable(
         raise BadRequest(f"run {run.id} has no trained model in {run.output_dir}/model")
     if eval_set is not None:
         await get_eval_set_row(session, eval_set)
-    elif not _has_eval_split(settings, run.dataset_key):
+    elif not await _has_eval_split(session, settings, run.dataset_key):
         raise BadRequest(
             f"dataset {run.dataset_key!r} has no eval split; rebuild it with eval_fraction > 0 "
             "or pass eval_set"
@@ -249,7 +255,7 @@ async def enqueue_auto_evaluation(
     """
     if not settings.eval_auto or run.kind != "train" or run.mode != "local":
         return None
-    if not _has_eval_split(settings, run.dataset_key):
+    if not await _has_eval_split(session, settings, run.dataset_key):
         log.info(
             "run %s: dataset %s has no eval split; no auto-evaluation", run.id, run.dataset_key
         )
