@@ -14,7 +14,7 @@ data-testid values (``area:element``) of the Generators and Datasets pages:
               datasets:build-error  datasets:build-result (data-dataset-key)  datasets:open
               datasets:list  datasets:row (data-dataset-key)  datasets:row-link
               datasets:row-count  datasets:row-splits  datasets:empty  datasets:error
-  dataset:    dataset:back  dataset:key  dataset:error  dataset:manifest
+  dataset:    dataset:back  dataset:key  dataset:train  dataset:error  dataset:manifest
               dataset:trace-count  dataset:splits  dataset:sha256  dataset:stats
               dataset:avg-steps  dataset:export  dataset:export-split
               dataset:export-link (data-format)  dataset:preview  dataset:preview-split
@@ -161,6 +161,10 @@ def test_generate_build_preview_export(page: Page, server_url: str) -> None:
         assert row["prompt"].startswith(START) and row["prompt"].endswith(MODEL_TURN)
     # The previewed first example is the first train row, rendered the same way.
     assert rows[0]["prompt"] == prompt and rows[0]["completion"] == completion
+
+    # From the dataset to the launch form, with the dataset chosen.
+    page.get_by_test_id("dataset:train").click()
+    expect(page.get_by_test_id("launch:dataset")).to_have_value(key)
 
 
 def test_high_card_duel_generator(page: Page) -> None:

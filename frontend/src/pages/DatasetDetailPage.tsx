@@ -21,6 +21,7 @@ export function DatasetDetailPage() {
     <div className="page">
       <p><Link to="/datasets" data-testid="dataset:back">← All datasets</Link></p>
       <h1>Dataset <span className="mono" data-testid="dataset:key">{key}</span></h1>
+      <p><Link to={`/runs?train=${encodeURIComponent(key)}`} data-testid="dataset:train">Train a model on it →</Link></p>
       <ErrorMessage error={manifest.error} testId="dataset:error" />
       {manifest.isPending && <p className="hint">Loading…</p>}
       {manifest.data && (

@@ -220,7 +220,8 @@ function validate(form: FormState): { body?: RunRequest; errors: Errors } {
 
 function LaunchForm() {
   const datasets = useDatasets();
-  const [form, setForm] = useState<FormState>(INITIAL);
+  const [params] = useSearchParams();
+  const [form, setForm] = useState<FormState>(() => ({ ...INITIAL, dataset_key: params.get("train") ?? "" }));
   const [errors, setErrors] = useState<Errors>({});
   const launch = useLaunchRun();
   const set = <K extends keyof FormState>(name: K, value: FormState[K]) =>
