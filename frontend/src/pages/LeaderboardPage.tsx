@@ -32,7 +32,8 @@ export function LeaderboardPage() {
     }
     setParams(merged);
   };
-  const metricNames = [...new Set(rows.flatMap((row) => Object.keys(row.metrics ?? {})))].slice(0, 4);
+  const metricNames = [...new Set(rows.flatMap((row) => Object.keys(row.metrics ?? {})))]
+    .filter((name) => name !== "score").slice(0, 4);
 
   return (
     <div className="page">
