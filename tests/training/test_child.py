@@ -246,3 +246,27 @@ def test_child_environment_is_not_needed(tmp_path: Path) -> None:
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
     proc = subprocess.run(child_argv(config_file), capture_output=True, text=True, env=env)
     assert proc.returncode == 2 and proc.stderr.startswith("error: task must be")
+
+
+def test_lora_training_and_generation(data_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "lora"
+    config = train_config(out, data_dir / "train.jsonl", max_steps=4, lora_rank=4)
+    result = run_child(config, tmp_path / "lora.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = result.of("done")[-1]
+    assert 0 < done["trainable_params"] < done["param_count"] // 10
+    assert "LoRA rank 4" in result.stdout
+    assert json.loads((out / "model" / "model.json").read_text())["lora_rank"] == 4
+    gen = run_child(
+        {
+            "task": "generate",
+            "run_dir": str(out),
+            "input_file": str(data_dir / "prompts.jsonl"),
+            "output_file": str(tmp_path / "lora_outputs.jsonl"),
+            "batch_size": 12,
+            "max_new_tokens": 8,
+        },
+        tmp_path / "lora_gen.json",
+    )
+    assert gen.returncode == 0, gen.stderr[-3000:]
+    assert len((tmp_path / "lora_outputs.jsonl").read_text().splitlines()) == 12
