@@ -198,7 +198,11 @@ def load_final(run_dir: Path) -> tuple[nnx.Module, dict[str, Any]]:
             model = apply_lora(model, int(meta["lora_rank"]), float(meta["lora_alpha"]), 0)
         return model
 
-    model = skeleton()
+    try:
+        # Shapes only: no random initialisation to compute before the restore.
+        model = nnx.eval_shape(skeleton)
+    except Exception:  # pragma: no cover - e.g. a LoRA wrapper that needs concrete arrays
+        model = skeleton()
     graphdef, abstract = nnx.split(model)
     state = ocp.StandardCheckpointer().restore((target / PARAMS_DIR).resolve(), abstract)
     restored: nnx.Module = nnx.merge(graphdef, state)
