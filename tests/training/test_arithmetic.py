@@ -143,3 +143,9 @@ def test_normalize_ops_aliases() -> None:
 def test_invalid_options_raise_clear_errors(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate_arithmetic(**kwargs)  # type: ignore[arg-type]
+
+
+def test_impossible_word_request_fails_instead_of_spinning() -> None:
+    # 1-digit subtraction stories allow only 55 distinct problems (no negative totals).
+    with pytest.raises(ValueError, match="could not draw 90 distinct word problems"):
+        generate_arithmetic(90, 1, 1, "-", style="word")

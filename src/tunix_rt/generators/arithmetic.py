@@ -303,16 +303,27 @@ def generate_arithmetic(
     lo, hi = _operand_range(digits)
     seen: set[tuple[tuple[int, ...], tuple[str, ...]]] = set()
     traces: list[dict[str, Any]] = []
+    # Rejection sampling: word problems and uniqueness discard draws. Bound the misses so a
+    # request that (nearly) exhausts the problems a story allows fails instead of spinning.
+    misses, max_misses = 0, 200 * count + 10_000
     while len(traces) < count:
+        if misses > max_misses:
+            raise ValueError(
+                f"could not draw {count} distinct {style} problems for digits={digits}, "
+                f"terms={terms}, ops={''.join(operations)} (only {len(traces)} found); "
+                "lower count, add digits or operations, or pass unique=False"
+            )
         operands = tuple(rng.randint(lo, hi) for _ in range(terms))
         operators = tuple(rng.choice(operations) for _ in range(terms - 1))
         key = (operands, operators)
         if style == "word" and any(
             expected_value(operands[: n + 1], operators[:n]) < 0 for n in range(1, terms)
         ):
+            misses += 1
             continue  # a story cannot give away more than there is
         if unique:
             if key in seen:
+                misses += 1
                 continue
             seen.add(key)
         prompt = (
