@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -49,6 +50,13 @@ write_resolved_config(prep)
 run_train(prep)
 """
 WARM_STEPS = 20
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(this process, its reaped children) user+system CPU seconds."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
 def step_seconds(metrics_file: Path) -> float:
@@ -90,6 +98,7 @@ async def make_dataset(client: Any) -> str:
 
 
 async def api_run(client: Any, key: str, steps: int) -> dict[str, Any]:
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     response = await client.post(
         "/api/tunix/run",
@@ -106,11 +115,19 @@ async def api_run(client: Any, key: str, steps: int) -> dict[str, Any]:
         },
     )
     wall = time.perf_counter() - started
+    cpu_after = cpu_seconds()
     run = response.json()
     if run.get("status") != "completed":
         raise SystemExit(f"API run failed: {run}")
     out = Path(run["output_dir"])
-    return {"wall": wall, "step": step_seconds(out / "metrics.jsonl"), "dir": str(out)}
+    return {
+        "wall": wall,
+        "step": step_seconds(out / "metrics.jsonl"),
+        "dir": str(out),
+        # server (in this process) + client + the training child
+        "cpu": sum(cpu_after) - sum(cpu_before),
+        "server_cpu": cpu_after[0] - cpu_before[0],
+    }
 
 
 def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
@@ -127,6 +144,7 @@ def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "HF_HUB_OFFLINE": "1",
     }
+    cpu_before = cpu_seconds()[1]
     started = time.perf_counter()
     with (out / "stdout.txt").open("w") as sink:
         subprocess.run(
@@ -138,7 +156,8 @@ def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
             check=True,
         )
     wall = time.perf_counter() - started
-    return {"wall": wall, "step": step_seconds(out / "metrics.jsonl"), "dir": str(out)}
+    cpu = cpu_seconds()[1] - cpu_before
+    return {"wall": wall, "step": step_seconds(out / "metrics.jsonl"), "dir": str(out), "cpu": cpu}
 
 
 async def main(steps: int, repeats: int) -> dict[str, Any]:
@@ -165,7 +184,11 @@ async def main(steps: int, repeats: int) -> dict[str, Any]:
                 for side in order:
                     if side == "api":
                         api.append(await api_run(client, key, steps))
-                        print(f"api  wall {api[-1]['wall']:.2f}s  step {api[-1]['step']:.4f}s")
+                        a = api[-1]
+                        print(
+                            f"api  wall {a['wall']:.2f}s  step {a['step']:.4f}s  "
+                            f"cpu {a['cpu']:.1f}s (server {a['server_cpu']:.1f}s)"
+                        )
                     else:
                         source = Path(api[-1]["dir"]) if api else None
                         if source is None:
@@ -173,7 +196,10 @@ async def main(steps: int, repeats: int) -> dict[str, Any]:
                             source = Path(api[-1]["dir"])
                         result = await asyncio.to_thread(bare_run, source, workdir)
                         bare.append(result)
-                        print(f"bare wall {result['wall']:.2f}s  step {result['step']:.4f}s")
+                        print(
+                            f"bare wall {result['wall']:.2f}s  step {result['step']:.4f}s  "
+                            f"cpu {result['cpu']:.1f}s"
+                        )
     finally:
         server.should_exit = True
         await task
@@ -188,6 +214,11 @@ async def main(steps: int, repeats: int) -> dict[str, Any]:
         "bare_wall_seconds": [r["wall"] for r in bare],
         "api_step_seconds": [r["step"] for r in api],
         "bare_step_seconds": [r["step"] for r in bare],
+        "api_cpu_seconds": [r["cpu"] for r in api],
+        "api_server_cpu_seconds": [r["server_cpu"] for r in api],
+        "bare_cpu_seconds": [r["cpu"] for r in bare],
+        "cpu_ratio": statistics.median(r["cpu"] for r in api)
+        / statistics.median(r["cpu"] for r in bare),
         "wall_ratio": api_wall / bare_wall,
         "step_ratio": api_step / bare_step,
         "api_wall_median": api_wall,
@@ -210,6 +241,7 @@ if __name__ == "__main__":
         f"steady-state step time ratio {result['step_ratio']:.3f} "
         f"(overhead {100 * (result['step_ratio'] - 1):+.1f}%, target ≤ +2%)"
     )
+    print(f"CPU seconds (server + client + child vs bare process) ratio {result['cpu_ratio']:.3f}")
     results = ROOT / "bench" / ".results"
     results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
