@@ -10,6 +10,8 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import time
 import traceback
 from types import FrameType
 
@@ -19,6 +21,24 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     sys.stdout.write(f"received signal {signum}, stopping\n")
     sys.stdout.flush()
     os._exit(128 + signum)
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """Stop when the supervising worker dies (e.g. ``kill -9``).
+
+    The child runs in its own session so a signal to the worker's group does not hit
+    it; if the worker vanishes, the reaper re-queues the run and a new attempt resumes
+    in the same directory, so an orphan must not keep training and writing there.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        sys.stderr.write("error: the supervising process exited; stopping\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _fail(message: str) -> int:
@@ -32,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="JSON config file (docs/training.md)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _exit_when_orphaned(os.getppid())
     # Quiet, CPU-only, no progress bars: the parent streams stdout line by line.
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TQDM_DISABLE", "1")
