@@ -20,6 +20,12 @@ See bench/README.md and docs/performance.md.
 
 from __future__ import annotations
 
+import sys
+
+# bench/queue.py is named like the stdlib module (which aiosqlite and concurrent.futures
+# import): keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+
 import argparse
 import asyncio
 import json
@@ -31,7 +37,6 @@ import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -46,6 +51,8 @@ import httpx
 
 from tunix_rt.kit.pagination import encode_cursor
 from tunix_rt.migrations import upgrade
+from tunix_rt.traces.schemas import ReasoningTrace
+from tunix_rt.traces.service import payload_json
 
 ROOT = Path(__file__).resolve().parent.parent
 INSERT_COLUMNS = "(id, created_at, trace_version, payload)"
@@ -185,6 +192,11 @@ def batched(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def stored_text(trace: dict[str, Any]) -> str:
+    """The payload text the app writes for ``trace`` (traces.service.payload_json)."""
+    return payload_json(ReasoningTrace.model_validate(trace).to_payload())
+
+
 @dataclass
 class RawRows:
     """Driver-ready rows, built before timing: (id, trace_version, payload JSON text)."""
@@ -195,8 +207,8 @@ class RawRows:
     def build(cls, traces: list[dict[str, Any]], batch: int, seed: int) -> RawRows:
         rng = random.Random(seed + 1)
         rows = [
-            # json.dumps with default separators is exactly what SQLAlchemy's JSON type writes.
-            (uuid.UUID(int=rng.getrandbits(128), version=4), t["trace_version"], json.dumps(t))
+            # The text the API stores: the validated document through the app's serialiser.
+            (uuid.UUID(int=rng.getrandbits(128), version=4), t["trace_version"], stored_text(t))
             for t in traces
         ]
         return cls([list(b) for b in batched(rows, batch)])
@@ -378,6 +390,10 @@ class Backend:
         """The stored payload of the trace whose meta.index is ``index``."""
         raise NotImplementedError
 
+    def payload_text_of(self, purpose: str, index: int) -> str | None:
+        """The stored payload text, where the database keeps it as written (SQLite)."""
+        return None
+
     def fill_keyset(self, rows: int, batch: int) -> None:
         raise NotImplementedError
 
@@ -461,6 +477,17 @@ class SQLiteBackend(Backend):
                 (index,),
             ).fetchone()
             return json.loads(row[0]) if row else None
+        finally:
+            con.close()
+
+    def payload_text_of(self, purpose: str, index: int) -> str | None:
+        con = self.connect(purpose)
+        try:
+            row = con.execute(
+                "SELECT payload FROM traces WHERE json_extract(payload, '$.meta.index') = ?",
+                (index,),
+            ).fetchone()
+            return str(row[0]) if row else None
         finally:
             con.close()
 
@@ -803,13 +830,20 @@ def run_raw_side(backend: Backend, rows: RawRows, n: int) -> dict[str, float]:
 
 
 def check_same_payload(backend: Backend, traces: list[dict[str, Any]], side: str) -> None:
-    """The stored payload must be the same JSON document on both sides."""
+    """The stored payload must be the same JSON document on both sides (on SQLite, which
+    keeps the text as written, the same text: both sides insert the same bytes)."""
     stored = backend.payload_of("ingest", 0)
     expected = traces[0]
     if stored != expected:
         raise RuntimeError(
-            f"{backend.name} {side}: stored payload differs from the raw side's:\n"
+            f"{backend.name} {side}: stored payload differs from the sent document:\n"
             f"{str(stored)[:300]}\n{str(expected)[:300]}"
+        )
+    text = backend.payload_text_of("ingest", 0)
+    if text is not None and text != stored_text(expected):
+        raise RuntimeError(
+            f"{backend.name} {side}: stored payload text differs from the raw side's:\n"
+            f"{text[:300]}\n{stored_text(expected)[:300]}"
         )
 
 

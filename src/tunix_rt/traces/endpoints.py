@@ -13,6 +13,7 @@ from tunix_rt.kit.errors import PayloadTooLarge, Unprocessable
 from tunix_rt.kit.pagination import Page, Pagination
 from tunix_rt.models import Trace as TraceRow
 from tunix_rt.traces import schemas, service
+from tunix_rt.traces.batch import BatchRoute
 from tunix_rt.traces.scoring import baseline_score
 from tunix_rt.traces.service import TraceFilter
 
@@ -71,14 +72,17 @@ async def create_trace(trace: schemas.ReasoningTrace, session: SessionDep) -> sc
     return _created(row)
 
 
-@router.post("/batch", status_code=status.HTTP_201_CREATED, operation_id="create_traces_batch")
 async def create_traces_batch(
     request: Request,
-    traces: Annotated[list[schemas.ReasoningTrace], Body(min_length=1, max_length=1000)],
+    traces: Annotated[
+        list[schemas.ReasoningTrace], Body(min_length=1, max_length=schemas.MAX_BATCH)
+    ],
     session: SessionDep,
     settings: SettingsDep,
 ) -> schemas.TraceBatchCreated:
     """Store 1–1000 traces, all or none; errors name the failing item's index."""
+    # The reference implementation: BatchRoute (traces/batch.py) stores valid batches on
+    # a fast path first and sends everything else here.
     body_size = request.scope.get("state", {}).get("body_size", 0)
     if body_size > settings.trace_max_bytes:
         # Only when the whole body is over the per-trace cap can an item be.
@@ -91,6 +95,16 @@ async def create_traces_batch(
                 )
     rows = await service.create_traces(session, traces)
     return schemas.TraceBatchCreated(created_count=len(rows), traces=[_created(r) for r in rows])
+
+
+router.add_api_route(
+    "/batch",
+    create_traces_batch,
+    methods=["POST"],
+    status_code=status.HTTP_201_CREATED,
+    operation_id="create_traces_batch",
+    route_class_override=BatchRoute,
+)
 
 
 @router.get(

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import msgspec
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
@@ -94,6 +95,34 @@ class ReasoningTrace(BaseModel):
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+MAX_BATCH = 1000
+
+
+# The shape of a ReasoningTrace for the batch endpoint's fast path (traces/batch.py),
+# decoded and checked in one pass by msgspec: the same fields and limits, strict types,
+# and none of the Python-level checks (storable text, finite meta numbers, unique step
+# indices), which the fast path covers another way. Anything it rejects goes through
+# ReasoningTrace for the exact errors. The limits must equal ReasoningTrace's
+# (tests/traces/test_batch_fast_path.py compares the two JSON schemas).
+class TraceStepShape(msgspec.Struct, forbid_unknown_fields=True):
+    i: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+    type: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
+
+
+class ReasoningTraceShape(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    trace_version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=50_000)]
+    final_answer: Annotated[str, msgspec.Meta(min_length=1, max_length=50_000)]
+    steps: Annotated[list[TraceStepShape], msgspec.Meta(min_length=1, max_length=1000)]
+    meta: dict[str, Any] | None = None  # omitted when None, like to_payload()
+
+
+TraceBatchShape = Annotated[
+    list[ReasoningTraceShape], msgspec.Meta(min_length=1, max_length=MAX_BATCH)
+]
 
 
 class TraceCreated(BaseModel):

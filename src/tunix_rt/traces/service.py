@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -21,13 +22,14 @@ from sqlalchemy import (
     select,
     tuple_,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tunix_rt.db import new_id, utcnow
+from tunix_rt.db import new_ids, utcnow
 from tunix_rt.kit.errors import NotFound, Unprocessable
 from tunix_rt.kit.pagination import decode_cursor, encode_cursor
 from tunix_rt.models import Trace, TraceScore
-from tunix_rt.traces.schemas import ReasoningTrace, storable_text
+from tunix_rt.traces.schemas import ReasoningTrace, ReasoningTraceShape, storable_text
 from tunix_rt.traces.scoring import BaselineScore, baseline_score
 
 META_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
@@ -118,25 +120,86 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+_PAYLOAD_ENCODER = msgspec.json.Encoder()
+
+
+def payload_json(payload: Mapping[str, object] | ReasoningTraceShape) -> str:
+    """The stored text of a validated trace document: compact JSON, UTF-8 as is.
+
+    Every writer of ``traces.payload`` goes through here (a ``to_payload()`` dict, or the
+    batch fast path's decoded shape, which encodes to the same text), so rows read the
+    same whichever path stored them. Validation has already rejected non-finite numbers.
+    """
+    return _PAYLOAD_ENCODER.encode(payload).decode()
+
+
 async def create_traces(
     session: AsyncSession, traces: Sequence[ReasoningTrace]
 ) -> list[CreatedTrace]:
     """Insert traces in one statement; the caller's transaction makes it all-or-nothing."""
+    return await insert_payloads(
+        session, [(t.trace_version, payload_json(t.to_payload())) for t in traces]
+    )
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    sql: str
+    id_param: Callable[[uuid.UUID], Any] | None
+    created_at_param: Callable[[datetime], Any] | None
+
+
+_INSERT_PLANS: dict[str, _InsertPlan] = {}
+
+
+def _insert_plan(dialect: Dialect) -> _InsertPlan:
+    """``INSERT INTO traces`` for this dialect, with the column types' own bind processors.
+
+    The statement and the id/created_at conversions are SQLAlchemy's (so the stored
+    values are exactly what the ORM would write); only the per-row work of running them
+    through Core is skipped.
+    """
+    plan = _INSERT_PLANS.get(dialect.name)
+    if plan is None:
+        table = Trace.__table__
+        compiled = insert(Trace).compile(dialect=dialect)
+        columns = ["id", "created_at", "trace_version", "payload"]
+        if compiled.positiontup != columns:
+            raise RuntimeError(f"unexpected traces insert parameters: {compiled.positiontup}")
+
+        def processor(name: str) -> Callable[[Any], Any] | None:
+            column_type = table.c[name].type
+            return column_type.dialect_impl(dialect).bind_processor(dialect)
+
+        plan = _InsertPlan(str(compiled), processor("id"), processor("created_at"))
+        _INSERT_PLANS[dialect.name] = plan
+    return plan
+
+
+async def insert_payloads(
+    session: AsyncSession, items: Sequence[tuple[str, str]]
+) -> list[CreatedTrace]:
+    """Insert validated traces given as ``(trace_version, payload_json(...))`` pairs.
+
+    One driver ``executemany`` in the session's transaction; all rows share one
+    ``created_at`` (keyset pagination breaks the tie by id).
+    """
     now = utcnow()
-    created = [CreatedTrace(new_id(), now, t.trace_version) for t in traces]
-    if created:
-        await session.execute(
-            insert(Trace),
-            [
-                {
-                    "id": c.id,
-                    "created_at": c.created_at,
-                    "trace_version": c.trace_version,
-                    "payload": t.to_payload(),
-                }
-                for c, t in zip(created, traces, strict=True)
-            ],
-        )
+    ids = new_ids(len(items))
+    created = [CreatedTrace(i, now, version) for i, (version, _) in zip(ids, items, strict=True)]
+    if not created:
+        return created
+    connection = await session.connection()
+    plan = _insert_plan(connection.dialect)
+    to_id = plan.id_param
+    stamp = plan.created_at_param(now) if plan.created_at_param else now
+    await connection.exec_driver_sql(
+        plan.sql,
+        [
+            (to_id(c.id) if to_id else c.id, stamp, c.trace_version, text)
+            for c, (_, text) in zip(created, items, strict=True)
+        ],
+    )
     return created
 
 
