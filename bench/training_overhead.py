@@ -7,10 +7,12 @@
     the child config, starts ``python -m tunix_rt.training`` in its own process group,
     streams every output line into ``run_logs`` and every metric into ``run_metrics``,
     watches for cancel/timeout, and finalizes the run. Wall time = the request.
-(b) **bare**: a plain ``python`` process runs the same trainer code in-process
-    (``tunix_rt.training.prepare`` + ``train.run_train``: Tunix's ``PeftTrainer`` on the
-    same tiny Gemma) from the same config, data files, seed and step count, with its
-    stdout going to a file; no server, database, supervision or log streaming.
+(b) **bare**: ``bench/bare_tunix_sft.py`` in a plain ``python`` process: a Tunix script
+    that imports nothing from Tunix RT, reads the same recipe (architecture, data files,
+    seed, steps, hyperparameters) from the API run's ``resolved_config.json`` and its
+    tokenizer, and trains with ``PeftTrainer`` the way a Tunix user would, stdout to a
+    file. No server, database, supervision or log streaming. Its per-step losses must
+    equal the API run's (same computation); the script checks that before timing.
 
 Runs alternate a, b, b, a, ... so drift on a shared machine hits both sides. Printed:
 both wall times, the whole-run ratio a/b, and the steady-state step-time ratio (mean
@@ -40,15 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-BARE = """
-import sys
-from tunix_rt.training.config import load_config
-from tunix_rt.training.prepare import prepare, write_resolved_config
-from tunix_rt.training.train import run_train
-prep = prepare(load_config(sys.argv[1]))
-write_resolved_config(prep)
-run_train(prep)
-"""
+BARE = Path(__file__).resolve().parent / "bare_tunix_sft.py"
 WARM_STEPS = 20
 
 
@@ -59,11 +53,15 @@ def cpu_seconds() -> tuple[float, float]:
     return me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime
 
 
-def step_seconds(metrics_file: Path) -> float:
+def api_points(run_dir: Path) -> list[dict[str, Any]]:
+    text = (run_dir / "metrics.jsonl").read_text()
+    points = [json.loads(line) for line in text.splitlines() if line]
+    return [p for p in points if p.get("loss") is not None and p.get("elapsed_seconds")]
+
+
+def step_seconds(points: list[dict[str, Any]]) -> float:
     """Mean seconds per training step after the first WARM_STEPS (compile excluded)."""
-    points = [json.loads(line) for line in metrics_file.read_text().splitlines() if line]
-    train = [p for p in points if p.get("loss") is not None and p.get("elapsed_seconds")]
-    later = [p for p in train if p["step"] >= WARM_STEPS]
+    later = [p for p in points if p["step"] >= WARM_STEPS]
     first, last = later[0], later[-1]
     return (last["elapsed_seconds"] - first["elapsed_seconds"]) / (last["step"] - first["step"])
 
@@ -120,9 +118,11 @@ async def api_run(client: Any, key: str, steps: int) -> dict[str, Any]:
     if run.get("status") != "completed":
         raise SystemExit(f"API run failed: {run}")
     out = Path(run["output_dir"])
+    points = api_points(out)
     return {
         "wall": wall,
-        "step": step_seconds(out / "metrics.jsonl"),
+        "step": step_seconds(points),
+        "losses": {p["step"]: p["loss"] for p in points},
         "dir": str(out),
         # server (in this process) + client + the training child
         "cpu": sum(cpu_after) - sum(cpu_before),
@@ -130,12 +130,9 @@ async def api_run(client: Any, key: str, steps: int) -> dict[str, Any]:
     }
 
 
-def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
-    config = json.loads((config_from / "run_config.json").read_text())
+def bare_run(api_run_dir: Path, workdir: Path) -> dict[str, Any]:
     out = workdir / f"bare-{time.monotonic_ns()}"
     out.mkdir()
-    config.update(output_dir=str(out), run_id="bare")
-    (out / "config.json").write_text(json.dumps(config))
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
@@ -148,7 +145,7 @@ def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     with (out / "stdout.txt").open("w") as sink:
         subprocess.run(
-            [sys.executable, "-c", BARE, str(out / "config.json")],
+            [sys.executable, str(BARE), str(api_run_dir), str(out)],
             cwd=out,
             env=env,
             stdout=sink,
@@ -157,7 +154,26 @@ def bare_run(config_from: Path, workdir: Path) -> dict[str, Any]:
         )
     wall = time.perf_counter() - started
     cpu = cpu_seconds()[1] - cpu_before
-    return {"wall": wall, "step": step_seconds(out / "metrics.jsonl"), "dir": str(out), "cpu": cpu}
+    points = json.loads((out / "steps.json").read_text())
+    return {
+        "wall": wall,
+        "step": step_seconds(points),
+        "losses": {p["step"]: p["loss"] for p in points},
+        "dir": str(out),
+        "cpu": cpu,
+    }
+
+
+def same_losses(api: dict[str, Any], bare: dict[str, Any]) -> float:
+    """Largest |loss difference| over the steps both logged; stops the bench when the two
+    sides did not train the same thing."""
+    common = sorted(set(api["losses"]) & set(bare["losses"]))
+    if len(common) < 2:
+        raise SystemExit("the API and bare runs logged no common steps")
+    worst = max(abs(api["losses"][s] - bare["losses"][s]) for s in common)
+    if worst > 1e-3 * max(1.0, abs(api["losses"][common[0]])):
+        raise SystemExit(f"the API and bare runs trained differently (loss diff {worst:.2e})")
+    return worst
 
 
 async def main(steps: int, repeats: int) -> dict[str, Any]:
@@ -195,10 +211,12 @@ async def main(steps: int, repeats: int) -> dict[str, Any]:
                             api.append(await api_run(client, key, steps))
                             source = Path(api[-1]["dir"])
                         result = await asyncio.to_thread(bare_run, source, workdir)
+                        result["loss_diff"] = same_losses(api[-1], result)
                         bare.append(result)
                         print(
                             f"bare wall {result['wall']:.2f}s  step {result['step']:.4f}s  "
-                            f"cpu {result['cpu']:.1f}s"
+                            f"cpu {result['cpu']:.1f}s  (max loss diff vs API "
+                            f"{result['loss_diff']:.1e})"
                         )
     finally:
         server.should_exit = True
@@ -220,6 +238,9 @@ async def main(steps: int, repeats: int) -> dict[str, Any]:
         "cpu_ratio": statistics.median(r["cpu"] for r in api)
         / statistics.median(r["cpu"] for r in bare),
         "wall_ratio": api_wall / bare_wall,
+        "max_loss_diff": max(r["loss_diff"] for r in bare),
+        "bare_steps_per_second": 1.0 / bare_step,
+        "api_steps_per_second": 1.0 / api_step,
         "step_ratio": api_step / bare_step,
         "api_wall_median": api_wall,
         "bare_wall_median": bare_wall,
@@ -242,6 +263,10 @@ if __name__ == "__main__":
         f"(overhead {100 * (result['step_ratio'] - 1):+.1f}%, target ≤ +2%)"
     )
     print(f"CPU seconds (server + client + child vs bare process) ratio {result['cpu_ratio']:.3f}")
+    print(
+        f"tiny-gemma steady state: {result['api_steps_per_second']:.1f} steps/s through the API, "
+        f"{result['bare_steps_per_second']:.1f} bare (batch 8 × 128 max tokens; target ≥ 10)"
+    )
     results = ROOT / "bench" / ".results"
     results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")

@@ -41,10 +41,10 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "tunix-rt/tiny-gemma": Preset(
         name="tunix-rt/tiny-gemma",
-        description="2 layers × 128 dims (≈0.5 M params): tests and demos on a 2-core CPU",
+        description="2 layers × 128 dims, MLP 256 (≈0.4 M params): tests and demos on a 2-core CPU",
         num_layers=2,
         embed_dim=128,
-        hidden_dim=512,
+        hidden_dim=256,
         num_heads=4,
         head_dim=32,
         num_kv_heads=4,

@@ -53,11 +53,20 @@ def parse_line(line: str) -> dict[str, Any] | None:
 
 
 class MetricsFile:
-    """Appends each metric event as one JSON line to ``output_dir/metrics.jsonl``."""
+    """Appends each metric event as one JSON line to ``output_dir/metrics.jsonl`` (kept
+    open; every line is flushed, so a killed child leaves every line it reported)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._handle: Any = None
 
     def write(self, payload: dict[str, Any]) -> None:
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(payload, sort_keys=True) + "\n")
+        if self._handle is None:
+            self._handle = self.path.open("a", encoding="utf-8")
+        self._handle.write(json.dumps(payload, sort_keys=True) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

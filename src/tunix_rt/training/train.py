@@ -82,9 +82,11 @@ class _Reporter(sft_hooks.TrainingHooks):  # type: ignore[misc]
 
     def __init__(self, prep: Prepared, start_step: int, tokens_per_step: float) -> None:
         self.prep = prep
-        self.sched = schedule(prep)
-        self.file = MetricsFile(prep.out / "metrics.jsonl")
         self.total = prep.total_steps
+        # The learning rate of every step, computed once (a per-step schedule call would
+        # be an eager jax dispatch inside the training loop).
+        self.lrs = np.asarray(jax.jit(jax.vmap(schedule(prep)))(jnp.arange(max(1, self.total))))
+        self.file = MetricsFile(prep.out / "metrics.jsonl")
         self.log_every = max(1, self.total // 200)
         self.human_every = max(1, self.total // 20)
         self.tokens_per_step = tokens_per_step
@@ -102,7 +104,7 @@ class _Reporter(sft_hooks.TrainingHooks):  # type: ignore[misc]
         pass
 
     def on_train_end(self, train_ctx: Any) -> None:
-        pass
+        self.file.close()
 
     def on_train_step_start(self, train_ctx: Any) -> None:
         pass
@@ -142,7 +144,7 @@ class _Reporter(sft_hooks.TrainingHooks):  # type: ignore[misc]
             step=step,
             loss=round(loss, 6),
             eval_loss=None if eval_loss is None else round(eval_loss, 6),
-            learning_rate=float(self.sched(step - 1)),
+            learning_rate=float(self.lrs[min(max(step - 1, 0), len(self.lrs) - 1)]),
             tokens_per_second=None if rate is None else round(rate * self.tokens_per_step, 1),
             steps_per_second=None if rate is None else round(rate, 3),
             elapsed_seconds=round(elapsed(), 3),
