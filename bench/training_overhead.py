@@ -15,8 +15,9 @@
     equal the API run's (same computation); the script checks that before timing.
 
 Runs alternate a, b, b, a, ... so drift on a shared machine hits both sides. Printed:
-both wall times, the whole-run ratio a/b, and the steady-state step-time ratio (mean
-seconds per step after the first 20 steps, from each run's ``metrics.jsonl``).
+both wall times, the whole-run ratio a/b, and the steady-state step-time ratio (seconds
+per step after the first 20 steps, the median of step-to-step times, from each run's
+``metrics.jsonl`` and the bare script's ``steps.json``).
 """
 
 # ruff: noqa: E402  (imports follow the sys.path fix below)
@@ -29,6 +30,7 @@ sys.path[:] = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] 
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -60,10 +62,18 @@ def api_points(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def step_seconds(points: list[dict[str, Any]]) -> float:
-    """Mean seconds per training step after the first WARM_STEPS (compile excluded)."""
+    """Seconds per training step in steady state: the median over consecutive logged
+    steps after the first WARM_STEPS (compilation excluded; a stray pause of the shared
+    machine moves a median far less than a mean)."""
     later = [p for p in points if p["step"] >= WARM_STEPS]
-    first, last = later[0], later[-1]
-    return (last["elapsed_seconds"] - first["elapsed_seconds"]) / (last["step"] - first["step"])
+    gaps = [
+        (b["elapsed_seconds"] - a["elapsed_seconds"]) / (b["step"] - a["step"])
+        for a, b in itertools.pairwise(later)
+        if b["step"] > a["step"]
+    ]
+    if not gaps:
+        raise SystemExit("too few logged steps after the warm-up to time a step")
+    return statistics.median(gaps)
 
 
 async def serve(settings: Any) -> tuple[Any, asyncio.Task[None], str]:

@@ -31,7 +31,7 @@ from tunix_rt.runs.service import parse_event
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.2
+FLUSH_SECONDS = 0.5
 MAX_CHUNK_CHARS = 16_384
 READ_LIMIT = 1 << 20
 Reason = Literal["exit", "timeout", "cancelled", "lease_lost", "interrupted"]

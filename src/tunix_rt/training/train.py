@@ -147,7 +147,7 @@ class _Reporter(sft_hooks.TrainingHooks):  # type: ignore[misc]
             learning_rate=float(self.lrs[min(max(step - 1, 0), len(self.lrs) - 1)]),
             tokens_per_second=None if rate is None else round(rate * self.tokens_per_step, 1),
             steps_per_second=None if rate is None else round(rate, 3),
-            elapsed_seconds=round(elapsed(), 3),
+            elapsed_seconds=round(elapsed(), 4),
             total_steps=self.total,
         )
         self.file.write(payload)
