@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.training.helpers import run_child, train_config, write_arithmetic
-from tests.training.hf_checkpoint import write_tiny_gemma2
+from tests.training.hf_checkpoint import write_tiny_gemma2, write_tiny_llama_like
 from tunix_rt.training import available
 from tunix_rt.training.presets import PRESETS, param_count
 from tunix_rt.training.resolve import ModelNotFound, resolve_model
@@ -28,6 +28,23 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
     assert traces
     tensors = write_tiny_gemma2(root / "tiny-gemma2", texts)
     return root, tensors
+
+
+@pytest.fixture(scope="module")
+def llama_like(
+    checkpoint: tuple[Path, dict[str, np.ndarray]],
+) -> dict[str, tuple[Path, dict[str, np.ndarray]]]:
+    """Tiny ``llama`` and ``qwen2`` checkpoints next to the Gemma 2 one (same texts)."""
+    root, _ = checkpoint
+    texts = [
+        json.loads(x)["prompt"] + json.loads(x)["completion"]
+        for x in (root / "train.jsonl").read_text().splitlines()
+    ]
+    out = {}
+    for model_type in ("llama", "qwen2"):
+        directory = root / f"tiny-{model_type}"
+        out[model_type] = (directory, write_tiny_llama_like(directory, texts, model_type))
+    return out
 
 
 def test_available_reports_the_installed_tunix() -> None:
@@ -103,6 +120,46 @@ def test_local_checkpoint_loads_with_tunix_loader(
     assert np.allclose(q, expected_q.transpose(1, 0, 2))
     down = np.asarray(model.layers[1].mlp.down_proj.kernel[...])  # type: ignore[attr-defined]
     assert np.array_equal(down, tensors["model.layers.1.mlp.down_proj.weight"].T)
+
+
+@pytest.mark.parametrize(("model_type", "family"), [("llama", "llama3"), ("qwen2", "qwen2")])
+def test_llama_and_qwen_checkpoints_load_with_tunix_loaders(
+    llama_like: dict[str, tuple[Path, dict[str, np.ndarray]]], model_type: str, family: str
+) -> None:
+    directory, tensors = llama_like[model_type]
+    resolved = resolve_model(str(directory))
+    assert resolved.kind == "local" and resolved.family == family
+    assert resolved.arch["untied_lm_head"] is True
+    from tunix_rt.training import model as model_lib
+
+    model = model_lib.load_hf_checkpoint(resolved)
+    embed = np.asarray(model.embedder.input_embedding[...])  # type: ignore[attr-defined]
+    assert np.array_equal(embed, tensors["model.embed_tokens.weight"])
+    down = np.asarray(model.layers[1].mlp.down_proj.kernel[...])  # type: ignore[attr-defined]
+    assert np.array_equal(down, tensors["model.layers.1.mlp.down_proj.weight"].T)
+    head = np.asarray(model.lm_head.w[...])  # type: ignore[attr-defined]
+    assert np.array_equal(head, tensors["lm_head.weight"].T)
+    # Every tensor of the checkpoint went somewhere: the parameter counts agree.
+    assert model_lib.param_count(model) == sum(t.size for t in tensors.values())
+
+
+def test_train_from_local_llama_checkpoint(
+    llama_like: dict[str, tuple[Path, dict[str, np.ndarray]]],
+    checkpoint: tuple[Path, dict[str, np.ndarray]],
+    tmp_path: Path,
+) -> None:
+    root, _ = checkpoint
+    directory, _ = llama_like["llama"]
+    out = tmp_path / "out"
+    config = train_config(
+        out, root / "train.jsonl", model_id=str(directory), max_steps=8, batch_size=4
+    )
+    result = run_child(config, tmp_path / "train.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(local, llama3)" in result.stdout
+    done = result.of("done")[-1]
+    assert done["final_step"] == 8
+    assert done["final_loss"] < done["first_loss"]
 
 
 def test_train_and_generate_from_local_checkpoint(
