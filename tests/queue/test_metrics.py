@@ -56,7 +56,9 @@ async def test_metrics_count_runs_of_other_workers_queue_and_traces(
     assert response.headers["content-type"].startswith("text/plain")
     got = samples(response.text)
     assert got[("tunix_rt_runs_total", (("mode", "dry-run"), ("status", "completed")))] == 3
-    assert got[("tunix_rt_runs_total", (("mode", "dry-run"), ("status", "pending")))] == 2
+    # Counters count finished runs only; runs still moving between states are a gauge.
+    assert ("tunix_rt_runs_total", (("mode", "dry-run"), ("status", "pending"))) not in got
+    assert got[("tunix_rt_runs_active", (("mode", "dry-run"), ("status", "pending")))] == 2
     assert got[("tunix_rt_queue_depth", ())] == 2
     assert got[("tunix_rt_traces_ingested_total", ())] == 3
     assert got[("tunix_rt_run_duration_seconds_count", ())] == 3
@@ -87,3 +89,40 @@ async def test_queue_wait_is_measured_from_enqueue_to_start(
     assert got[("tunix_rt_queue_wait_seconds_bucket", (("le", "2.5"),))] == 0
     assert got[("tunix_rt_queue_wait_seconds_bucket", (("le", "5.0"),))] == 1
     assert 2.9 < got[("tunix_rt_queue_wait_seconds_sum", ())] < 3.1
+
+
+async def test_counters_do_not_go_down_when_runs_and_traces_are_deleted(
+    client: httpx.AsyncClient, sm: SM, queue_settings: Settings
+) -> None:
+    done = await add_runs(sm, 2)
+    worker = Worker(sm, queue_settings, worker_id="w", executor=noop.execute)
+    task = asyncio.create_task(worker.run())
+    await until(lambda: _all_status(sm, done, "completed"))
+    worker.stop()
+    await task
+    async with sm() as session:
+        await session.execute(update(RUNS).where(RUNS.c.id == done[0]).values(duration_seconds=4.0))
+        await session.execute(
+            update(RUNS).where(RUNS.c.id == done[1]).values(duration_seconds=40.0)
+        )
+        await session.commit()
+    trace_ids = [
+        (await client.post("/api/traces", json=make_trace())).json()["id"] for _ in range(2)
+    ]
+    before = samples((await client.get("/metrics")).text)
+
+    assert (await client.delete(f"/api/tunix/runs/{done[0]}")).status_code == 204
+    assert (await client.delete(f"/api/traces/{trace_ids[0]}")).status_code == 204
+    after = samples((await client.get("/metrics")).text)
+
+    monotonic = [key for key in before if key[0].endswith(("_total", "_count", "_sum", "_bucket"))]
+    monotonic = [key for key in monotonic if not key[0].startswith("tunix_rt_http_")]
+    assert len(monotonic) > 10
+    assert {key: after[key] for key in monotonic} == {key: before[key] for key in monotonic}
+    assert after[("tunix_rt_runs_total", (("mode", "dry-run"), ("status", "completed")))] == 2
+    assert after[("tunix_rt_traces_ingested_total", ())] == 2
+    assert after[("tunix_rt_run_duration_seconds_bucket", (("le", "5.0"),))] == 1
+    # New rows add to what the deleted ones left behind.
+    assert (await client.post("/api/traces", json=make_trace())).status_code == 201
+    again = samples((await client.get("/metrics")).text)
+    assert again[("tunix_rt_traces_ingested_total", ())] == 3

@@ -2,7 +2,10 @@
 
 Run and queue figures are computed from the database at scrape time, so runs executed by
 stand-alone workers (other processes, other hosts) are counted exactly like the embedded
-worker's, and every server replica reports the same numbers.
+worker's, and every server replica reports the same numbers. Counters and histograms stay
+monotonic: they count rows that no longer change (finished runs, started runs, stored
+traces), and a deletion first adds what the deleted rows contributed to
+``metric_tombstones`` (``retire_runs``, ``retire_traces``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from prometheus_client.core import (
 from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tunix_rt.models.run import Run
+from tunix_rt.models.metric import MetricTombstone
+from tunix_rt.models.run import TERMINAL_STATUSES, Run
 from tunix_rt.models.trace import Trace
 
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
@@ -92,57 +97,162 @@ def _seconds_between(session: AsyncSession, later: Any, earlier: Any) -> ColumnE
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-async def _histogram(
+# A sample: (sample name, labels as "k=v,k=v" sorted by key).
+Sample = tuple[str, str]
+
+RUNS_TOTAL = "tunix_rt_runs_total"
+TRACES_TOTAL = "tunix_rt_traces_ingested_total"
+DURATION = "tunix_rt_run_duration_seconds"
+WAIT = "tunix_rt_queue_wait_seconds"
+
+
+def _labels(**values: str) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(values.items()))
+
+
+def _label_values(labels: str, *names: str) -> list[str]:
+    pairs = dict(part.split("=", 1) for part in labels.split(",") if part)
+    return [pairs.get(name, "") for name in names]
+
+
+async def _histogram_samples(
     session: AsyncSession,
     name: str,
-    doc: str,
     value: Any,
     where: Sequence[ColumnElement[bool]],
     buckets: Sequence[float],
-) -> HistogramMetricFamily:
+) -> dict[Sample, float]:
     columns = [func.count(), func.coalesce(func.sum(value), 0.0)]
     columns += [func.coalesce(func.sum(case((value <= b, 1), else_=0)), 0) for b in buckets]
     row = (await session.execute(select(*columns).select_from(Run).where(*where))).one()
-    count, total = int(row[0]), float(row[1])
-    cumulative = [(repr(b), int(n)) for b, n in zip(buckets, row[2:], strict=True)]
+    out: dict[Sample, float] = {(f"{name}_count", ""): float(row[0])}
+    out[(f"{name}_sum", "")] = float(row[1])
+    for bucket, n in zip(buckets, row[2:], strict=True):
+        out[(f"{name}_bucket", _labels(le=repr(bucket)))] = float(n)
+    return out
+
+
+async def run_samples(
+    session: AsyncSession, where: Sequence[ColumnElement[bool]] = ()
+) -> dict[Sample, float]:
+    """What the runs matching ``where`` contribute to the run counters and histograms:
+    finished runs by status and mode, finished runs' durations, started runs' queue waits
+    (rows that no longer change once counted)."""
+    out: dict[Sample, float] = {}
+    finished = Run.status.in_(sorted(TERMINAL_STATUSES))
+    for status, mode, n in await session.execute(
+        select(Run.status, Run.mode, func.count())
+        .where(finished, *where)
+        .group_by(Run.status, Run.mode)
+    ):
+        out[(RUNS_TOTAL, _labels(mode=mode, status=status))] = float(n)
+    out |= await _histogram_samples(
+        session,
+        DURATION,
+        Run.duration_seconds,
+        [Run.duration_seconds.is_not(None), *where],
+        DURATION_BUCKETS,
+    )
+    out |= await _histogram_samples(
+        session,
+        WAIT,
+        _seconds_between(session, Run.started_at, Run.queued_at),
+        [Run.started_at.is_not(None), *where],
+        WAIT_BUCKETS,
+    )
+    return out
+
+
+async def _tombstones(session: AsyncSession) -> dict[Sample, float]:
+    rows = await session.execute(
+        select(MetricTombstone.name, MetricTombstone.labels, MetricTombstone.value)
+    )
+    return {(name, labels): float(value) for name, labels, value in rows}
+
+
+async def retire(session: AsyncSession, samples: dict[Sample, float]) -> None:
+    """Add ``samples`` to the tombstones (in the caller's transaction)."""
+    values = [
+        {"name": name, "labels": labels, "value": value}
+        for (name, labels), value in samples.items()
+        if value
+    ]
+    if not values:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(MetricTombstone)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["name", "labels"],
+            set_={"value": MetricTombstone.value + statement.excluded.value},
+        ),
+        values,
+    )
+
+
+async def retire_runs(session: AsyncSession, where: Sequence[ColumnElement[bool]]) -> None:
+    """Call before deleting the runs matching ``where``."""
+    await retire(session, await run_samples(session, where))
+
+
+async def retire_traces(session: AsyncSession, count: int) -> None:
+    """Call when ``count`` traces have been deleted."""
+    await retire(session, {(TRACES_TOTAL, ""): float(count)})
+
+
+def _histogram(
+    samples: dict[Sample, float], name: str, doc: str, buckets: Sequence[float]
+) -> HistogramMetricFamily:
+    count = samples.get((f"{name}_count", ""), 0.0)
+    cumulative = [
+        (repr(b), samples.get((f"{name}_bucket", _labels(le=repr(b))), 0.0)) for b in buckets
+    ]
     cumulative.append(("+Inf", count))
-    return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=total)
+    return HistogramMetricFamily(
+        name, doc, buckets=cumulative, sum_value=samples.get((f"{name}_sum", ""), 0.0)
+    )
 
 
 async def database_metrics(session: AsyncSession) -> list[Metric]:
     """Run, queue and trace figures as of now, for every worker and server together."""
-    runs = CounterMetricFamily(
-        "tunix_rt_runs", "Runs in the registry by status and mode.", labels=["status", "mode"]
-    )
-    for status, mode, n in await session.execute(
-        select(Run.status, Run.mode, func.count()).group_by(Run.status, Run.mode)
-    ):
-        runs.add_metric([status, mode], int(n))
-    depth = (
-        await session.execute(select(func.count()).select_from(Run).where(Run.status == "pending"))
-    ).scalar_one()
-    queue_depth = GaugeMetricFamily("tunix_rt_queue_depth", "Runs waiting for a worker.")
-    queue_depth.add_metric([], int(depth))
-    durations = await _histogram(
-        session,
-        "tunix_rt_run_duration_seconds",
-        "Wall time of finished runs.",
-        Run.duration_seconds,
-        [Run.duration_seconds.is_not(None)],
-        DURATION_BUCKETS,
-    )
-    waits = await _histogram(
-        session,
-        "tunix_rt_queue_wait_seconds",
-        "Time from enqueue to first start of a run.",
-        _seconds_between(session, Run.started_at, Run.queued_at),
-        [Run.started_at.is_not(None)],
-        WAIT_BUCKETS,
-    )
+    samples = await run_samples(session)
     n_traces = (await session.execute(select(func.count()).select_from(Trace))).scalar_one()
-    traces = CounterMetricFamily("tunix_rt_traces_ingested", "Traces stored.")
-    traces.add_metric([], int(n_traces))
-    return [runs, durations, queue_depth, waits, traces]
+    samples[(TRACES_TOTAL, "")] = float(n_traces)
+    for key, value in (await _tombstones(session)).items():
+        samples[key] = samples.get(key, 0.0) + value
+
+    runs = CounterMetricFamily(
+        "tunix_rt_runs", "Finished runs by final status and mode.", labels=["status", "mode"]
+    )
+    for (name, labels), value in sorted(samples.items()):
+        if name == RUNS_TOTAL:
+            runs.add_metric(_label_values(labels, "status", "mode"), value)
+    active = GaugeMetricFamily(
+        "tunix_rt_runs_active",
+        "Runs not finished yet, by status (pending, running, cancel_requested) and mode.",
+        labels=["status", "mode"],
+    )
+    depth = 0
+    for status, mode, n in await session.execute(
+        select(Run.status, Run.mode, func.count())
+        .where(Run.status.not_in(sorted(TERMINAL_STATUSES)))
+        .group_by(Run.status, Run.mode)
+    ):
+        active.add_metric([status, mode], int(n))
+        depth += int(n) if status == "pending" else 0
+    queue_depth = GaugeMetricFamily("tunix_rt_queue_depth", "Runs waiting for a worker.")
+    queue_depth.add_metric([], depth)
+    traces = CounterMetricFamily("tunix_rt_traces_ingested", "Traces stored (ever).")
+    traces.add_metric([], samples[(TRACES_TOTAL, "")])
+    return [
+        runs,
+        active,
+        _histogram(samples, DURATION, "Wall time of finished runs.", DURATION_BUCKETS),
+        queue_depth,
+        _histogram(samples, WAIT, "Time from enqueue to first start of a run.", WAIT_BUCKETS),
+        traces,
+    ]
 
 
 class _Fixed(Collector):

@@ -12,13 +12,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
 from tunix_rt.db import new_id, utcnow
 from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound, Unprocessable
 from tunix_rt.models.run import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunLog, RunMetric
+from tunix_rt.observability.metrics import retire_runs
 from tunix_rt.runs.schemas import RunRequest, TunixStatus
 
 TAIL_BYTES = 10 * 1024
@@ -306,6 +307,8 @@ async def delete_run(session: AsyncSession, settings: Settings, run_id: uuid.UUI
     )
     if active_children:
         raise Conflict(f"run {run_id} has {active_children} unfinished evaluation run(s)")
+    # /metrics keeps counting them (its counters must not go down).
+    await retire_runs(session, [or_(Run.id == run_id, Run.parent_run_id == run_id)])
     await session.execute(delete(Run).where(Run.id == run_id))
     await session.flush()
     remove_run_dir(run.output_dir)

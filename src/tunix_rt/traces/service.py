@@ -29,6 +29,7 @@ from tunix_rt.db import new_ids, utcnow
 from tunix_rt.kit.errors import NotFound, Unprocessable
 from tunix_rt.kit.pagination import decode_cursor, encode_cursor
 from tunix_rt.models import Trace, TraceScore
+from tunix_rt.observability.metrics import retire_traces
 from tunix_rt.traces.schemas import ReasoningTrace, ReasoningTraceShape, storable_text
 from tunix_rt.traces.scoring import BaselineScore, baseline_score
 
@@ -258,6 +259,7 @@ async def delete_trace(session: AsyncSession, trace_id: uuid.UUID) -> None:
     result = await session.execute(delete(Trace).where(Trace.id == trace_id))
     if getattr(result, "rowcount", 0) == 0:
         raise NotFound(f"trace {trace_id} not found")
+    await retire_traces(session, 1)  # /metrics keeps counting it
 
 
 async def score_trace(
