@@ -105,14 +105,15 @@ MAX_BATCH = 1000
 # and none of the Python-level checks (storable text, finite meta numbers, unique step
 # indices), which the fast path covers another way. Anything it rejects goes through
 # ReasoningTrace for the exact errors. The limits must equal ReasoningTrace's
-# (tests/traces/test_batch_fast_path.py compares the two JSON schemas).
-class TraceStepShape(msgspec.Struct, forbid_unknown_fields=True):
+# (tests/traces/test_batch_fast_path.py compares the two JSON schemas). ``gc=False``: decoded
+# JSON holds no reference cycles, so the collector need not track a batch's structs.
+class TraceStepShape(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     i: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
     type: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     content: Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 
 
-class ReasoningTraceShape(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+class ReasoningTraceShape(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     trace_version: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
     prompt: Annotated[str, msgspec.Meta(min_length=1, max_length=50_000)]
     final_answer: Annotated[str, msgspec.Meta(min_length=1, max_length=50_000)]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -131,7 +133,12 @@ def payload_json(payload: Mapping[str, object] | ReasoningTraceShape) -> str:
     batch fast path's decoded shape, which encodes to the same text), so rows read the
     same whichever path stored them. Validation has already rejected non-finite numbers.
     """
-    return _PAYLOAD_ENCODER.encode(payload).decode()
+    return payload_bytes(payload).decode()
+
+
+def payload_bytes(payload: Mapping[str, object] | ReasoningTraceShape) -> bytes:
+    """``payload_json`` as UTF-8 bytes."""
+    return _PAYLOAD_ENCODER.encode(payload)
 
 
 async def create_traces(
@@ -185,22 +192,45 @@ async def insert_payloads(
     One driver ``executemany`` in the session's transaction; all rows share one
     ``created_at`` (keyset pagination breaks the tie by id).
     """
+    return await insert_payload_chunks(session, [items])
+
+
+async def insert_payload_chunks(
+    session: AsyncSession, chunks: Iterable[Sequence[tuple[str, str]]]
+) -> list[CreatedTrace]:
+    """Like ``insert_payloads`` for items produced chunk by chunk, pipelined: while the
+    database stores one chunk (SQLite in its driver thread, Postgres in its own process),
+    this thread produces the next. All in the session's transaction, one ``created_at``."""
     now = utcnow()
-    ids = new_ids(len(items))
-    created = [CreatedTrace(i, now, version) for i, (version, _) in zip(ids, items, strict=True)]
-    if not created:
-        return created
     connection = await session.connection()
     plan = _insert_plan(connection.dialect)
     to_id = plan.id_param
     stamp = plan.created_at_param(now) if plan.created_at_param else now
-    await connection.exec_driver_sql(
-        plan.sql,
-        [
-            (to_id(c.id) if to_id else c.id, stamp, c.trace_version, text)
-            for c, (_, text) in zip(created, items, strict=True)
-        ],
-    )
+    created: list[CreatedTrace] = []
+    pending: asyncio.Future[Any] | None = None
+    try:
+        for items in chunks:  # producing a chunk overlaps the previous chunk's insert
+            ids = new_ids(len(items))
+            params = [
+                (to_id(i) if to_id else i, stamp, version, text)
+                for i, (version, text) in zip(ids, items, strict=True)
+            ]
+            created += [
+                CreatedTrace(i, now, version) for i, (version, _) in zip(ids, items, strict=True)
+            ]
+            if pending is not None:
+                await pending
+            if params:
+                pending = asyncio.ensure_future(connection.exec_driver_sql(plan.sql, params))
+                await asyncio.sleep(0)  # let it hand the rows to the driver before we go on
+        if pending is not None:
+            await pending
+    except BaseException:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
+        raise
     return created
 
 
