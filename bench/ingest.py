@@ -469,17 +469,6 @@ class SQLiteBackend(Backend):
         finally:
             con.close()
 
-    def payload_of(self, purpose: str, index: int) -> Any:
-        con = self.connect(purpose)
-        try:
-            row = con.execute(
-                "SELECT payload FROM traces WHERE json_extract(payload, '$.meta.index') = ?",
-                (index,),
-            ).fetchone()
-            return json.loads(row[0]) if row else None
-        finally:
-            con.close()
-
     def payload_text_of(self, purpose: str, index: int) -> str | None:
         con = self.connect(purpose)
         try:
@@ -490,6 +479,10 @@ class SQLiteBackend(Backend):
             return str(row[0]) if row else None
         finally:
             con.close()
+
+    def payload_of(self, purpose: str, index: int) -> Any:
+        text = self.payload_text_of(purpose, index)
+        return None if text is None else json.loads(text)
 
     def fill_keyset(self, rows: int, batch: int) -> None:
         self.reset("keyset")

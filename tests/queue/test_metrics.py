@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 
 import httpx
@@ -29,22 +30,30 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-async def test_metrics_count_runs_of_other_workers_queue_and_traces(
-    client: httpx.AsyncClient, sm: SM, queue_settings: Settings
-) -> None:
-    done = await add_runs(sm, 3)
-    # A separate worker (standing in for a stand-alone process) completes three runs.
-    worker = Worker(sm, queue_settings, worker_id="elsewhere", executor=noop.execute)
+async def completed_runs(
+    sm: SM, settings: Settings, durations: tuple[float, ...], worker_id: str = "elsewhere"
+) -> list[uuid.UUID]:
+    """Runs completed by a separate worker (standing in for a stand-alone process), then
+    given known durations."""
+    done = await add_runs(sm, len(durations))
+    worker = Worker(sm, settings, worker_id=worker_id, executor=noop.execute)
     task = asyncio.create_task(worker.run())
     await until(lambda: _all_status(sm, done, "completed"))
     worker.stop()
     await task
-    async with sm() as session:  # give them known durations and queue waits
-        for seconds, run_id in zip((2.0, 20.0, 200.0), done, strict=True):
+    async with sm() as session:
+        for seconds, run_id in zip(durations, done, strict=True):
             await session.execute(
                 update(RUNS).where(RUNS.c.id == run_id).values(duration_seconds=seconds)
             )
         await session.commit()
+    return done
+
+
+async def test_metrics_count_runs_of_other_workers_queue_and_traces(
+    client: httpx.AsyncClient, sm: SM, queue_settings: Settings
+) -> None:
+    await completed_runs(sm, queue_settings, (2.0, 20.0, 200.0))
     await add_runs(sm, 2, priority=1)  # still queued
     for _ in range(2):
         assert (await client.post("/api/traces", json=make_trace())).status_code == 201
@@ -94,18 +103,7 @@ async def test_queue_wait_is_measured_from_enqueue_to_start(
 async def test_counters_do_not_go_down_when_runs_and_traces_are_deleted(
     client: httpx.AsyncClient, sm: SM, queue_settings: Settings
 ) -> None:
-    done = await add_runs(sm, 2)
-    worker = Worker(sm, queue_settings, worker_id="w", executor=noop.execute)
-    task = asyncio.create_task(worker.run())
-    await until(lambda: _all_status(sm, done, "completed"))
-    worker.stop()
-    await task
-    async with sm() as session:
-        await session.execute(update(RUNS).where(RUNS.c.id == done[0]).values(duration_seconds=4.0))
-        await session.execute(
-            update(RUNS).where(RUNS.c.id == done[1]).values(duration_seconds=40.0)
-        )
-        await session.commit()
+    done = await completed_runs(sm, queue_settings, (4.0, 40.0), worker_id="w")
     trace_ids = [
         (await client.post("/api/traces", json=make_trace())).json()["id"] for _ in range(2)
     ]
