@@ -68,13 +68,18 @@ class Run(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (
-        # The queue's claim: pending runs by priority, then FIFO.
-        Index("ix_runs_status_priority_queued_at", "status", "priority", "queued_at"),
         Index("ix_runs_dataset_key", "dataset_key"),
         Index("ix_runs_parent_run_id", "parent_run_id"),
         # Newest-first registry listing.
         Index("ix_runs_created_at_id", "created_at", "id"),
     )
+
+
+# The queue's claim: pending runs by priority (highest first), then FIFO, in exactly the
+# claim's ORDER BY, so a claim reads one index entry however many runs are queued (a
+# same-direction index made Postgres sort every pending run of the top priority: 18 ms
+# per claim with 17k of them, 0.05 ms with this one).
+Index("ix_runs_claim", Run.status, Run.priority.desc(), Run.queued_at, Run.id)
 
 
 class RunLog(Base):
