@@ -57,6 +57,19 @@ def run_child(config: dict[str, Any], config_file: Path, timeout: float = 300) -
     return ChildResult(proc.returncode, proc.stdout, proc.stderr, events)
 
 
+def generate_config(
+    run_dir: Path, input_file: Path, output_file: Path, **overrides: Any
+) -> dict[str, Any]:
+    """A ``generate`` task config for the trained model in ``run_dir``."""
+    return {
+        "task": "generate",
+        "run_dir": str(run_dir),
+        "input_file": str(input_file),
+        "output_file": str(output_file),
+        **overrides,
+    }
+
+
 def train_config(out: Path, train_file: Path, **overrides: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "task": "train",

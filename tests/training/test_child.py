@@ -18,6 +18,7 @@ import pytest
 from tests.training.helpers import (
     ChildResult,
     child_argv,
+    generate_config,
     run_child,
     train_config,
     write_arithmetic,
@@ -113,17 +114,16 @@ def test_checkpoint_restore_is_bit_identical(trained: tuple[Path, ChildResult]) 
 def test_generate_writes_outputs(trained: tuple[Path, ChildResult], data_dir: Path) -> None:
     out, _ = trained
     output_file = out.parent / "gen" / "outputs.jsonl"
-    config = {
-        "task": "generate",
-        "run_dir": str(out),
-        "input_file": str(data_dir / "prompts.jsonl"),
-        "output_file": str(output_file),
-        "batch_size": 5,
-        "max_new_tokens": 24,
-        "temperature": 0.0,
-        "top_p": None,
-        "seed": 0,
-    }
+    config = generate_config(
+        out,
+        data_dir / "prompts.jsonl",
+        output_file,
+        batch_size=5,
+        max_new_tokens=24,
+        temperature=0.0,
+        top_p=None,
+        seed=0,
+    )
     result = run_child(config, out.parent / "generate.json")
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [json.loads(x) for x in output_file.read_text().splitlines()]
@@ -258,14 +258,13 @@ def test_lora_training_and_generation(data_dir: Path, tmp_path: Path) -> None:
     assert "LoRA rank 4" in result.stdout
     assert json.loads((out / "model" / "model.json").read_text())["lora_rank"] == 4
     gen = run_child(
-        {
-            "task": "generate",
-            "run_dir": str(out),
-            "input_file": str(data_dir / "prompts.jsonl"),
-            "output_file": str(tmp_path / "lora_outputs.jsonl"),
-            "batch_size": 12,
-            "max_new_tokens": 8,
-        },
+        generate_config(
+            out,
+            data_dir / "prompts.jsonl",
+            tmp_path / "lora_outputs.jsonl",
+            batch_size=12,
+            max_new_tokens=8,
+        ),
         tmp_path / "lora_gen.json",
     )
     assert gen.returncode == 0, gen.stderr[-3000:]

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.helpers import run_child, train_config, write_arithmetic
+from tests.training.helpers import generate_config, run_child, train_config, write_arithmetic
 from tests.training.hf_checkpoint import write_tiny_gemma2, write_tiny_llama_like
 from tunix_rt.training import available
 from tunix_rt.training.presets import PRESETS, param_count
@@ -186,14 +186,7 @@ def test_train_and_generate_from_local_checkpoint(
     prompts = tmp_path / "prompts.jsonl"
     write_arithmetic(prompts, 3, seed=9, with_completion=False)
     gen = run_child(
-        {
-            "task": "generate",
-            "run_dir": str(out),
-            "input_file": str(prompts),
-            "output_file": str(tmp_path / "outputs.jsonl"),
-            "batch_size": 3,
-            "max_new_tokens": 8,
-        },
+        generate_config(out, prompts, tmp_path / "outputs.jsonl", batch_size=3, max_new_tokens=8),
         tmp_path / "gen.json",
     )
     assert gen.returncode == 0, gen.stderr[-3000:]

@@ -17,11 +17,9 @@ import logging
 import shutil
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
@@ -32,8 +30,9 @@ from tunix_rt.evals.judges import PredictionItem, build_judge, parse_judge_specs
 from tunix_rt.evals.judges.llm import LLMJudge
 from tunix_rt.kit.errors import BadRequest
 from tunix_rt.models.evaluation import Evaluation
-from tunix_rt.models.run import ACTIVE_STATUSES, Run
+from tunix_rt.models.run import Run
 from tunix_rt.runs.jobs import ChildSpec, training_argv
+from tunix_rt.runs.queue import renew_lease
 
 log = logging.getLogger(__name__)
 
@@ -170,16 +169,7 @@ async def keep_lease(
             try:
                 async with AsyncSession(session.bind) as other:
                     await other.execute(
-                        update(Run)
-                        .where(
-                            Run.id == run.id,
-                            Run.status.in_(ACTIVE_STATUSES),
-                            Run.worker_id == worker_id,
-                        )
-                        .values(
-                            lease_expires_at=utcnow()
-                            + timedelta(seconds=settings.queue_lease_seconds)
-                        )
+                        renew_lease(run.id, settings.queue_lease_seconds, worker_id)
                     )
                     await other.commit()
             except Exception as exc:  # a DB blip must not fail the evaluation

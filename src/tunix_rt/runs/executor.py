@@ -27,6 +27,7 @@ from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
 from tunix_rt.models.run import ACTIVE_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.runs.jobs import ChildSpec, get_job_kind
+from tunix_rt.runs.queue import renew_lease
 from tunix_rt.runs.service import parse_event
 
 log = logging.getLogger(__name__)
@@ -65,11 +66,7 @@ class _SelfLease:
         self.last = time.monotonic()
         try:
             async with self.sessionmaker() as session:
-                await session.execute(
-                    update(Run)
-                    .where(Run.id == self.run_id, Run.status.in_(ACTIVE_STATUSES))
-                    .values(lease_expires_at=utcnow() + timedelta(seconds=self.lease_seconds))
-                )
+                await session.execute(renew_lease(self.run_id, self.lease_seconds))
                 await session.commit()
         except Exception as exc:  # a DB blip must not stop a healthy child
             log.warning("lease renew for run %s failed: %s", self.run_id, exc)

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.sql.dml import Update
 
 from tunix_rt.db import UTCDateTime, utcnow
 
@@ -61,6 +62,19 @@ RUNS = table(
     column("duration_seconds", Float),
     column("message", Text),
 )
+
+
+def renew_lease(run_id: uuid.UUID, lease_seconds: float, worker_id: str | None = None) -> Update:
+    """``UPDATE`` extending a held run's lease (only while ``worker_id`` holds it, if given).
+    Every lease renewal — queue workers, inline runs, long evaluations — is this statement."""
+    where = [RUNS.c.id == run_id, RUNS.c.status.in_(HELD)]
+    if worker_id is not None:
+        where.append(RUNS.c.worker_id == worker_id)
+    return (
+        update(RUNS)
+        .where(*where)
+        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+    )
 
 
 class LeaseHook(Protocol):
@@ -254,16 +268,7 @@ class RunQueue:
 
     async def renew(self, run_id: uuid.UUID, worker_id: str, lease_seconds: float) -> bool:
         """Extend a held lease; False when this worker no longer holds the run."""
-        stmt = (
-            update(RUNS)
-            .where(
-                RUNS.c.id == run_id,
-                RUNS.c.worker_id == worker_id,
-                RUNS.c.status.in_(HELD),
-            )
-            .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
-            .returning(RUNS.c.id)
-        )
+        stmt = renew_lease(run_id, lease_seconds, worker_id).returning(RUNS.c.id)
         return await self._autocommit(stmt) is not None
 
     async def release(self, run_id: uuid.UUID, worker_id: str, reason: str) -> str | None:

@@ -54,6 +54,7 @@ def _is_plain_json(content_type: str | None) -> bool:
 
 
 _gc_pauses = 0
+_gc_was_enabled = True
 
 
 @contextmanager
@@ -66,16 +67,16 @@ def _no_cyclic_gc() -> Iterator[None]:
     by reference counting when the request's locals go. Overlapping requests nest: the
     collector comes back on when the last of them ends (if it was on before the first).
     """
-    global _gc_pauses
+    global _gc_pauses, _gc_was_enabled
     if _gc_pauses == 0:
-        _no_cyclic_gc.was_enabled = gc.isenabled()  # type: ignore[attr-defined]
+        _gc_was_enabled = gc.isenabled()
         gc.disable()
     _gc_pauses += 1
     try:
         yield
     finally:
         _gc_pauses -= 1
-        if _gc_pauses == 0 and _no_cyclic_gc.was_enabled:  # type: ignore[attr-defined]
+        if _gc_pauses == 0 and _gc_was_enabled:
             gc.enable()
 
 
