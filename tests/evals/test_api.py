@@ -115,6 +115,10 @@ async def test_evaluate_refuses_dry_run_unfinished_and_unknown(
     )
     assert bad_judge.status_code == 422
     assert "unknown judge 'vibes'" in bad_judge.text
+    mock_judge = await api.post(
+        f"/api/tunix/runs/{done.id}/evaluate", json={"judge_override": "mock"}
+    )
+    assert mock_judge.status_code == 422  # tests-only judge: never reaches a leaderboard
     job = await add_run(sm, eval_settings, kind="evaluate", parent_run_id=done.id)
     nested = await api.post(f"/api/tunix/runs/{job.id}/evaluate", json={})
     assert nested.status_code == 400

@@ -1383,7 +1383,7 @@ export interface components {
             eval_set?: string | null;
             /**
              * Judge Override
-             * @description Judges to apply instead of the configured default, as `name` or `name@version`, comma-separated or a list; the first sets the score. Known: answer_correctness, format, baseline, llm_judge, mock (tests only).
+             * @description Judges to apply instead of the configured default, as `name` or `name@version`, comma-separated or a list; the first sets the score. Known: answer_correctness, format, baseline, llm_judge.
              */
             judge_override?: string | string[] | null;
             /**

@@ -27,7 +27,7 @@ class EvaluateRequest(BaseModel):
         description=(
             "Judges to apply instead of the configured default, as `name` or `name@version`, "
             "comma-separated or a list; the first sets the score. Known: answer_correctness, "
-            "format, baseline, llm_judge, mock (tests only)."
+            "format, baseline, llm_judge."
         ),
     )
     eval_set: str | None = Field(

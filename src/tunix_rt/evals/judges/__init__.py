@@ -18,7 +18,6 @@ from tunix_rt.evals.judges.baseline import BaselineJudge
 from tunix_rt.evals.judges.correctness import AnswerCorrectnessJudge
 from tunix_rt.evals.judges.format import FormatJudge
 from tunix_rt.evals.judges.llm import LLMJudge, LLMJudgeConfig
-from tunix_rt.evals.judges.mock import MockJudge
 from tunix_rt.kit.errors import Unprocessable
 
 __all__ = [
@@ -32,13 +31,14 @@ __all__ = [
     "run_judges",
 ]
 
-# name -> the versions this build can run (the last is the default).
+# name -> the versions this build can run (the last is the default). The mock judge
+# (judges/mock.py) is deliberately absent: tests build it directly, and neither the API
+# nor the CLI can select it, so no leaderboard score comes from it.
 JUDGE_VERSIONS: dict[str, tuple[str, ...]] = {
     AnswerCorrectnessJudge.name: (AnswerCorrectnessJudge.version,),
     FormatJudge.name: (FormatJudge.version,),
     BaselineJudge.name: (BaselineJudge.version,),
     LLMJudge.name: (LLMJudge.version,),
-    MockJudge.name: (MockJudge.version,),
 }
 MAX_JUDGES = 8
 
@@ -91,11 +91,10 @@ def build_judge(
     pass_score = settings.eval_pass_score
     if name == LLMJudge.name:
         return LLMJudge(llm_judge_config(settings), pass_score=pass_score, transport=transport)
-    simple: dict[str, type[AnswerCorrectnessJudge | FormatJudge | BaselineJudge | MockJudge]] = {
+    simple: dict[str, type[AnswerCorrectnessJudge | FormatJudge | BaselineJudge]] = {
         AnswerCorrectnessJudge.name: AnswerCorrectnessJudge,
         FormatJudge.name: FormatJudge,
         BaselineJudge.name: BaselineJudge,
-        MockJudge.name: MockJudge,
     }
     return simple[name](pass_score=pass_score)
 
