@@ -81,3 +81,23 @@ async def hold(
             _record(run_id, worker_id, "cancelled")
             return
         await asyncio.sleep(0.1)
+
+
+async def slow(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Any,
+    run_id: uuid.UUID,
+    *,
+    worker_id: str,
+    lease: LeaseHook | None,
+) -> None:
+    """Work for ``$TUNIX_RT_TEST_RUN_SECONDS`` (default 0.5 s, renewing the lease), then
+    complete; stops like a child would when the lease is lost."""
+    _record(run_id, worker_id, "start")
+    deadline = time.monotonic() + float(os.environ.get("TUNIX_RT_TEST_RUN_SECONDS", "0.5"))
+    while time.monotonic() < deadline:
+        if lease is not None and not await lease.renew():
+            _record(run_id, worker_id, "lease-lost")
+            return
+        await asyncio.sleep(0.05)
+    await _finish(sessionmaker, run_id, worker_id, "completed")

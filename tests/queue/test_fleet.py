@@ -181,3 +181,42 @@ async def test_listen_notify_wakes_an_idle_worker_process(sm: SM, fleet: Fleet) 
         await asyncio.sleep(0.2)
     # The poll interval is 2 s: well under it means the NOTIFY woke the worker.
     assert sorted(latencies)[2] < 0.5, latencies
+
+
+async def test_twenty_runs_drain_through_two_workers_when_one_is_killed(
+    sm: SM, fleet: Fleet
+) -> None:
+    """The queue issue's 'done when': queue twenty runs, two workers, kill -9 one of them
+    mid-way; every run finishes and nothing stays running."""
+    ids = await add_runs(sm, 20)
+    doomed = fleet.start("doomed", executor="slow")
+    fleet.start("survivor", executor="slow")
+
+    async def some_done() -> bool:
+        return await count_status(sm, "completed") >= 4
+
+    async def doomed_holds_one() -> bool:
+        async with sm() as session:
+            stmt = select(func.count()).where(
+                RUNS.c.worker_id == "doomed", RUNS.c.status == "running"
+            )
+            return int((await session.execute(stmt)).scalar_one()) > 0
+
+    await until(some_done, seconds=60)
+    await until(doomed_holds_one, seconds=10)
+    doomed.kill()  # SIGKILL: no graceful hand-back, the reaper must find its lease
+    doomed.wait()
+
+    async def drained() -> bool:
+        return await count_status(sm, "completed") == len(ids)
+
+    await until(drained, seconds=120)
+    for status in ("pending", "running", "cancel_requested", "failed"):
+        assert await count_status(sm, status) == 0
+    starts = [line for line in claim_lines(fleet.claims) if line[2] == "start"]
+    assert {line[0] for line in starts} == {str(i) for i in ids}
+    assert Counter(line[1] for line in starts)["doomed"] > 0  # it did take part
+    # The run the killed worker held was taken over by the survivor on a later attempt.
+    runs = [await get_run(sm, i) for i in ids]
+    assert all(run.worker_id == "survivor" or run.attempt == 0 for run in runs)
+    assert any(run.attempt == 1 and run.worker_id == "survivor" for run in runs)

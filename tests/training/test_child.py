@@ -269,3 +269,22 @@ def test_lora_training_and_generation(data_dir: Path, tmp_path: Path) -> None:
     )
     assert gen.returncode == 0, gen.stderr[-3000:]
     assert len((tmp_path / "lora_outputs.jsonl").read_text().splitlines()) == 12
+
+
+def test_same_seed_same_run_other_seed_other_run(data_dir: Path, tmp_path: Path) -> None:
+    """``seed`` fixes the tokenizer, the initial weights and the batch order."""
+
+    def losses(name: str, seed: int) -> list[float]:
+        out = tmp_path / name
+        config = train_config(out, data_dir / "train.jsonl", max_steps=6, seed=seed)
+        result = run_child(config, tmp_path / f"{name}.json")
+        assert result.returncode == 0, result.stderr[-3000:]
+        return [m["loss"] for m in result.of("metric")]
+
+    first, again, other = losses("a", 3), losses("b", 3), losses("c", 4)
+    assert len(first) == 6
+    assert first == again
+    assert first != other
+    assert (tmp_path / "a" / "tokenizer" / "tokenizer.model").read_bytes() == (
+        tmp_path / "b" / "tokenizer" / "tokenizer.model"
+    ).read_bytes()
