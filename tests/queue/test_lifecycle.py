@@ -130,3 +130,22 @@ async def test_a_worker_that_loses_its_lease_stops_the_child(
         await asyncio.sleep(0.2)
     current = await status(api, run["run_id"])
     assert current["status"] == "running"  # left to the worker that holds it now
+
+
+async def test_runs_carry_their_named_queue(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"embedded_worker": False}))
+    async with serve_in_process(app) as api:
+        key = await build_arithmetic_dataset(api)
+        run = await submit(api, dataset_key=key, model_id="tunix-rt/tiny-gemma", queue="gpu-a100")
+        detail = (await api.get(f"/api/tunix/runs/{run['run_id']}")).json()
+        assert detail["queue"] == "gpu-a100" and detail["status"] == "pending"
+        listed = (await api.get("/api/tunix/runs", params={"limit": 10})).json()["data"]
+        assert [r["queue"] for r in listed] == ["gpu-a100"]
+        bad = await api.post(
+            "/api/tunix/run",
+            params={"mode": "async"},
+            json={"dataset_key": key, "model_id": "tunix-rt/tiny-gemma", "queue": "../x"},
+        )
+        assert bad.status_code == 422 and "queue" in bad.text
+        default = await submit(api, dataset_key=key, model_id="tunix-rt/tiny-gemma")
+        assert (await api.get(f"/api/tunix/runs/{default['run_id']}")).json()["queue"] == "default"

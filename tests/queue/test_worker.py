@@ -165,3 +165,24 @@ async def test_graceful_stop_hands_running_runs_back(
         run = await get_run(sm, run_id)
         assert (run.status, run.attempt, run.worker_id) == ("pending", 0, None)
         assert "shut down" in (run.message or "")
+
+
+async def test_a_worker_with_queues_takes_only_their_runs(
+    sm: SM, queue_settings: Settings, claims: Path
+) -> None:
+    gpu, cpu, other = await add_runs(sm, 3)
+    async with sm() as session:
+        await session.execute(update(RUNS).where(RUNS.c.id == gpu).values(queue="gpu"))
+        await session.execute(update(RUNS).where(RUNS.c.id == other).values(queue="tpu"))
+        await session.commit()
+    worker = Worker(
+        sm, queue_settings, worker_id="w-gpu", queues=["gpu", "default"], executor=noop.execute
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        await until(lambda: _all_status(sm, [gpu, cpu], "completed"))
+        await asyncio.sleep(0.5)
+    finally:
+        worker.stop()
+        await task
+    assert await status_of(sm, other) == "pending"  # not one of its queues

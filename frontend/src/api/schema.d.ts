@@ -1823,6 +1823,8 @@ export interface components {
             parent_run_id: string | null;
             /** Priority */
             priority: number;
+            /** Queue */
+            queue: string;
             /**
              * Queued At
              * Format: date-time
@@ -1992,6 +1994,12 @@ export interface components {
              */
             priority: number;
             /**
+             * Queue
+             * @description Named queue; a worker started with --queue NAME takes only its queues.
+             * @default default
+             */
+            queue: string;
+            /**
              * Seed
              * @default 0
              */
@@ -2060,6 +2068,8 @@ export interface components {
             model_id: string;
             /** Priority */
             priority: number;
+            /** Queue */
+            queue: string;
             /**
              * Queued At
              * Format: date-time

@@ -105,6 +105,9 @@ def submit(
     warmup_steps: Annotated[int | None, typer.Option()] = None,
     timeout: Annotated[int | None, typer.Option(help="Per-run timeout in seconds.")] = None,
     priority: Annotated[int | None, typer.Option()] = None,
+    queue_name: Annotated[
+        str | None, typer.Option("--queue", help="Named queue (default: default).")
+    ] = None,
     completion_format: Annotated[str | None, typer.Option(help="reasoning | answer_only")] = None,
     queue: Annotated[
         bool, typer.Option("--async", help="Queue it for a worker and return at once.")
@@ -132,6 +135,7 @@ def submit(
             "warmup_steps": warmup_steps,
             "timeout_seconds": timeout,
             "priority": priority,
+            "queue": queue_name,
             "completion_format": completion_format,
         },
     )

@@ -40,6 +40,13 @@ def worker(
             envvar="TUNIX_RT_WORKER_MIN_PRIORITY",
         ),
     ] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--queue",
+            help="Only claim runs of this named queue (repeat for several; default: all).",
+        ),
+    ] = None,
     worker_id: Annotated[
         str | None,
         typer.Option(
@@ -75,6 +82,7 @@ def worker(
                 worker_id=name,
                 concurrency=concurrency,
                 min_priority=min_priority,
+                queues=queue,
                 executor=run_fn,
             )
         return w.processed

@@ -172,6 +172,7 @@ async def create_evaluation_job(
         config=job_config(settings, request, specs),
         output_dir=str(Path(run.output_dir) / EVALUATIONS_DIR / str(job_id)),
         priority=0,
+        queue=run.queue,  # evaluate where the model was trained (e.g. a GPU queue)
         attempt=0,
         max_attempts=settings.queue_max_attempts,
         timeout_seconds=settings.run_default_timeout_seconds,

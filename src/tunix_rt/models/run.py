@@ -54,6 +54,10 @@ class Run(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     output_dir: Mapped[str] = mapped_column(Text, nullable=False)
     priority: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Named queue: workers started with --queue take only their queues' runs.
+    queue: Mapped[str] = mapped_column(
+        String(64), nullable=False, default="default", server_default="default"
+    )
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=3)
     worker_id: Mapped[str | None] = mapped_column(String(200), nullable=True)

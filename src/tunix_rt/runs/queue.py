@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -52,6 +53,7 @@ RUNS = table(
     column("status", String),
     column("mode", String),
     column("priority", Integer),
+    column("queue", String),
     column("attempt", Integer),
     column("max_attempts", Integer),
     column("worker_id", String),
@@ -237,14 +239,22 @@ class RunQueue:
                     await conn.close()
 
     async def claim(
-        self, worker_id: str, lease_seconds: float, *, min_priority: int | None = None
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        *,
+        min_priority: int | None = None,
+        queues: Sequence[str] | None = None,
     ) -> Claim | None:
-        """Take the best pending run (priority desc, then FIFO) or return None."""
+        """Take the best pending run (priority desc, then FIFO) or return None; only from
+        ``queues`` (named queues) and at ``min_priority`` or above when given."""
         now = utcnow()
         expires = now + timedelta(seconds=lease_seconds)
         pick = select(RUNS.c.id).where(RUNS.c.status == "pending")
         if min_priority is not None:
             pick = pick.where(RUNS.c.priority >= min_priority)
+        if queues:
+            pick = pick.where(RUNS.c.queue.in_(list(queues)))
         pick = (
             pick.order_by(RUNS.c.priority.desc(), RUNS.c.queued_at, RUNS.c.id)
             .limit(1)

@@ -62,6 +62,13 @@ class RunRequest(BaseModel):
     warmup_steps: int | None = Field(default=None, ge=0, le=10_000_000)
     timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 86400)
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first.")
+    queue: str = Field(
+        default="default",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Named queue; a worker started with --queue NAME takes only its queues.",
+    )
     completion_format: CompletionFormat = Field(
         default="reasoning", description="Train on steps + answer, or on the answer only."
     )
@@ -75,6 +82,7 @@ class RunSummary(BaseModel):
     mode: RunMode
     status: RunStatus
     priority: int
+    queue: str
     attempt: int
     queued_at: datetime
     started_at: datetime | None
@@ -104,6 +112,7 @@ class Run(BaseModel):
     config: dict[str, Any]
     parent_run_id: uuid.UUID | None
     priority: int
+    queue: str
     attempt: int
     max_attempts: int
     worker_id: str | None

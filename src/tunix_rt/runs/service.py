@@ -158,6 +158,7 @@ async def create_run(
         config=config,
         output_dir=str(output_dir),
         priority=request.priority,
+        queue=request.queue,
         attempt=0,
         max_attempts=getattr(settings, "queue_max_attempts", 3),
         timeout_seconds=request.timeout_seconds or settings.run_default_timeout_seconds,

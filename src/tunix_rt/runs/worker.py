@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -87,6 +87,7 @@ class Worker:
         worker_id: str | None = None,
         concurrency: int | None = None,
         min_priority: int | None = None,
+        queues: Sequence[str] | None = None,
         executor: Executor | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
@@ -94,6 +95,7 @@ class Worker:
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency or settings.worker_concurrency
         self.min_priority = min_priority
+        self.queues = list(queues) if queues else None
         self.queue = RunQueue(sessionmaker, persistent=True)
         self._executor = executor
         self._active: dict[asyncio.Task[None], Lease] = {}
@@ -147,6 +149,7 @@ class Worker:
                         self.worker_id,
                         self.settings.queue_lease_seconds,
                         min_priority=self.min_priority,
+                        queues=self.queues,
                     )
                 except Exception as exc:
                     log.warning("claim failed: %s", exc)
