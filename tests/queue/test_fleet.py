@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,6 +99,13 @@ def fleet(pg: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         f.stop_all()
 
 
+async def started_by(fleet: Fleet, worker: str, run_ids: list[uuid.UUID]) -> bool:
+    """Whether ``worker``'s executor has recorded starting every run in ``run_ids`` (a run
+    turns ``running`` at the claim, a moment before its executor starts)."""
+    started = {line[0] for line in claim_lines(fleet.claims) if line[1:3] == [worker, "start"]}
+    return {str(i) for i in run_ids} <= started
+
+
 async def count_status(sm: SM, status: str) -> int:
     async with sm() as session:
         stmt = select(func.count()).select_from(RUNS).where(RUNS.c.status == status)
@@ -156,6 +164,7 @@ async def test_kill_9_worker_run_is_reaped_and_completed_elsewhere(sm: SM, fleet
     [run_id] = await add_runs(sm, 1)
     victim = fleet.start("victim", executor="hold")
     await until(lambda: _all_status(sm, [run_id], "running"))
+    await until(lambda: started_by(fleet, "victim", [run_id]))  # its executor is running
     victim.kill()
     victim.wait()
     t0 = time.monotonic()
@@ -197,10 +206,9 @@ async def test_twenty_runs_drain_through_two_workers_when_one_is_killed(
 
     async def doomed_holds_one() -> bool:
         async with sm() as session:
-            stmt = select(func.count()).where(
-                RUNS.c.worker_id == "doomed", RUNS.c.status == "running"
-            )
-            return int((await session.execute(stmt)).scalar_one()) > 0
+            stmt = select(RUNS.c.id).where(RUNS.c.worker_id == "doomed", RUNS.c.status == "running")
+            held = list((await session.execute(stmt)).scalars())
+        return bool(held) and await started_by(fleet, "doomed", held)
 
     await until(some_done, seconds=60)
     await until(doomed_holds_one, seconds=10)
