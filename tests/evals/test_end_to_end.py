@@ -2,9 +2,9 @@
 generates answers with the trained model, judges them, and ranks the run.
 
 The dataset mixes High Card Duel episodes (the answer is always ``reveal``: a tiny model
-learns it in a few dozen steps) with one-digit additions (which need far longer training;
-examples/arithmetic_demo shows that). So the accuracy is well above zero, and the per-
-category breakdown shows which part the model learned.
+learns it, and the numbered-steps format, in ~150 steps) with one-digit additions (which
+need far longer training; examples/arithmetic_demo shows that). So the accuracy is well
+above zero, and the per-category breakdown shows which part the model learned.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ TRAIN = {
     "dry_run": False,
     "learning_rate": 0.005,
     "num_epochs": 100,
-    "max_steps": 60,
+    "max_steps": 150,
     "warmup_steps": 5,
     "batch_size": 8,
     "max_seq_length": 96,
@@ -98,7 +98,9 @@ async def test_train_evaluate_rank(api: httpx.AsyncClient, sm: Sessionmaker) -> 
     assert by_category["high_card_duel"]["accuracy"] >= 0.75, by_category
     assert ev["metrics"]["accuracy"] >= 0.75 * games_share > 0, ev["metrics"]
     assert ev["score"] == pytest.approx(100 * ev["metrics"]["accuracy"], abs=0.01)
-    assert ev["metrics"]["format_rate"] > 0
+    # At 60 steps one run in ten still merged two steps of the game (numbering 1, 2, 4):
+    # right answer, wrong format. 150 steps learns both in every run tried.
+    assert ev["metrics"]["format_rate"] >= 0.75 * games_share, ev["metrics"]
     assert ev["metrics"]["llm_judge_score"] == pytest.approx(ev["metrics"]["accuracy"], abs=1e-3)
 
     page = (await api.get(f"/api/tunix/runs/{run_id}/predictions", params={"limit": 1000})).json()
