@@ -49,6 +49,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from tunix_rt.kit import wal_checkpoint
 from tunix_rt.kit.pagination import encode_cursor
 from tunix_rt.migrations import upgrade
 from tunix_rt.traces.schemas import ReasoningTrace
@@ -383,6 +384,9 @@ class Backend:
     def count(self, purpose: str) -> int:
         raise NotImplementedError
 
+    def settle(self, purpose: str) -> None:
+        """Finish work the database deferred (part of each side's timed window)."""
+
     def raw_insert(self, purpose: str, rows: RawRows, meter: CpuMeter) -> None:
         raise NotImplementedError
 
@@ -429,13 +433,18 @@ class SQLiteBackend(Backend):
     def app_url(self, purpose: str) -> str:
         return f"sqlite+aiosqlite:///{self.path(purpose).resolve()}"
 
-    def connect(self, purpose: str) -> sqlite3.Connection:
-        # Same pragmas as the app's engine (tunix_rt.db._sqlite_pragmas).
+    def connect(self, purpose: str, app_checkpointing: bool = True) -> sqlite3.Connection:
+        """A connection with the app engine's pragmas (tunix_rt.db._sqlite_pragmas), or,
+        without ``app_checkpointing``, SQLite's default inline checkpoint every 1,000
+        pages: what a program using the driver alone gets."""
         con = sqlite3.connect(self.path(purpose), isolation_level=None, timeout=30)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA foreign_keys=ON")
         con.execute("PRAGMA busy_timeout=30000")
+        if app_checkpointing:
+            con.execute(f"PRAGMA wal_autocheckpoint={wal_checkpoint.SAFETY_PAGES}")
+            con.execute(f"PRAGMA journal_size_limit={wal_checkpoint.JOURNAL_SIZE_LIMIT}")
         return con
 
     def reset(self, purpose: str) -> None:
@@ -455,8 +464,22 @@ class SQLiteBackend(Backend):
         finally:
             con.close()
 
-    def raw_insert(self, purpose: str, rows: RawRows, meter: CpuMeter) -> None:
+    def settle(self, purpose: str) -> None:
+        """Checkpoint the WAL into the database file. Both sides end their timed window
+        with this: the raw side's commits checkpoint every 1,000 pages (SQLite's default)
+        and leave the rest; the app checkpoints in a background thread
+        (tunix_rt.kit.wal_checkpoint), which may be mid-way when the last response
+        arrives. Either way, every row is in the database file before the clock stops."""
         con = self.connect(purpose)
+        try:
+            while con.execute("PRAGMA wal_checkpoint(FULL)").fetchone()[0]:
+                time.sleep(0.005)  # another checkpointer holds the lock: wait for it
+        finally:
+            con.close()
+
+    def raw_insert(self, purpose: str, rows: RawRows, meter: CpuMeter) -> None:
+        # The plain driver: no background checkpointer, so SQLite's default applies.
+        con = self.connect(purpose, app_checkpointing=False)
         sql = f"INSERT INTO traces {INSERT_COLUMNS} VALUES (?, ?, ?, ?)"
         try:
             with meter.measure():
@@ -466,6 +489,7 @@ class SQLiteBackend(Backend):
                     con.execute("BEGIN")
                     con.executemany(sql, params)
                     con.execute("COMMIT")
+                self.settle(purpose)
         finally:
             con.close()
 
@@ -806,6 +830,7 @@ def run_api_side(
                         raise RuntimeError(f"batch failed: {resp.status_code} {resp.text[:500]}")
                     if resp.json()["created_count"] != size:
                         raise RuntimeError("created_count does not match the batch size")
+                backend.settle("ingest")
     got = backend.count("ingest")
     if got != n:
         raise RuntimeError(f"api side stored {got} rows, expected {n}")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from tunix_rt.config import Settings
+from tunix_rt.kit import wal_checkpoint
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -88,6 +89,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Checkpoints run in a background thread (kit/wal_checkpoint.py); a commit runs one
+    # inline only as a safety net, if the WAL grew far past SQLite's default 1,000 pages.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={wal_checkpoint.SAFETY_PAGES}")
+    cursor.execute(f"PRAGMA journal_size_limit={wal_checkpoint.JOURNAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -105,6 +110,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
             pool_timeout=settings.db_pool_timeout,
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        if engine.url.database and ":memory:" not in url:
+            wal_checkpoint.attach(engine, engine.url.database)
         return engine
     return create_async_engine(
         url,
