@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ def test_import_in_batches(cli: CliRunner, clean_db: str, tmp_path: Path) -> Non
     result = cli.invoke(cli_app, ["traces", "import", str(path), "--batch-size", "2"])
     assert result.exit_code == 0, result.output
     assert "imported 7 trace(s)" in result.output
+    assert re.search(r"importing .*7/7", result.output), result.output  # the progress bar
     assert stored(clean_db) == 7
 
 

@@ -4,8 +4,10 @@ with Last-Event-ID gets every line exactly once, each within about a second."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,8 +16,12 @@ import uvicorn
 from tests.runs.conftest import Sessionmaker, add_run
 from tests.runs.test_endpoints import parse_sse
 from tunix_rt.app import create_app
-from tunix_rt.config import Settings
+from tunix_rt.config import Settings, load_settings
+from tunix_rt.db import create_engine, create_sessionmaker
+from tunix_rt.migrations import upgrade_async
+from tunix_rt.models.run import RunLog
 from tunix_rt.runs.executor import execute_run
+from tunix_rt.runs.logs import event_stream
 
 TICKER = r"""
 import time
@@ -91,3 +97,35 @@ async def test_reconnecting_with_last_event_id_delivers_every_line_once(
         if e["event"] == "log" and str(e["data"]["chunk"]).startswith("line ")  # type: ignore[index]
     ]
     assert delays and max(delays) < 1.5, delays
+
+
+async def test_a_database_failure_mid_stream_ends_it_with_an_error_event(tmp_path: Path) -> None:
+    settings = load_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'logs.db'}", data_dir=tmp_path
+    )
+    await upgrade_async(settings.resolved_database_url)
+    engine = create_engine(settings)
+    sm = create_sessionmaker(engine)
+    try:
+        run = await add_run(sm, settings, status="running")
+        async with sm() as session:
+            session.add_all(
+                RunLog(run_id=run.id, seq=i, stream="stdout", chunk=f"line {i}") for i in (1, 2, 3)
+            )
+            await session.commit()
+        stream = event_stream(sm, run.id, 0, poll=0.02, heartbeat=30)
+        await anext(stream)  # the preamble
+        first = [parse_sse(await anext(stream))[0] for _ in range(3)]
+        assert [(e["event"], e["data"]["chunk"]) for e in first] == [
+            ("log", f"line {i}") for i in (1, 2, 3)
+        ]
+        # The run is still going, so the stream keeps polling; now the table disappears.
+        with sqlite3.connect(tmp_path / "logs.db") as con:
+            con.execute("DROP TABLE run_logs")
+        error = parse_sse(await asyncio.wait_for(anext(stream), 10))
+        assert error[0]["event"] == "error"
+        assert "no such table" in error[0]["data"]["message"]
+        with pytest.raises(StopAsyncIteration):  # and the stream ends cleanly
+            await anext(stream)
+    finally:
+        await engine.dispose()

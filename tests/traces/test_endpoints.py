@@ -40,7 +40,13 @@ async def test_create_returns_id_time_and_version(client: httpx.AsyncClient) -> 
     [
         (lambda t: t.pop("prompt"), ["body", "prompt"]),
         (lambda t: t.update(prompt=""), ["body", "prompt"]),
+        (lambda t: t.update(prompt="p" * 50_001), ["body", "prompt"]),
         (lambda t: t.update(final_answer="a" * 50_001), ["body", "final_answer"]),
+        (
+            lambda t: t.update(steps=[{"i": i, "type": "c", "content": "x"} for i in range(1001)]),
+            ["body", "steps"],
+        ),
+        (lambda t: t["steps"][1].update(content="c" * 20_001), ["body", "steps", 1, "content"]),
         (lambda t: t.update(trace_version="v" * 65), ["body", "trace_version"]),
         (lambda t: t.update(steps=[]), ["body", "steps"]),
         (lambda t: t["steps"][1].update(content=""), ["body", "steps", 1, "content"]),
@@ -62,6 +68,29 @@ async def test_create_rejects_invalid_fields_by_name(
     assert any(e["loc"] == loc for e in errors), errors
     assert all(e["msg"] for e in errors)
     assert await count(client) == 0
+
+
+def _trace_at_every_upper_limit() -> dict[str, object]:
+    steps = [{"i": i, "type": "t", "content": "x"} for i in range(1000)]
+    steps[0] = {"i": 0, "type": "t" * 64, "content": "c" * 20_000}
+    return {
+        "trace_version": "v" * 64,
+        "prompt": "p" * 50_000,
+        "final_answer": "a" * 50_000,
+        "steps": steps,
+    }
+
+
+async def test_values_at_the_upper_limits_are_stored_whole(client: httpx.AsyncClient) -> None:
+    trace = _trace_at_every_upper_limit()
+    one = await client.post("/api/traces", json=trace)
+    assert one.status_code == 201, one.text[:500]
+    batch = await client.post("/api/traces/batch", json=[trace, trace])
+    assert batch.status_code == 201, batch.text[:500]
+    ids = [one.json()["id"], *(t["id"] for t in batch.json()["traces"])]
+    for trace_id in ids:
+        stored = (await client.get(f"/api/traces/{trace_id}")).json()["payload"]
+        assert {k: stored[k] for k in trace} == trace
 
 
 async def test_duplicate_step_index_message_names_the_index(client: httpx.AsyncClient) -> None:
@@ -149,6 +178,26 @@ async def test_batch_is_all_or_nothing_and_names_the_item(client: httpx.AsyncCli
     assert response.status_code == 422
     locs = [e["loc"] for e in response.json()["detail"]]
     assert ["body", 7, "steps"] in locs
+    assert await count(client) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "loc"),
+    [
+        ("prompt", "p" * 50_001, ["prompt"]),
+        ("final_answer", "a" * 50_001, ["final_answer"]),
+        ("steps", [{"i": i, "type": "c", "content": "x"} for i in range(1001)], ["steps"]),
+        ("steps", [{"i": 0, "type": "c", "content": "c" * 20_001}], ["steps", 0, "content"]),
+    ],
+)
+async def test_batch_item_over_an_upper_limit_is_422_naming_it(
+    client: httpx.AsyncClient, field: str, value: object, loc: list[object]
+) -> None:
+    traces = [make_trace(prompt=f"q{i}") for i in range(5)]
+    traces[3][field] = value
+    response = await client.post("/api/traces/batch", json=traces)
+    assert response.status_code == 422
+    assert ["body", 3, *loc] in [e["loc"] for e in response.json()["detail"]]
     assert await count(client) == 0
 
 
