@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -42,6 +43,15 @@ FAILING_CHILD = """
 import sys
 print("error: the model exploded", file=sys.stderr)
 sys.exit(2)
+"""
+
+SLOW_CHILD = """
+import json, os, sys, time
+cfg = json.load(open(sys.argv[1]))
+with open(cfg["output_file"] + ".pid", "w") as f:
+    f.write(str(os.getpid()))
+print("generating", flush=True)
+time.sleep(600)
 """
 
 ITEMS = [
@@ -176,6 +186,39 @@ async def test_failed_generation_is_reported(
     async with sm() as session:
         job = await session.scalar(select(Run).where(Run.parent_run_id == run.id))
     assert job is not None and job.status == "failed"
+
+
+async def test_cancelling_a_running_evaluation_stops_its_child(
+    api: httpx.AsyncClient,
+    sm: Sessionmaker,
+    eval_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_child(monkeypatch, SLOW_CHILD)
+    await register_set(api)
+    run = await add_run(sm, eval_settings)
+    url = f"/api/tunix/runs/{run.id}/evaluate"
+    pending = asyncio.create_task(api.post(url, json={"eval_set": "tiny"}, timeout=120))
+    pid_files: list[Path] = []
+    for _ in range(600):  # until the generation child is up
+        pid_files = list(Path(run.output_dir).glob("evaluations/*/*.pid"))  # noqa: ASYNC240
+        if pid_files and pid_files[0].read_text():
+            break
+        await asyncio.sleep(0.05)
+    pid = int(pid_files[0].read_text())
+    async with sm() as session:
+        job = await session.scalar(select(Run).where(Run.parent_run_id == run.id))
+    assert job is not None and job.status == "running"
+
+    cancel = await api.post(f"/api/tunix/runs/{job.id}/cancel")
+    assert cancel.status_code == 200, cancel.text
+    response = await asyncio.wait_for(pending, 60)
+    assert response.status_code == 409, response.text
+    assert f"evaluation job {job.id} was cancelled" in response.json()["detail"]
+    assert (await api.get(f"/api/tunix/runs/{job.id}")).json()["status"] == "cancelled"
+    with pytest.raises(ProcessLookupError):  # the child was stopped (and reaped)
+        os.kill(pid, 0)
+    assert (await api.get(f"/api/tunix/runs/{run.id}/evaluation")).status_code == 404
 
 
 async def build_dataset(api: httpx.AsyncClient, name: str, eval_fraction: float) -> str:

@@ -3594,6 +3594,13 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description The evaluate job was cancelled before it finished. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Validation Error */
             422: {
                 headers: {

@@ -87,6 +87,7 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     responses={
         400: {"description": "Dry-run, unfinished or evaluate-job run; nothing to evaluate on."},
         404: {"description": "Unknown run or eval set."},
+        409: {"description": "The evaluate job was cancelled before it finished."},
         500: {"description": "Generation failed; the evaluate job's logs say why."},
     },
 )

@@ -25,7 +25,7 @@ from tunix_rt.config import Settings
 from tunix_rt.db import new_id, utcnow
 from tunix_rt.evals.judges import parse_judge_specs
 from tunix_rt.evals.schemas import EvaluateRequest
-from tunix_rt.kit.errors import BadRequest, DomainError, NotFound
+from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound
 from tunix_rt.models.evaluation import EvalSet, Evaluation
 from tunix_rt.models.run import Run
 
@@ -211,12 +211,17 @@ async def start_evaluation(
 async def evaluation_of_job(
     sessionmaker: async_sessionmaker[AsyncSession], job_id: uuid.UUID
 ) -> Evaluation:
-    """The evaluation an evaluate job stored; EvaluationFailed (500) when it stored none."""
+    """The evaluation an evaluate job stored; 409 when the job was cancelled, else
+    EvaluationFailed (500) when it stored none."""
     async with sessionmaker() as session:
         job = await get_run(session, job_id)
         evaluation = await session.scalar(
             select(Evaluation).where(Evaluation.job_run_id == job.id).limit(1)
         )
+        if evaluation is None and job.status == "cancelled":
+            raise Conflict(
+                f"evaluation job {job.id} was cancelled before it finished; nothing was stored"
+            )
         if evaluation is None:
             raise EvaluationFailed(
                 f"evaluation job {job.id} ended {job.status}: {job.message or 'no evaluation'}"
