@@ -95,4 +95,11 @@ async def test_invalid_sets_are_422(api: httpx.AsyncClient) -> None:
     assert no_items.status_code == 422
     bad_name = await api.post("/api/eval-sets", json={"name": "a b", "items": ITEMS})
     assert bad_name.status_code == 422
+    nul = [ITEMS[0], {**ITEMS[1], "prompt": "a\u0000b"}]  # Postgres JSONB cannot hold it
+    unstorable = await api.post("/api/eval-sets", json={"name": "nul", "items": nul})
+    assert unstorable.status_code == 422
+    assert unstorable.json()["detail"][0]["loc"] == ["body", "items", 1, "prompt"]
+    imported = await api.post("/api/eval-sets/import", params={"name": "nul"}, content=jsonl(nul))
+    assert imported.status_code == 422
+    assert "line 2: prompt" in imported.json()["detail"][0]["msg"]
     assert (await api.get("/api/eval-sets")).json()["data"] == []

@@ -284,7 +284,15 @@ async def test_list_is_newest_first_with_seed_offset_pagination(
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "offset=-1", "limit=abc", "created_after=yesterday"]
+    "query",
+    [
+        "limit=0",
+        "limit=101",
+        "offset=-1",
+        "offset=263866634119322140672",
+        "limit=abc",
+        "created_after=yesterday",
+    ],
 )
 async def test_list_rejects_bad_parameters(client: httpx.AsyncClient, query: str) -> None:
     response = await client.get(f"/api/traces?{query}")

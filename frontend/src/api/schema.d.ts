@@ -2349,6 +2349,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip. */
                 offset?: number;
             };
             header?: never;
@@ -2962,6 +2963,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip. */
                 offset?: number;
                 /** @description pagination.next_cursor of the previous page (keyset pagination). */
                 cursor?: string | null;
@@ -3231,6 +3233,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip. */
                 offset?: number;
                 dataset_key?: string | null;
                 model_id?: string | null;
@@ -3364,6 +3367,7 @@ export interface operations {
         parameters: {
             query?: {
                 limit?: number;
+                /** @description Rows to skip. */
                 offset?: number;
                 /** @description Repeat to match any of several statuses. */
                 status?: ("pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled")[] | null;
@@ -3763,6 +3767,7 @@ export interface operations {
                 /** @description Default: the latest evaluation. */
                 evaluation_id?: string | null;
                 limit?: number;
+                /** @description Rows to skip. */
                 offset?: number;
             };
             header?: never;

@@ -12,7 +12,7 @@ from tunix_rt.datasets import exports, formats, preview, schemas, service
 from tunix_rt.datasets.formats import ExportFormat
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import BadRequest
-from tunix_rt.kit.pagination import Page, Pagination
+from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.models.dataset import Dataset
 
 router = APIRouter(tags=["datasets"])
@@ -56,7 +56,7 @@ async def build_dataset(
 async def list_datasets(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[schemas.DatasetSummary]:
     """Built dataset versions, newest first."""
     rows, more = await service.list_datasets(session, limit=limit, offset=offset)

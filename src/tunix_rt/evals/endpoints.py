@@ -14,7 +14,7 @@ from tunix_rt.evals import eval_sets, regression, schemas, service
 from tunix_rt.evals.service import LeaderboardFilter
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import NotFound, PayloadTooLarge, Unprocessable
-from tunix_rt.kit.pagination import Page, Pagination
+from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.models.evaluation import EvalSet, Evaluation, RegressionBaseline
 
 router = APIRouter(tags=["evaluation"])
@@ -130,7 +130,7 @@ async def list_run_predictions(
         uuid.UUID | None, Query(description="Default: the latest evaluation.")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> schemas.PredictionPage:
     """Per-item generated vs expected answers of an evaluation (predictions.jsonl)."""
     run = await service.get_run(session, run_id)
@@ -165,7 +165,7 @@ async def list_run_predictions(
 async def get_leaderboard(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
     dataset_key: Annotated[str | None, Query(max_length=200)] = None,
     model_id: Annotated[str | None, Query(max_length=500)] = None,
     evaluated_after: Annotated[datetime | None, Query(description="Inclusive.")] = None,

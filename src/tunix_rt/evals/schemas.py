@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunix_rt.kit.pagination import Pagination
+from tunix_rt.traces.schemas import Text
 
 Verdict = Literal["pass", "fail", "uncertain"]
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -173,10 +174,10 @@ class RegressionCheck(BaseModel):
 class EvalSetItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1, max_length=200)
-    prompt: str = Field(min_length=1, max_length=50_000)
-    expected_answer: str = Field(min_length=1, max_length=50_000)
-    category: str | None = Field(default=None, max_length=128)
+    id: Text = Field(min_length=1, max_length=200)
+    prompt: Text = Field(min_length=1, max_length=50_000)
+    expected_answer: Text = Field(min_length=1, max_length=50_000)
+    category: Text | None = Field(default=None, max_length=128)
 
     @field_validator("id", "expected_answer", mode="before")
     @classmethod
@@ -190,7 +191,7 @@ class EvalSetCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
-    description: str | None = Field(default=None, max_length=2000)
+    description: Text | None = Field(default=None, max_length=2000)
     items: list[EvalSetItem] = Field(min_length=1, max_length=100_000)
 
 

@@ -6,13 +6,19 @@ import base64
 import json
 import uuid
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 
 from tunix_rt.kit.errors import Unprocessable
 
 T = TypeVar("T")
+
+# The largest ``offset`` a list accepts: within every database's integer range, and far
+# past any page worth reaching by offset (the keyset ``cursor`` is for walking far).
+MAX_OFFSET = 2**31 - 1
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")]
 
 
 class Pagination(BaseModel):

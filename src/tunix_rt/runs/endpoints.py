@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.kit.deps import SessionDep, SettingsDep
-from tunix_rt.kit.pagination import Page, Pagination
+from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.models.run import Run as RunRow
 from tunix_rt.runs import artifacts, logs, schemas, service
 from tunix_rt.runs.executor import execute_run
@@ -103,7 +103,7 @@ async def create_run(
 async def list_runs(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: Offset = 0,
     status_filter: Annotated[
         list[schemas.RunStatus] | None,
         Query(alias="status", description="Repeat to match any of several statuses."),

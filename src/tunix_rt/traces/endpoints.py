@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import PayloadTooLarge, Unprocessable
-from tunix_rt.kit.pagination import Page, Pagination
+from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.models import Trace as TraceRow
 from tunix_rt.traces import schemas, service
 from tunix_rt.traces.batch import BatchRoute
@@ -114,7 +114,7 @@ async def list_traces(
     session: SessionDep,
     flt: FilterDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     cursor: Annotated[
         str | None,
         Query(
