@@ -3,40 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import _cli, _free_port, _server_env, _wait_healthy
-
-
-@contextmanager
-def serving(data_dir: Path, *flags: str) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
-    port = _free_port()
-    log = data_dir / f"serve-{port}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [_cli(), "serve", "--host", "127.0.0.1", "--port", str(port), *flags],
-            env=_server_env(data_dir),
-            cwd=data_dir,  # what --reload watches
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, proc, log)
-        yield url, log, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+from tests.server_process import serving, upgrade, wait_healthy
 
 
 def call(url: str, method: str = "GET", body: Any = None) -> Any:
@@ -54,17 +26,17 @@ def run_status(url: str, run_id: str) -> str:
 
 
 def test_reload_restarts_on_a_change_and_no_worker_leaves_runs_queued(tmp_path: Path) -> None:
-    env = _server_env(tmp_path)
-    subprocess.run([_cli(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    upgrade(tmp_path)
 
-    with serving(tmp_path, "--no-worker", "--reload") as (url, log, proc):
+    # --reload watches the working directory: here, the test's own folder.
+    with serving(tmp_path, "--no-worker", "--reload", cwd=tmp_path) as (url, log, proc):
         assert "Started reloader process" in log.read_text()  # uvicorn's reloader is on
         (tmp_path / "changed.py").write_text("X = 1\n")
         deadline = time.monotonic() + 30
         while log.read_text().count("Started server process") < 2:  # a new app process
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
-        _wait_healthy(url, proc, log)
+        wait_healthy(url, proc, log)
         call(f"{url}/api/generators/arithmetic/generate", "POST", {"count": 12, "seed": 1})
         call(f"{url}/api/datasets/build", "POST", {"dataset_name": "d", "dataset_version": "v1"})
         run = call(

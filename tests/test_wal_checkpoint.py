@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import text
@@ -55,3 +56,25 @@ def test_postgres_engines_have_none(tmp_path: Path) -> None:
     url = "postgresql+asyncpg://postgres@127.0.0.1:9/nothing"
     engine = create_engine(load_settings(database_url=url, data_dir=tmp_path))
     assert wal_checkpoint.checkpointer_of(engine) is None
+
+
+def test_close_landing_as_the_thread_wakes_still_stops_it(tmp_path: Path) -> None:
+    """close() between the thread's wake-up and its clearing of the wake flag must still
+    stop it (that race once left the thread asleep and every dispose waiting 10 s)."""
+    db = tmp_path / "close.db"
+    with sqlite3.connect(db) as con:
+        con.execute("PRAGMA journal_mode=WAL")
+    checkpointer = wal_checkpoint.WalCheckpointer(str(db))
+    clear = checkpointer._wake.clear
+
+    def close_then_clear() -> None:  # what close() from another thread does, just then
+        checkpointer._stopping.set()
+        checkpointer._wake.set()
+        clear()
+
+    checkpointer._wake.clear = close_then_clear  # type: ignore[method-assign]
+    checkpointer.notify()
+    assert checkpointer._thread is not None
+    checkpointer._thread.join(5)  # no further wake-up comes: it must stop by itself
+    assert not checkpointer.running
+    checkpointer.close()

@@ -176,3 +176,30 @@ def test_high_card_duel_generator(page: Page) -> None:
     expect(page.get_by_test_id("generators:hcd-result")).to_have_attribute("data-count", "3")
     expect(page.get_by_test_id("generators:preview")).to_contain_text("high_card_duel")
     expect(page.get_by_test_id("generators:trace-link")).to_have_count(3)
+
+
+def test_arithmetic_controls_shape_the_generated_traces(page: Page, server_url: str) -> None:
+    page.goto("/generators")
+    page.get_by_test_id("generators:arith-count").fill("6")
+    page.get_by_test_id("generators:arith-seed").fill("3")
+    page.get_by_test_id("generators:arith-digits").fill("1")
+    page.get_by_test_id("generators:arith-terms").fill("3")
+    page.get_by_test_id("generators:arith-style").select_option("word")
+    for op in ("+", "-", "×"):
+        box = page.locator(f'[data-testid="generators:arith-op"][data-op="{op}"]')
+        box.set_checked(op == "+")
+    page.get_by_test_id("generators:arith-submit").click()
+    expect(page.get_by_test_id("generators:arith-result")).to_have_attribute("data-count", "6")
+    links = page.get_by_test_id("generators:trace-link")
+    expect(links).to_have_count(6)
+    for href in links.evaluate_all("els => els.map(e => e.getAttribute('href'))"):
+        status, trace = api_request(server_url, "GET", "/api" + href)
+        assert status == 200, trace
+        meta = trace["payload"]["meta"]
+        assert (meta["digits"], meta["terms"], meta["ops"], meta["style"], meta["seed"]) == (
+            1,
+            3,
+            "+",
+            "word",
+            3,
+        ), meta

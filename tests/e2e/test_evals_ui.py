@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -114,6 +115,27 @@ def test_evaluation_wrong_answers_baseline_and_check(page: Page, server_url: str
     row = page.locator(f'[data-testid="leaderboard:row"][data-run-id="{run_id}"]')
     expect(row).to_have_count(1)
     expect(page.get_by_test_id("leaderboard:row")).to_have_count(1)
+    # The other filters narrow it too, and Clear brings every row back.
+    page.get_by_test_id("leaderboard:model").fill("no-such-model")
+    page.get_by_test_id("leaderboard:apply").click()
+    expect(page.get_by_test_id("leaderboard:empty")).to_be_visible()
+    expect(page.get_by_test_id("leaderboard:range")).to_have_text("0")
+    page.get_by_test_id("leaderboard:model").fill("tunix-rt/tiny-gemma")
+    today = date.today()
+    page.get_by_test_id("leaderboard:from").fill((today + timedelta(days=1)).isoformat())
+    page.get_by_test_id("leaderboard:apply").click()
+    expect(page.get_by_test_id("leaderboard:empty")).to_be_visible()  # evaluated today
+    page.get_by_test_id("leaderboard:from").fill(today.isoformat())
+    page.get_by_test_id("leaderboard:to").fill(today.isoformat())
+    page.get_by_test_id("leaderboard:apply").click()
+    expect(row).to_have_count(1)
+    expect(page.get_by_test_id("leaderboard:range")).to_have_text("1–1")
+    expect(page.get_by_test_id("leaderboard:next")).to_be_disabled()  # one page only
+    expect(page.get_by_test_id("leaderboard:prev")).to_be_disabled()
+    page.get_by_test_id("leaderboard:clear").click()
+    expect(page.get_by_test_id("leaderboard:dataset")).to_have_value("")
+    expect(page).to_have_url(re.compile(r"/leaderboard$"))  # no filters left in the URL
+    expect(row).to_have_count(1)
     row.get_by_test_id("leaderboard:run-link").click()
     expect(page).to_have_url(re.compile(f"/runs/{run_id}$"))
 
@@ -138,6 +160,18 @@ def test_evaluation_wrong_answers_baseline_and_check(page: Page, server_url: str
     expect(page.get_by_test_id("regression:baseline-value")).to_have_text(
         page.get_by_test_id("regression:current-value").inner_text()
     )
+
+    # The same metric as lower-is-better: stored with its direction, listed as such.
+    lower = f"e2e-{tag}-lower"
+    page.get_by_test_id("regression:baseline-name").fill(lower)
+    page.get_by_test_id("regression:lower-is-better").check()
+    page.get_by_test_id("regression:baseline-submit").click()
+    expect(page.get_by_test_id("regression:baseline-result")).to_contain_text(lower)
+    lower_row = page.locator(f'[data-testid="regression:baseline-row"][data-name="{lower}"]')
+    expect(lower_row).to_contain_text("lower is better")
+    _, stored = api_request(server_url, "GET", f"/api/regression/baselines/{lower}")
+    assert stored["lower_is_better"] is True, stored
+    page.get_by_test_id("regression:lower-is-better").uncheck()
 
     # A baseline on a metric the run does not have is refused, and the refusal shown.
     page.get_by_test_id("regression:baseline-metric").fill("no_such_metric")

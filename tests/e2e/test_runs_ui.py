@@ -34,12 +34,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.test_ui import api_request
+from tests.training.helpers import write_arithmetic
+from tests.training.hf_checkpoint import write_tiny_gemma2
 
 pytestmark = pytest.mark.e2e
 
@@ -129,6 +132,40 @@ def test_form_validates_before_submitting(page: Page, server_url: str) -> None:
     expect(page.get_by_test_id("run:report")).to_be_visible()
 
 
+def test_launch_from_a_local_checkpoint_directory(
+    page: Page, server_url: str, tmp_path: Path
+) -> None:
+    key = arithmetic_dataset(server_url, f"local-{uuid.uuid4().hex[:8]}", count=8, seed=2)
+    write_arithmetic(tmp_path / "texts.jsonl", 64, seed=5)
+    texts = [
+        json.loads(x)["prompt"] + json.loads(x)["completion"]
+        for x in (tmp_path / "texts.jsonl").read_text().splitlines()
+    ]
+    checkpoint = tmp_path / "tiny-gemma2"
+    write_tiny_gemma2(checkpoint, texts)  # Hugging Face layout, as a user would download
+
+    page.goto("/runs")
+    page.get_by_test_id("launch:dataset").select_option(key)
+    page.get_by_test_id("launch:model").select_option("local")
+    page.get_by_test_id("launch:mode-dry-run").check()
+    page.get_by_test_id("launch:async").uncheck()
+    page.get_by_test_id("launch:submit").click()
+    expect(page.get_by_test_id("launch:field-error")).to_have_text(
+        "enter a local checkpoint directory"
+    )
+    page.get_by_test_id("launch:model-path").fill(str(checkpoint))
+    page.get_by_test_id("launch:submit").click()
+    expect(page.get_by_test_id("launch:status")).to_have_attribute(
+        "data-status", "completed", timeout=RUN_START_MS
+    )
+    run_id = page.get_by_test_id("launch:result").get_attribute("data-run-id")
+    page.get_by_test_id("launch:open").click()
+    expect(page.get_by_test_id("run:model")).to_have_text(str(checkpoint))
+    expect(page.get_by_test_id("run:report")).to_be_visible()
+    _, run = api_request(server_url, "GET", f"/api/tunix/runs/{run_id}")
+    assert run["model_id"] == str(checkpoint) and run["status"] == "completed", run
+
+
 def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str) -> None:
     key = arithmetic_dataset(server_url, f"runs-{uuid.uuid4().hex[:8]}", eval_fraction=0.25)
     run_id = launch(
@@ -143,10 +180,14 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
     # A second run queues behind it (or starts beside it); it is the one we cancel.
     other_id = launch(page, key, max_steps=400, priority=-1)
 
-    # The history lists both with live status badges.
+    # The history lists both, and its status badges follow the runs without a reload.
     page.goto("/runs")
     for rid in (run_id, other_id):
         expect(page.locator(f'[data-testid="runs:row"][data-run-id="{rid}"]')).to_be_visible()
+    first_row = page.locator(f'[data-testid="runs:row"][data-run-id="{run_id}"]')
+    expect(first_row.get_by_test_id("runs:row-status")).to_have_attribute(
+        "data-status", "running", timeout=RUN_START_MS
+    )
 
     # Cancel the second run from its page.
     page.goto(f"/runs/{other_id}")
@@ -169,6 +210,9 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
         timeout=RUN_START_MS,
     )
     expect(page.get_by_test_id("run:total-steps")).to_have_text("240")
+    expect(page.get_by_test_id("run:eta")).to_have_text(re.compile(r"^ETA \S"))
+    expect(page.get_by_test_id("run:attempt")).to_have_attribute("data-attempt", "0")
+    expect(page.get_by_test_id("run:attempt")).to_have_text(re.compile(r"^1 of \d+$"))
     first_points = chart_points(page)
     # The chart grows while it trains, without a reload.
     page.wait_for_function(

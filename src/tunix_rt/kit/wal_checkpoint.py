@@ -80,11 +80,16 @@ class WalCheckpointer:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
-        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # No busy timeout: a lock held elsewhere (a closing connection deleting the WAL, a
+        # migration) makes this attempt fail at once and the next one try again, instead
+        # of blocking the thread -- and an engine's dispose, which joins it -- for seconds.
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=0)
         delay = SOON
         last_log = last_done = 0
         try:
-            while True:
+            # close() sets _stopping before _wake, so a wake-up this loop cleared after
+            # close() is caught by this check before the thread waits again.
+            while not self._stopping.is_set():
                 self._wake.wait()
                 # The commit that woke us has landed by then (SQLAlchemy signals just
                 # before the driver commits); later ones share this checkpoint.
