@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunix_rt.datasets.formats import ExportFormat
-from tunix_rt.traces.schemas import Text
+from tunix_rt.kit.text import Text
 
 # Keys name directories on disk: keep them to a safe, portable alphabet.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

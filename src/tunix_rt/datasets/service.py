@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt.config import Settings
 from tunix_rt.db import new_id, utcnow
 from tunix_rt.kit.errors import Conflict, NotFound, Unprocessable
+from tunix_rt.kit.text import storable_text
 from tunix_rt.models import Trace
 from tunix_rt.models.dataset import Dataset
 from tunix_rt.models.run import Run
-from tunix_rt.traces.schemas import storable_text
 from tunix_rt.traces.scoring import baseline_score
 from tunix_rt.traces.service import META_KEY, TraceFilter, filter_clauses
 

@@ -8,21 +8,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
-def storable_text(value: str) -> str:
-    """Reject text no database column can hold: NUL characters and lone surrogates."""
-    if "\x00" in value:
-        raise ValueError("must not contain NUL (\\u0000) characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"is not valid Unicode (lone surrogate at position {exc.start})") from None
-    return value
-
-
-Text = Annotated[str, AfterValidator(storable_text)]
+from tunix_rt.kit.text import Text, storable_text
 
 
 class TraceStep(BaseModel):

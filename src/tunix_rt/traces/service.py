@@ -30,9 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt.db import new_ids, utcnow
 from tunix_rt.kit.errors import NotFound, Unprocessable
 from tunix_rt.kit.pagination import decode_cursor, encode_cursor
+from tunix_rt.kit.text import storable_text
 from tunix_rt.models import Trace, TraceScore
 from tunix_rt.observability.metrics import retire_traces
-from tunix_rt.traces.schemas import ReasoningTrace, ReasoningTraceShape, storable_text
+from tunix_rt.traces.schemas import ReasoningTrace, ReasoningTraceShape
 from tunix_rt.traces.scoring import BaselineScore, baseline_score
 
 META_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
