@@ -41,7 +41,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.test_ui import api_request
-from tests.training.helpers import write_arithmetic
+from tests.training.helpers import training_texts, write_arithmetic
 from tests.training.hf_checkpoint import write_tiny_gemma2
 
 pytestmark = pytest.mark.e2e
@@ -137,12 +137,9 @@ def test_launch_from_a_local_checkpoint_directory(
 ) -> None:
     key = arithmetic_dataset(server_url, f"local-{uuid.uuid4().hex[:8]}", count=8, seed=2)
     write_arithmetic(tmp_path / "texts.jsonl", 64, seed=5)
-    texts = [
-        json.loads(x)["prompt"] + json.loads(x)["completion"]
-        for x in (tmp_path / "texts.jsonl").read_text().splitlines()
-    ]
     checkpoint = tmp_path / "tiny-gemma2"
-    write_tiny_gemma2(checkpoint, texts)  # Hugging Face layout, as a user would download
+    # Hugging Face layout, as a user would download it.
+    write_tiny_gemma2(checkpoint, training_texts(tmp_path / "texts.jsonl"))
 
     page.goto("/runs")
     page.get_by_test_id("launch:dataset").select_option(key)

@@ -11,9 +11,22 @@ import msgspec
 import pytest
 
 from tests.conftest import make_trace
-from tunix_rt.traces.batch import prepare_batch
+from tunix_rt.traces.batch import NearSizeCap, decode_batch, stored_chunks
 from tunix_rt.traces.schemas import ReasoningTrace, ReasoningTraceShape, TraceStepShape
 from tunix_rt.traces.service import payload_json
+
+
+def prepare_batch(body: bytes, cap: int | None) -> list[tuple[str, str]] | None:
+    """What the fast path would store for ``body``, or None where it defers to the
+    reference endpoint (the same two steps as traces.batch.fast_batch)."""
+    items = decode_batch(body)
+    if items is None:
+        return None
+    try:
+        return [row for chunk in stored_chunks(items, cap, 128) for row in chunk]
+    except NearSizeCap:
+        return None
+
 
 LIMIT_KEYS = ("minLength", "maxLength", "minimum", "maximum", "minItems", "maxItems")
 

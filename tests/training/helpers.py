@@ -42,6 +42,12 @@ def write_arithmetic(
     return traces
 
 
+def training_texts(path: Path) -> list[str]:
+    """Prompt + completion of every row ``write_arithmetic`` wrote (tokenizer text)."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [row["prompt"] + row["completion"] for row in rows]
+
+
 def child_argv(config_file: Path) -> list[str]:
     return [sys.executable, "-m", "tunix_rt.training", "--config", str(config_file)]
 

@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.training.helpers import generate_config, run_child, train_config, write_arithmetic
+from tests.training.helpers import (
+    generate_config,
+    run_child,
+    train_config,
+    training_texts,
+    write_arithmetic,
+)
 from tests.training.hf_checkpoint import write_tiny_gemma2, write_tiny_llama_like
 from tunix_rt.training import available
 from tunix_rt.training.presets import PRESETS, param_count
@@ -21,10 +27,7 @@ from tunix_rt.training.resolve import ModelNotFound, resolve_model
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
     root = tmp_path_factory.mktemp("hf")
     traces = write_arithmetic(root / "train.jsonl", 64, seed=5)
-    texts = [
-        json.loads(x)["prompt"] + json.loads(x)["completion"]
-        for x in (root / "train.jsonl").read_text().splitlines()
-    ]
+    texts = training_texts(root / "train.jsonl")
     assert traces
     tensors = write_tiny_gemma2(root / "tiny-gemma2", texts)
     return root, tensors
@@ -36,10 +39,7 @@ def llama_like(
 ) -> dict[str, tuple[Path, dict[str, np.ndarray]]]:
     """Tiny ``llama`` and ``qwen2`` checkpoints next to the Gemma 2 one (same texts)."""
     root, _ = checkpoint
-    texts = [
-        json.loads(x)["prompt"] + json.loads(x)["completion"]
-        for x in (root / "train.jsonl").read_text().splitlines()
-    ]
+    texts = training_texts(root / "train.jsonl")
     out = {}
     for model_type in ("llama", "qwen2"):
         directory = root / f"tiny-{model_type}"

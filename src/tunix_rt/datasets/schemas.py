@@ -9,10 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunix_rt.datasets.formats import ExportFormat
-from tunix_rt.kit.text import Text
+from tunix_rt.kit.text import NAME_PATTERN, Text
 
 # Keys name directories on disk: keep them to a safe, portable alphabet.
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 SelectionStrategy = Literal["latest", "random"]
 Split = Literal["train", "eval", "all"]

@@ -15,6 +15,7 @@ from tunix_rt.evals.service import LeaderboardFilter
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import NotFound, PayloadTooLarge, Unprocessable
 from tunix_rt.kit.pagination import Offset, Page, Pagination
+from tunix_rt.kit.text import NAME_PATTERN
 from tunix_rt.models.evaluation import EvalSet, Evaluation, RegressionBaseline
 
 router = APIRouter(tags=["evaluation"])
@@ -331,7 +332,7 @@ async def create_eval_set(
 async def import_eval_set(
     request: Request,
     session: SessionDep,
-    name: Annotated[str, Query(min_length=1, max_length=128, pattern=schemas.NAME_PATTERN)],
+    name: Annotated[str, Query(min_length=1, max_length=128, pattern=NAME_PATTERN)],
     description: Annotated[str | None, Query(max_length=2000)] = None,
 ) -> schemas.EvalSetSummary:
     """Register an eval set from a JSONL body, one item per line (errors name the line)."""

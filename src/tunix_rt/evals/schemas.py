@@ -9,10 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunix_rt.kit.pagination import Pagination
-from tunix_rt.kit.text import Text
+from tunix_rt.kit.text import NAME_PATTERN, Text
 
 Verdict = Literal["pass", "fail", "uncertain"]
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 
 
 class EvaluateRequest(BaseModel):

@@ -1,4 +1,5 @@
-"""Text every database can store: the check, and the pydantic string type that applies it."""
+"""Text every database can store (the check, and the pydantic string type that applies
+it), and the one pattern for user-chosen names."""
 
 from __future__ import annotations
 
@@ -20,3 +21,8 @@ def storable_text(value: str) -> str:
 
 # A request string field stored in the database (traces, dataset meta, eval sets).
 Text = Annotated[str, AfterValidator(storable_text)]
+
+
+# Dataset names and versions, eval-set and baseline names, queue names: a letter or digit,
+# then letters, digits, ".", "_" or "-" (safe in paths, URLs and dataset keys).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tunix_rt.kit.text import NAME_PATTERN
+
 RunStatus = Literal[
     "pending", "running", "cancel_requested", "completed", "failed", "timeout", "cancelled"
 ]
@@ -66,7 +68,7 @@ class RunRequest(BaseModel):
         default="default",
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        pattern=NAME_PATTERN,
         description="Named queue; a worker started with --queue NAME takes only its queues.",
     )
     completion_format: CompletionFormat = Field(

@@ -80,8 +80,8 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-class _Fallback(Exception):
-    """The reference endpoint must handle this body."""
+class NearSizeCap(Exception):
+    """An item is close to TRACE_MAX_BYTES: the reference endpoint measures it exactly."""
 
 
 _DECODER = msgspec.json.Decoder(TraceBatchShape)
@@ -90,7 +90,7 @@ _DECODER = msgspec.json.Decoder(TraceBatchShape)
 CHUNK = {"postgresql": 128}
 
 
-def _decode(body: bytes) -> list[ReasoningTraceShape] | None:
+def decode_batch(body: bytes) -> list[ReasoningTraceShape] | None:
     """The batch's items, checked against the shape, or None for the reference path."""
     if b"\\u0000" in body:
         return None
@@ -105,38 +105,27 @@ def _decode(body: bytes) -> list[ReasoningTraceShape] | None:
 
 
 def _stored(items: Sequence[ReasoningTraceShape], cap: int | None) -> list[tuple[str, str]]:
-    """``(trace_version, payload text)`` per item; ``_Fallback`` when an item is near the
-    size cap (the reference path measures it exactly)."""
+    """``(trace_version, payload text)`` per item; ``NearSizeCap`` when an item is above
+    half of ``cap``."""
     out: list[tuple[str, str]] = []
     for item in items:
         stored = service.payload_bytes(item)
         if cap is not None and len(stored) > cap // 2:
-            raise _Fallback
+            raise NearSizeCap
         out.append((item.trace_version, stored.decode()))
     return out
 
 
-def _chunks(
+def stored_chunks(
     items: Sequence[ReasoningTraceShape], cap: int | None, size: int
 ) -> Iterator[list[tuple[str, str]]]:
+    """The stored rows of ``items``, ``size`` at a time (made as they are consumed).
+
+    ``cap`` is TRACE_MAX_BYTES when the body is larger than that (so an item might be);
+    an item above half of it raises ``NearSizeCap``.
+    """
     for start in range(0, len(items), size):
         yield _stored(items[start : start + size], cap)
-
-
-def prepare_batch(body: bytes, item_size_cap: int | None) -> list[tuple[str, str]] | None:
-    """``(trace_version, payload text)`` per item, or None to use the reference path.
-
-    ``item_size_cap`` is TRACE_MAX_BYTES when the body is larger than that (so an item
-    might be); items above half of it are left to the reference path's exact check.
-    """
-    with _no_cyclic_gc():
-        items = _decode(body)
-        if items is None:
-            return None
-        try:
-            return _stored(items, item_size_cap)
-        except _Fallback:
-            return None
 
 
 async def fast_batch(request: Request) -> Response | None:
@@ -148,15 +137,15 @@ async def fast_batch(request: Request) -> Response | None:
     body_size = request.scope.get("state", {}).get("body_size", 0)  # as the endpoint
     cap = settings.trace_max_bytes if body_size > settings.trace_max_bytes else None
     with _no_cyclic_gc():
-        items = _decode(body)
+        items = decode_batch(body)
         if items is None:
             return None
         session: AsyncSession
         try:
             async with _session_scope(request) as session:  # commits before the response
                 size = CHUNK.get(session.get_bind().dialect.name, len(items))
-                rows = await service.insert_payload_chunks(session, _chunks(items, cap, size))
-        except _Fallback:  # rolled back: nothing stored
+                rows = await service.insert_payload_chunks(session, stored_chunks(items, cap, size))
+        except NearSizeCap:  # rolled back: nothing stored
             return None
         content = _RESPONSE.encode(
             {
