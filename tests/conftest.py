@@ -91,7 +91,7 @@ async def serve_in_process(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An in-process client with the app's lifespan (engine, schema check) running."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             yield c
 
 

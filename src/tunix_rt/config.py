@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -85,6 +87,28 @@ class Settings(BaseSettings):
     rediai_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     batch_max_bytes: int = Field(default=64 * 1_048_576, ge=1024, le=1024 * 1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    request_max_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        le=1024 * 1_048_576,
+        description="Body limit of every endpoint without its own (traces, batches, eval sets).",
+    )
+    allowed_hosts: str = Field(
+        default="",
+        max_length=4000,
+        description=(
+            "Comma-separated Host header values the server answers (DNS-rebinding guard); "
+            "loopback names, the bind host and the machine's name are always allowed; * = any."
+        ),
+    )
+    model_dirs: str = Field(
+        default="",
+        max_length=16000,
+        description=(
+            f"Directories (separated by {os.pathsep!r}) that local checkpoints may be read "
+            "from; empty = {data_dir}/models."
+        ),
+    )
 
     # Training runs (docs/runs.md).
     run_cancel_grace_seconds: float = Field(
@@ -185,6 +209,24 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'tunix_rt.db').resolve()}"
+
+    @property
+    def model_directories(self) -> list[Path]:
+        """Where local checkpoints may come from (absolute)."""
+        parts = [p for p in self.model_dirs.split(os.pathsep) if p.strip()]
+        dirs = [Path(p.strip()).expanduser() for p in parts] or [self.data_dir / "models"]
+        return [d.resolve() for d in dirs]
+
+    @property
+    def host_names(self) -> frozenset[str] | None:
+        """Host header names accepted (lower case, no port); None = any."""
+        names = {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}
+        if "*" in names:
+            return None
+        names |= {"localhost", "127.0.0.1", "::1", "[::1]", socket.gethostname().lower()}
+        if self.host not in ("0.0.0.0", "::", ""):
+            names.add(self.host.lower())
+        return frozenset(names)
 
     @property
     def is_sqlite(self) -> bool:

@@ -245,7 +245,7 @@ async def test_list_newest_first_with_pagination(client: httpx.AsyncClient) -> N
     assert (await client.get("/api/datasets", params={"limit": 101})).status_code == 422
 
 
-@pytest.mark.parametrize("key", ["nope-v1", "..hidden", "a..b", "x" * 300])
+@pytest.mark.parametrize("key", ["nope-v1", "..hidden", "a..b", "x" * 200])
 async def test_unknown_dataset_is_404_everywhere(client: httpx.AsyncClient, key: str) -> None:
     for response in (
         await client.get(f"/api/datasets/{key}"),
@@ -254,6 +254,20 @@ async def test_unknown_dataset_is_404_everywhere(client: httpx.AsyncClient, key:
         await client.get(f"/api/datasets/{key}/preview"),
     ):
         assert response.status_code == 404, (response.request.url, response.text)
+
+
+@pytest.mark.parametrize("key", ["x" * 201, "a%00b"])
+async def test_a_key_no_dataset_can_have_is_422_naming_it(
+    client: httpx.AsyncClient, key: str
+) -> None:
+    for response in (
+        await client.get(f"/api/datasets/{key}"),
+        await client.delete(f"/api/datasets/{key}"),
+        await client.get(f"/api/datasets/{key}/export.jsonl"),
+        await client.get(f"/api/datasets/{key}/preview"),
+    ):
+        assert response.status_code == 422, (response.request.url, response.text)
+        assert response.json()["detail"][0]["loc"] == ["path", "dataset_key"]
 
 
 async def test_delete_removes_row_and_files_and_frees_the_key(
@@ -376,7 +390,7 @@ async def test_sft_manifest_is_a_run_request_over_an_existing_file(
     request = {
         "dataset_key": "ds-v1",
         "model_id": "tunix-rt/tiny-gemma",
-        "output_dir": str(tmp_path / "run"),
+        "output_dir": "run",
         "learning_rate": 0.001,
         "num_epochs": 2,
         "batch_size": 4,
@@ -417,12 +431,14 @@ async def test_sft_manifest_is_a_run_request_over_an_existing_file(
     ("body", "status"),
     [
         ({"dataset_key": "missing-v1"}, 404),
-        ({"max_seq_length": 127}, 422),
+        ({"max_seq_length": 15}, 422),
         ({"learning_rate": 0}, 422),
         ({"num_epochs": 101}, 422),
         ({"batch_size": 0}, 422),
         ({"model_id": ""}, 422),
         ({"output_dir": None}, 422),
+        ({"output_dir": "/tmp/out"}, 422),
+        ({"output_dir": "../out"}, 422),
     ],
 )
 async def test_sft_manifest_errors(
@@ -430,7 +446,7 @@ async def test_sft_manifest_errors(
 ) -> None:
     await add_traces(client, numbered(1))
     await built(client)
-    request = {"dataset_key": "ds-v1", "model_id": "m", "output_dir": "/tmp/out", **body}
+    request = {"dataset_key": "ds-v1", "model_id": "m", "output_dir": "out", **body}
     response = await client.post("/api/tunix/sft/manifest", json=request)
     assert response.status_code == status, response.text
 

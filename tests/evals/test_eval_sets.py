@@ -13,6 +13,8 @@ ITEMS = [
     {"id": "q2", "prompt": "What is 3 × 3?", "expected_answer": 9},
 ]
 
+NDJSON = {"content-type": "application/x-ndjson"}
+
 
 def jsonl(rows: list[object]) -> str:
     return "".join(json.dumps(r) + "\n" for r in rows)
@@ -57,7 +59,7 @@ async def test_register_list_get_delete(api: httpx.AsyncClient) -> None:
         "/api/eval-sets/import",
         params={"name": "from-jsonl"},
         content=jsonl(ITEMS),
-        headers={"content-type": "application/x-ndjson"},
+        headers=NDJSON,
     )
     assert imported.status_code == 201, imported.text
     assert imported.json()["sha256"] == summary["sha256"]  # same content, same hash
@@ -81,12 +83,15 @@ async def test_invalid_sets_are_422(api: httpx.AsyncClient) -> None:
         "/api/eval-sets/import",
         params={"name": "bad"},
         content=jsonl(ITEMS) + "{oops\n" + json.dumps({"id": "x"}) + "\n",
+        headers=NDJSON,
     )
     assert bad_lines.status_code == 422
     msg = bad_lines.json()["detail"][0]["msg"]
     assert msg.startswith("2 invalid line(s): line 3: invalid JSON")
     assert "line 4:" in msg
-    empty = await api.post("/api/eval-sets/import", params={"name": "empty"}, content="\n\n")
+    empty = await api.post(
+        "/api/eval-sets/import", params={"name": "empty"}, content="\n\n", headers=NDJSON
+    )
     assert empty.status_code == 422
     dup_ids = await api.post("/api/eval-sets", json={"name": "d", "items": [ITEMS[0], ITEMS[0]]})
     assert dup_ids.status_code == 422
@@ -99,7 +104,9 @@ async def test_invalid_sets_are_422(api: httpx.AsyncClient) -> None:
     unstorable = await api.post("/api/eval-sets", json={"name": "nul", "items": nul})
     assert unstorable.status_code == 422
     assert unstorable.json()["detail"][0]["loc"] == ["body", "items", 1, "prompt"]
-    imported = await api.post("/api/eval-sets/import", params={"name": "nul"}, content=jsonl(nul))
+    imported = await api.post(
+        "/api/eval-sets/import", params={"name": "nul"}, content=jsonl(nul), headers=NDJSON
+    )
     assert imported.status_code == 422
     assert "line 2: prompt" in imported.json()["detail"][0]["msg"]
     assert (await api.get("/api/eval-sets")).json()["data"] == []

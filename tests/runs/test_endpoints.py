@@ -187,7 +187,7 @@ async def raw_get(app: FastAPI, path: str) -> int:
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"test")],
+        "headers": [(b"host", b"localhost")],
         "client": ("127.0.0.1", 1),
         "server": ("test", 80),
         "state": {},

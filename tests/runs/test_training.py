@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from tests.conftest import serve_in_process
+from tests.runs.conftest import Sessionmaker, add_run
 from tunix_rt.app import create_app
 from tunix_rt.cli import app as cli_app
 from tunix_rt.config import Settings
@@ -186,18 +187,37 @@ async def test_bad_requests_create_nothing(
     assert await run_count(api) == 0
 
 
-async def test_output_dir_is_never_shared(api: httpx.AsyncClient, tmp_path: Path) -> None:
+async def test_output_dir_is_a_name_under_the_runs_folder_never_shared(
+    api: httpx.AsyncClient, run_settings: Settings, sm: Sessionmaker, tmp_path: Path
+) -> None:
     key = await build_arithmetic_dataset(api)
-    target = tmp_path / "my-run"
     first = await api.post(
-        "/api/tunix/run", json={**TINY, "dataset_key": key, "output_dir": str(target)}
+        "/api/tunix/run", json={**TINY, "dataset_key": key, "output_dir": "my-run"}
     )
-    assert first.status_code == 202 and first.json()["output_dir"] == str(target)
+    assert first.status_code == 202, first.text
+    runs_root = (run_settings.data_dir / "runs").resolve()
+    assert first.json()["output_dir"] == str(runs_root / "my-run")
     again = await api.post(
-        "/api/tunix/run", json={**TINY, "dataset_key": key, "output_dir": str(target)}
+        "/api/tunix/run", json={**TINY, "dataset_key": key, "output_dir": "my-run"}
     )
     assert again.status_code == 409
+    dataset_dir = run_settings.data_dir / "datasets" / key
+    for bad in (str(tmp_path / "elsewhere"), str(dataset_dir), "../datasets", "a/b", ".hidden"):
+        response = await api.post(
+            "/api/tunix/run", json={**TINY, "dataset_key": key, "output_dir": bad}
+        )
+        assert response.status_code == 422, (bad, response.text)
+        assert response.json()["detail"][0]["loc"] == ["body", "output_dir"]
     assert await run_count(api) == 1
+
+    # A row from an older version may name any directory: deleting the run leaves it alone.
+    legacy = await add_run(sm, run_settings, status="cancelled", output_dir=str(dataset_dir))
+    files = sorted(p.name for p in dataset_dir.iterdir())
+    listed = await api.get(f"/api/tunix/runs/{legacy.id}/artifacts")
+    assert listed.status_code == 404, listed.text
+    assert (await api.delete(f"/api/tunix/runs/{legacy.id}")).status_code == 204
+    assert sorted(p.name for p in dataset_dir.iterdir()) == files
+    assert (await api.get(f"/api/datasets/{key}")).status_code == 200
 
 
 async def _wait_for(api: httpx.AsyncClient, run_id: str, predicate: Any, limit: float) -> None:
@@ -280,7 +300,7 @@ def test_cli_submits_the_sft_manifest_yaml_and_shows_the_run(
                 json={
                     "dataset_key": key,
                     "model_id": "tunix-rt/tiny-gemma",
-                    "output_dir": str(tmp_path / "cli-run"),
+                    "output_dir": "cli-run",
                     "learning_rate": 0.003,
                     "num_epochs": 1,
                     "batch_size": 8,
@@ -311,7 +331,8 @@ def test_cli_submits_the_sft_manifest_yaml_and_shows_the_run(
     uuid.UUID(run_id)
     shown = runner.invoke(cli_app, ["runs", "show", run_id])
     assert shown.exit_code == 0 and '"status": "completed"' in shown.output
-    assert str(tmp_path / "cli-run") in shown.output
+    cli_run_dir = (run_settings.data_dir / "runs" / "cli-run").resolve()
+    assert str(cli_run_dir) in shown.output
     logs = runner.invoke(cli_app, ["runs", "logs", run_id])
     assert logs.exit_code == 0 and "child exited with code 0" in logs.output
     files = runner.invoke(cli_app, ["runs", "artifacts", run_id])
@@ -326,4 +347,4 @@ def test_cli_submits_the_sft_manifest_yaml_and_shows_the_run(
     assert escaped.exit_code == 1
     cancel = runner.invoke(cli_app, ["runs", "cancel", run_id])
     assert cancel.exit_code == 1 and "completed" in cancel.output
-    assert os.path.isdir(tmp_path / "cli-run" / "model")
+    assert os.path.isdir(cli_run_dir / "model")

@@ -12,7 +12,7 @@ from typing import Any
 
 from tunix_rt.datasets.formats import render_completion, render_prompt
 from tunix_rt.generators.arithmetic import generate_arithmetic
-from tunix_rt.training.protocol import parse_line
+from tunix_rt.training.protocol import parse_event
 
 
 @dataclass
@@ -59,7 +59,7 @@ def run_child(config: dict[str, Any], config_file: Path, timeout: float = 300) -
     proc = subprocess.run(
         child_argv(config_file), cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
-    events = [e for line in proc.stdout.splitlines() if (e := parse_line(line)) is not None]
+    events = [e for line in proc.stdout.splitlines() if (e := parse_event(line)) is not None]
     return ChildResult(proc.returncode, proc.stdout, proc.stderr, events)
 
 

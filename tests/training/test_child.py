@@ -23,7 +23,7 @@ from tests.training.helpers import (
     train_config,
     write_arithmetic,
 )
-from tunix_rt.training.protocol import parse_line
+from tunix_rt.training.protocol import parse_event
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +207,7 @@ def test_resume_continues_the_step_count(data_dir: Path, tmp_path: Path) -> None
     assert proc.stdout is not None
     seen: list[int] = []
     for line in proc.stdout:
-        event = parse_line(line)
+        event = parse_event(line)
         if event and event["event"] == "metric":
             seen.append(event["step"])
             if event["step"] >= 14:
@@ -236,9 +236,11 @@ def test_resume_continues_the_step_count(data_dir: Path, tmp_path: Path) -> None
     [
         ({"model_id": "tunix-rt/huge-gemma"}, "unknown preset"),
         ({"model_id": "google/gemma-2-2b-it"}, "not in the local Hugging Face cache"),
-        ({"learning_rate": 0}, "learning_rate must be in"),
-        ({"train_file": "relative.jsonl"}, "train_file must be an absolute path"),
-        ({"task": "fly"}, "task must be"),
+        ({"learning_rate": 0}, "learning_rate: Input should be greater than 0"),
+        ({"batch_size": 513}, "batch_size: Input should be less than or equal to 512"),
+        ({"train_file": "relative.jsonl"}, "train_file: must be an absolute path"),
+        ({"task": "fly"}, "task: must be"),
+        ({"vocab_size": 500}, "vocab_size: Extra inputs are not permitted"),
     ],
 )
 def test_invalid_config_exits_2_with_one_error_line(
@@ -270,7 +272,7 @@ def test_child_environment_is_not_needed(tmp_path: Path) -> None:
     config_file.write_text(json.dumps({"task": "nope"}))
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
     proc = subprocess.run(child_argv(config_file), capture_output=True, text=True, env=env)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: task must be")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: task: must be")
 
 
 def test_lora_training_and_generation(data_dir: Path, tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def test_presets_resolve_without_a_vocabulary() -> None:
     ("model_id", "message"),
     [
         ("tunix-rt/nope", "unknown preset"),
-        ("/does/not/exist", "does not exist"),
+        ("/does/not/exist", "not inside a model directory"),
         ("not a model", "cannot resolve model_id"),
         ("", "empty"),
     ],
@@ -75,6 +75,32 @@ def test_unresolvable_ids(model_id: str, message: str) -> None:
         resolve_model(model_id)
 
 
+def test_local_checkpoints_come_only_from_model_directories(tmp_path: Path) -> None:
+    allowed = tmp_path / "models"
+    (allowed / "ckpt").mkdir(parents=True)
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "config.json").write_text("{}")
+    (allowed / "escape").symlink_to(secret)
+    # Outside every model directory: the same answer whether the path exists or not.
+    messages = []
+    for outside in (secret, tmp_path / "nothing-here", Path("/root/.ssh"), allowed / "escape"):
+        with pytest.raises(ModelNotFound) as info:
+            resolve_model(str(outside), [allowed])
+        messages.append(str(info.value).replace(str(outside), "X"))
+    assert len(set(messages)) == 1
+    assert "not inside a model directory" in messages[0]
+    assert "config.json" not in messages[0]
+    for sneaky in ("../secret", "./ckpt", "~/x", "escape"):
+        with pytest.raises(ModelNotFound) as info:
+            resolve_model(sneaky, [allowed])
+        assert "config.json" not in str(info.value)
+    # Inside: by absolute path, or by name relative to the model directory.
+    for inside in (str(allowed / "ckpt"), "ckpt"):
+        with pytest.raises(ModelNotFound, match=r"no config\.json"):
+            resolve_model(inside, [allowed])
+
+
 def test_hub_id_not_cached_says_where_to_put_the_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -82,7 +108,7 @@ def test_hub_id_not_cached_says_where_to_put_the_weights(
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.delenv("HUGGINGFACE_HUB_CACHE", raising=False)
     with pytest.raises(ModelNotFound) as info:
-        resolve_model("google/gemma-2b-it", [str(tmp_path / "extra")])
+        resolve_model("google/gemma-2b-it", cache_dirs=[str(tmp_path / "extra")])
     message = str(info.value)
     assert "never downloads" in message
     assert "huggingface-cli download google/gemma-2b-it" in message
@@ -93,21 +119,21 @@ def test_hub_id_not_cached_says_where_to_put_the_weights(
 def test_local_directory_must_be_a_supported_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFound, match=r"no config\.json"):
-        resolve_model(str(tmp_path / "empty"))
+        resolve_model(str(tmp_path / "empty"), [tmp_path])
     bad = tmp_path / "bert"
     bad.mkdir()
     (bad / "config.json").write_text(json.dumps({"model_type": "bert"}))
     (bad / "model.safetensors").write_bytes(b"")
     (bad / "tokenizer.json").write_text("{}")
     with pytest.raises(ModelNotFound, match="model_type 'bert' is not supported"):
-        resolve_model(str(bad))
+        resolve_model(str(bad), [tmp_path])
 
 
 def test_local_checkpoint_loads_with_tunix_loader(
     checkpoint: tuple[Path, dict[str, np.ndarray]],
 ) -> None:
     root, tensors = checkpoint
-    resolved = resolve_model(str(root / "tiny-gemma2"))
+    resolved = resolve_model(str(root / "tiny-gemma2"), [root])
     assert resolved.kind == "local" and resolved.family == "gemma2"
     assert resolved.tokenizer == "sentencepiece"
     from tunix_rt.training import model as model_lib
@@ -127,7 +153,7 @@ def test_llama_and_qwen_checkpoints_load_with_tunix_loaders(
     llama_like: dict[str, tuple[Path, dict[str, np.ndarray]]], model_type: str, family: str
 ) -> None:
     directory, tensors = llama_like[model_type]
-    resolved = resolve_model(str(directory))
+    resolved = resolve_model(str(directory), [directory.parent])
     assert resolved.kind == "local" and resolved.family == family
     assert resolved.arch["untied_lm_head"] is True
     from tunix_rt.training import model as model_lib
@@ -152,7 +178,12 @@ def test_train_from_local_llama_checkpoint(
     directory, _ = llama_like["llama"]
     out = tmp_path / "out"
     config = train_config(
-        out, root / "train.jsonl", model_id=str(directory), max_steps=8, batch_size=4
+        out,
+        root / "train.jsonl",
+        model_id=str(directory),
+        model_dirs=[str(directory.parent)],
+        max_steps=8,
+        batch_size=4,
     )
     result = run_child(config, tmp_path / "train.json")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -171,6 +202,7 @@ def test_train_and_generate_from_local_checkpoint(
         out,
         root / "train.jsonl",
         model_id=str(root / "tiny-gemma2"),
+        model_dirs=[str(root)],
         max_steps=6,
         batch_size=4,
         learning_rate=1e-3,

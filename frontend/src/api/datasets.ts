@@ -1,11 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "./client";
-import { request } from "./http";
+import { queryEnumValues } from "./contract";
+import type { operations } from "./schema";
 
-export type SelectionStrategy = "latest" | "random";
-export type ExportFormat = "trace" | "tunix_sft" | "training_example" | "messages";
-export type Split = "train" | "eval" | "all";
-export const EXPORT_FORMATS: ExportFormat[] = ["trace", "tunix_sft", "training_example", "messages"];
+type ExportQuery = NonNullable<operations["export_dataset"]["parameters"]["query"]>;
+export type SelectionStrategy = Schemas["DatasetBuild"]["selection_strategy"];
+export type ExportFormat = NonNullable<ExportQuery["format"]>;
+export type Split = NonNullable<ExportQuery["split"]>;
+/** The export formats the server offers, from the OpenAPI document. */
+export const EXPORT_FORMATS: ExportFormat[] =
+  queryEnumValues("/api/datasets/{dataset_key}/export.jsonl", "get", "format");
 
 export type BuildRequest = Schemas["DatasetBuild"];
 export type BuildResult = Schemas["DatasetBuilt"];
@@ -14,17 +18,6 @@ export type Manifest = Schemas["DatasetManifest"];
 export type DatasetSummary = Schemas["DatasetSummary"];
 export type DatasetPreview = Schemas["DatasetPreview"];
 export type PreviewToken = Schemas["PreviewToken"];
-
-export function listItems<T>(body: unknown): T[] {
-  if (Array.isArray(body)) return body as T[];
-  if (body && typeof body === "object") {
-    const record = body as Record<string, unknown>;
-    for (const key of ["data", "datasets", "items"]) {
-      if (Array.isArray(record[key])) return record[key] as T[];
-    }
-  }
-  return [];
-}
 
 const keys = {
   all: ["datasets"] as const,
@@ -38,9 +31,7 @@ export function useDatasets() {
   return useQuery({
     queryKey: keys.list,
     queryFn: async () =>
-      listItems<DatasetSummary>(await unwrap(api.GET("/api/datasets", {
-        params: { query: { limit: 100 } },
-      }))),
+      (await unwrap(api.GET("/api/datasets", { params: { query: { limit: 100 } } }))).data,
   });
 }
 
@@ -65,7 +56,7 @@ export function useDeleteDataset() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (key: string) =>
-      request<unknown>("DELETE", `/api/datasets/${encodeURIComponent(key)}`),
+      unwrap(api.DELETE("/api/datasets/{dataset_key}", { params: { path: { dataset_key: key } } })),
     onSuccess: () => client.invalidateQueries({ queryKey: keys.all }),
   });
 }
@@ -82,6 +73,7 @@ export function usePreview(key: string, index: number, split: Split, maxSeqLengt
   });
 }
 
+/** A download link (NDJSON, not JSON): the browser fetches it, so it is a plain URL. */
 export function exportUrl(key: string, format: ExportFormat, split: Split): string {
   const query = new URLSearchParams({ format, split });
   return `/api/datasets/${encodeURIComponent(key)}/export.jsonl?${query.toString()}`;

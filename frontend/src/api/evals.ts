@@ -1,6 +1,5 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { ApiError, type Schemas } from "./client";
-import { request } from "./http";
+import { ApiError, api, unwrap, type Schemas } from "./client";
 
 export type Verdict = Schemas["Evaluation"]["verdict"];
 export type DetailedMetric = Schemas["DetailedMetric"];
@@ -18,7 +17,7 @@ export interface LeaderboardFilters {
   evaluated_before?: string;
 }
 
-const runPath = (id: string) => `/api/tunix/runs/${encodeURIComponent(id)}`;
+const runPath = (id: string) => ({ run_id: id });
 
 /** The run's latest evaluation, or null when it has none yet (404). */
 export function useEvaluation(runId: string, live: boolean) {
@@ -26,7 +25,9 @@ export function useEvaluation(runId: string, live: boolean) {
     queryKey: ["evaluation", runId],
     queryFn: async () => {
       try {
-        return await request<Evaluation>("GET", `${runPath(runId)}/evaluation`);
+        return await unwrap(api.GET("/api/tunix/runs/{run_id}/evaluation", {
+          params: { path: runPath(runId) },
+        }));
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) return null;
         throw error;
@@ -42,9 +43,12 @@ export function usePredictions(runId: string, evaluationId: string | undefined, 
     queryKey: ["predictions", runId, evaluationId, wrongOnly],
     enabled: Boolean(evaluationId),
     queryFn: () =>
-      request<PredictionPage>("GET", `${runPath(runId)}/predictions`, {
-        query: { evaluation_id: evaluationId, wrong_only: wrongOnly, limit: 500 },
-      }),
+      unwrap(api.GET("/api/tunix/runs/{run_id}/predictions", {
+        params: {
+          path: runPath(runId),
+          query: { evaluation_id: evaluationId, wrong_only: wrongOnly, limit: 500 },
+        },
+      })),
     placeholderData: keepPreviousData,
   });
 }
@@ -53,9 +57,12 @@ export function useEvaluate(runId: string) {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (judgeOverride?: string) =>
-      request<Evaluation>("POST", `${runPath(runId)}/evaluate`, {
-        body: judgeOverride ? { judge_override: judgeOverride } : {},
-      }),
+      unwrap(api.POST("/api/tunix/runs/{run_id}/evaluate", {
+        params: { path: runPath(runId) },
+        // Only the override is sent; the generated type marks the fields the server fills
+        // from its defaults (seed, temperature) as required, the contract does not.
+        body: (judgeOverride ? { judge_override: judgeOverride } : {}) as Schemas["EvaluateRequest"],
+      })),
     onSuccess: () => client.invalidateQueries({ queryKey: ["evaluation", runId] }),
   });
 }
@@ -64,9 +71,9 @@ export function useLeaderboard(filters: LeaderboardFilters, limit: number, offse
   return useQuery({
     queryKey: ["leaderboard", filters, limit, offset],
     queryFn: () =>
-      request<Schemas["Page_LeaderboardRow_"]>("GET", "/api/tunix/evaluations", {
-        query: { ...filters, limit, offset },
-      }),
+      unwrap(api.GET("/api/tunix/evaluations", {
+        params: { query: { ...filters, limit, offset } },
+      })),
     placeholderData: keepPreviousData,
   });
 }
@@ -75,7 +82,7 @@ export function useBaselines() {
   return useQuery({
     queryKey: ["baselines"],
     queryFn: async () =>
-      (await request<Schemas["BaselineList"]>("GET", "/api/regression/baselines")).data,
+      (await unwrap(api.GET("/api/regression/baselines"))).data,
     retry: false,
   });
 }
@@ -83,15 +90,15 @@ export function useBaselines() {
 export function useCreateBaseline() {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: (body: { name: string; run_id: string; metric: string; lower_is_better: boolean }) =>
-      request<Baseline>("POST", "/api/regression/baselines", { body }),
+    mutationFn: (body: Schemas["BaselineCreate"]) =>
+      unwrap(api.POST("/api/regression/baselines", { body })),
     onSuccess: () => client.invalidateQueries({ queryKey: ["baselines"] }),
   });
 }
 
 export function useRegressionCheck() {
   return useMutation({
-    mutationFn: (body: { run_id: string; baseline_name: string }) =>
-      request<RegressionCheck>("POST", "/api/regression/check", { body }),
+    mutationFn: (body: Schemas["RegressionCheckRequest"]) =>
+      unwrap(api.POST("/api/regression/check", { body })),
   });
 }

@@ -1,22 +1,21 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { Schemas } from "./client";
-import { request } from "./http";
+import { api, unwrap, type Schemas } from "./client";
 
 export type UngarStatus = Schemas["UngarStatus"];
+/**
+ * Only the fields set are sent; the server fills the defaults. (The generated types mark the
+ * fields that have a default as required; the contract does not.)
+ */
 export type HighCardDuelRequest = Partial<Schemas["HighCardDuelGenerate"]>;
-/** Only the fields set are sent; the server fills the defaults. */
 export type ArithmeticRequest = Partial<Schemas["ArithmeticGenerate"]>;
 
 /** What both generators answer: the new trace ids and a preview of the first few. */
-export interface GenerateResult {
-  trace_ids: string[];
-  preview: (Schemas["ArithmeticPreview"] | Schemas["HighCardDuelPreview"])[];
-}
+export type GenerateResult = Schemas["ArithmeticGenerated"] | Schemas["HighCardDuelGenerated"];
 
 export function useUngarStatus() {
   return useQuery({
     queryKey: ["ungar", "status"],
-    queryFn: () => request<UngarStatus>("GET", "/api/ungar/status"),
+    queryFn: () => unwrap(api.GET("/api/ungar/status")),
   });
 }
 
@@ -24,7 +23,9 @@ export function useGenerateHighCardDuel() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (body: HighCardDuelRequest) =>
-      request<Schemas["HighCardDuelGenerated"]>("POST", "/api/ungar/high-card-duel/generate", { body }),
+      unwrap(api.POST("/api/ungar/high-card-duel/generate", {
+        body: body as Schemas["HighCardDuelGenerate"],
+      })),
     onSuccess: () => client.invalidateQueries({ queryKey: ["traces"] }),
   });
 }
@@ -33,7 +34,9 @@ export function useGenerateArithmetic() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: (body: ArithmeticRequest) =>
-      request<Schemas["ArithmeticGenerated"]>("POST", "/api/generators/arithmetic/generate", { body }),
+      unwrap(api.POST("/api/generators/arithmetic/generate", {
+        body: body as Schemas["ArithmeticGenerate"],
+      })),
     onSuccess: () => client.invalidateQueries({ queryKey: ["traces"] }),
   });
 }

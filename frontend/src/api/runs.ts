@@ -1,19 +1,30 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import type { Schemas } from "./client";
-import { request } from "./http";
+import { api, unwrap, type Schemas } from "./client";
+import { enumValues } from "./contract";
 
 export type RunStatus = Schemas["Run"]["status"];
 export type RunMode = Schemas["Run"]["mode"];
-export const RUN_STATUSES: RunStatus[] = [
-  "pending", "running", "cancel_requested", "completed", "failed", "timeout", "cancelled",
-];
-export const TERMINAL: RunStatus[] = ["completed", "failed", "timeout", "cancelled"];
+export type ModelPreset = Schemas["ModelPreset"];
+export type TunixStatus = Schemas["TunixStatus"];
+
+/** Every run status, in the server's order (from the OpenAPI document, not a copy). */
+export const RUN_STATUSES: RunStatus[] = enumValues("Run", "status");
+/** Every run mode (dry-run, local). */
+export const RUN_MODES: RunMode[] = enumValues("Run", "mode");
+
+// The contract has no "terminal" flag: a run is still moving while it is queued (pending) or
+// active (running, cancel_requested — the server's ACTIVE_STATUSES); every other status is
+// final. The type checks these names against the schema's enum.
+const MOVING: RunStatus[] = ["pending", "running", "cancel_requested"];
+export const TERMINAL: RunStatus[] = RUN_STATUSES.filter((s) => !MOVING.includes(s));
 export const isTerminal = (status: string | undefined) =>
   status !== undefined && (TERMINAL as string[]).includes(status);
 
-export const MODEL_PRESETS = ["tunix-rt/tiny-gemma", "tunix-rt/small-gemma"];
-
-/** Only the fields set are sent; the server fills the defaults. */
+/**
+ * What the launch form sends. The generated type marks every field with a server default as
+ * required; the contract does not (only dataset_key and model_id are), so the rest may be left
+ * out and the server fills them.
+ */
 export type RunRequest = Partial<Schemas["RunRequest"]> & { dataset_key: string; model_id: string };
 export type RunSummary = Schemas["RunSummary"];
 export type Run = Schemas["Run"];
@@ -22,9 +33,9 @@ export type RunMetrics = Schemas["RunMetrics"];
 export type Artifact = Schemas["Artifact"];
 
 export interface RunFilters {
-  status?: string;
+  status?: RunStatus;
   dataset_key?: string;
-  mode?: string;
+  mode?: RunMode;
 }
 
 const LIVE_MS = 1_000;
@@ -36,16 +47,36 @@ const keys = {
   detail: (id: string) => ["runs", "detail", id] as const,
   metrics: (id: string) => ["runs", "metrics", id] as const,
   artifacts: (id: string) => ["runs", "artifacts", id] as const,
+  tunixStatus: ["tunix", "status"] as const,
 };
 
-const runPath = (id: string) => `/api/tunix/runs/${encodeURIComponent(id)}`;
+/** Whether Tunix/JAX are installed, and the built-in model presets the server offers. */
+export function useTunixStatus() {
+  return useQuery({
+    queryKey: keys.tunixStatus,
+    queryFn: () => unwrap(api.GET("/api/tunix/status")),
+    staleTime: 60_000,
+  });
+}
+
+const runParams = (id: string) => ({ params: { path: { run_id: id } } });
 
 /** The history; refreshes every second while any listed run is still moving. */
 export function useRuns(filters: RunFilters, limit: number, offset: number) {
   return useQuery({
     queryKey: keys.list(filters, limit, offset),
     queryFn: () =>
-      request<Schemas["Page_RunSummary_"]>("GET", "/api/tunix/runs", { query: { ...filters, limit, offset } }),
+      unwrap(api.GET("/api/tunix/runs", {
+        params: {
+          query: {
+            limit,
+            offset,
+            status: filters.status ? [filters.status] : undefined,
+            mode: filters.mode,
+            dataset_key: filters.dataset_key,
+          },
+        },
+      })),
     placeholderData: keepPreviousData,
     refetchInterval: (query) =>
       query.state.data?.data.some((run) => !isTerminal(run.status)) ? LIVE_MS : 5_000,
@@ -55,7 +86,7 @@ export function useRuns(filters: RunFilters, limit: number, offset: number) {
 export function useRun(id: string) {
   return useQuery({
     queryKey: keys.detail(id),
-    queryFn: () => request<Run>("GET", runPath(id)),
+    queryFn: () => unwrap(api.GET("/api/tunix/runs/{run_id}", runParams(id))),
     refetchInterval: (query) => (isTerminal(query.state.data?.status) ? false : LIVE_MS),
   });
 }
@@ -63,7 +94,7 @@ export function useRun(id: string) {
 export function useRunMetrics(id: string, live: boolean) {
   return useQuery({
     queryKey: keys.metrics(id),
-    queryFn: () => request<RunMetrics>("GET", `${runPath(id)}/metrics`),
+    queryFn: () => unwrap(api.GET("/api/tunix/runs/{run_id}/metrics", runParams(id))),
     refetchInterval: live ? LIVE_MS : false,
   });
 }
@@ -72,22 +103,30 @@ export function useArtifacts(id: string, live: boolean) {
   return useQuery({
     queryKey: keys.artifacts(id),
     queryFn: async () =>
-      (await request<Schemas["ArtifactList"]>("GET", `${runPath(id)}/artifacts`)).artifacts,
+      (await unwrap(api.GET("/api/tunix/runs/{run_id}/artifacts", runParams(id)))).artifacts,
     refetchInterval: live ? 5_000 : false,
     retry: false,
   });
 }
 
+/**
+ * A link (not a JSON call) to download one artifact file; the browser fetches it. The path keeps
+ * its slashes: the route's {path} parameter takes the rest of the URL.
+ */
 export function artifactUrl(id: string, path: string): string {
   const encoded = path.split("/").map(encodeURIComponent).join("/");
-  return `${runPath(id)}/artifacts/${encoded}/download`;
+  return `/api/tunix/runs/${encodeURIComponent(id)}/artifacts/${encoded}/download`;
 }
 
 export function useLaunchRun() {
   const client = useQueryClient();
   return useMutation({
     mutationFn: ({ body, async }: { body: RunRequest; async: boolean }) =>
-      request<Run>("POST", "/api/tunix/run", { body, query: async ? { mode: "async" } : {} }),
+      unwrap(api.POST("/api/tunix/run", {
+        params: { query: { mode: async ? "async" : "sync" } },
+        // The defaults left out are the server's (see RunRequest above).
+        body: body as Schemas["RunRequest"],
+      })),
     onSuccess: () => client.invalidateQueries({ queryKey: keys.all }),
   });
 }
@@ -95,7 +134,7 @@ export function useLaunchRun() {
 export function useCancelRun(id: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: () => request<Schemas["RunMessage"]>("POST", `${runPath(id)}/cancel`),
+    mutationFn: () => unwrap(api.POST("/api/tunix/runs/{run_id}/cancel", runParams(id))),
     onSuccess: () => client.invalidateQueries({ queryKey: keys.all }),
   });
 }
@@ -103,7 +142,7 @@ export function useCancelRun(id: string) {
 export function useDeleteRun(id: string) {
   const client = useQueryClient();
   return useMutation({
-    mutationFn: () => request<unknown>("DELETE", runPath(id)),
+    mutationFn: () => unwrap(api.DELETE("/api/tunix/runs/{run_id}", runParams(id))),
     onSuccess: () => {
       client.removeQueries({ queryKey: keys.detail(id) });
       return client.invalidateQueries({ queryKey: keys.all });

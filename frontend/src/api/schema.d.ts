@@ -1374,7 +1374,10 @@ export interface components {
          *     }
          */
         EvaluateRequest: {
-            /** Batch Size */
+            /**
+             * Batch Size
+             * @description Default: server's.
+             */
             batch_size?: number | null;
             /**
              * Eval Set
@@ -1391,7 +1394,10 @@ export interface components {
              * @description Judge the first N.
              */
             limit?: number | null;
-            /** Max New Tokens */
+            /**
+             * Max New Tokens
+             * @description Default: server's.
+             */
             max_new_tokens?: number | null;
             /**
              * Seed
@@ -1575,6 +1581,13 @@ export interface components {
              * @enum {string}
              */
             verdict: "pass" | "fail" | "uncertain";
+        };
+        /** ModelPreset */
+        ModelPreset: {
+            /** Description */
+            description: string;
+            /** Model Id */
+            model_id: string;
         };
         /** Page[DatasetSummary] */
         Page_DatasetSummary_: {
@@ -1834,7 +1847,7 @@ export interface components {
              * Report
              * @description The dry-run report, when the child printed one.
              */
-            report?: {
+            report: {
                 [key: string]: unknown;
             } | null;
             /**
@@ -1849,9 +1862,15 @@ export interface components {
              * @enum {string}
              */
             status: "pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled";
-            /** Stderr */
+            /**
+             * Stderr
+             * @default
+             */
             stderr: string;
-            /** Stdout */
+            /**
+             * Stdout
+             * @default
+             */
             stdout: string;
             /** Timeout Seconds */
             timeout_seconds: number | null;
@@ -1865,6 +1884,11 @@ export interface components {
         };
         /** RunMetricPoint */
         RunMetricPoint: {
+            /**
+             * Attempt
+             * @description The attempt that reported it (the newest wins).
+             */
+            attempt: number;
             /**
              * Created At
              * Format: date-time
@@ -1907,7 +1931,7 @@ export interface components {
         };
         /**
          * RunRequest
-         * @description What to train, on what, and how (SPEC §6).
+         * @description What to train, on what, and how (SPEC §6): the run contract plus where it runs.
          * @example {
          *       "batch_size": 8,
          *       "dataset_key": "arith-v1",
@@ -1925,7 +1949,10 @@ export interface components {
              * @default 8
              */
             batch_size: number;
-            /** Checkpoint Every */
+            /**
+             * Checkpoint Every
+             * @description Checkpoint interval.
+             */
             checkpoint_every?: number | null;
             /**
              * Completion Format
@@ -1945,13 +1972,21 @@ export interface components {
              * @default true
              */
             dry_run: boolean;
-            /** Eval Every */
+            /**
+             * Eval Every
+             * @description Eval-loss interval in steps.
+             */
             eval_every?: number | null;
             /**
              * Learning Rate
              * @default 0.00002
              */
             learning_rate: number;
+            /**
+             * Lora Alpha
+             * @description LoRA scale; default 2×rank.
+             */
+            lora_alpha?: number | null;
             /**
              * Lora Rank
              * @description 0 = full fine-tune.
@@ -1963,7 +1998,10 @@ export interface components {
              * @default 2048
              */
             max_seq_length: number;
-            /** Max Steps */
+            /**
+             * Max Steps
+             * @description Stop after this many steps.
+             */
             max_steps?: number | null;
             /**
              * Method
@@ -1974,7 +2012,7 @@ export interface components {
             method: "sft";
             /**
              * Model Id
-             * @description Preset (tunix-rt/tiny-gemma), local checkpoint directory or cached hub id.
+             * @description Preset (tunix-rt/tiny-gemma), a checkpoint directory inside a model directory (TUNIX_RT_MODEL_DIRS; by name or absolute path) or a cached hub id.
              */
             model_id: string;
             /**
@@ -1984,7 +2022,7 @@ export interface components {
             num_epochs: number;
             /**
              * Output Dir
-             * @description Run directory; default {data_dir}/runs/{run_id}. Never shared by runs.
+             * @description Name of the run directory, created under {data_dir}/runs/; default the run id. Never shared by runs.
              */
             output_dir?: string | null;
             /**
@@ -2006,8 +2044,17 @@ export interface components {
             seed: number;
             /** Timeout Seconds */
             timeout_seconds?: number | null;
-            /** Warmup Steps */
+            /**
+             * Warmup Steps
+             * @description Linear warm-up steps.
+             */
             warmup_steps?: number | null;
+            /**
+             * Weight Decay
+             * @description AdamW weight decay.
+             * @default 0
+             */
+            weight_decay: number;
         };
         /** RunStatusInfo */
         RunStatusInfo: {
@@ -2154,7 +2201,10 @@ export interface components {
              * @default 3
              */
             num_epochs: number;
-            /** Output Dir */
+            /**
+             * Output Dir
+             * @description Run directory name, under {data_dir}/runs/.
+             */
             output_dir: string;
         };
         /** ScoreDetails */
@@ -2306,6 +2356,11 @@ export interface components {
             jax_version: string | null;
             /** Message */
             message: string;
+            /**
+             * Presets
+             * @description Built-in models trained from scratch.
+             */
+            presets: components["schemas"]["ModelPreset"][];
             /**
              * Runtime Required
              * @description Local (training) runs need Tunix and JAX.

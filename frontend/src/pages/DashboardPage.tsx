@@ -1,7 +1,7 @@
 import { Link } from "react-router-dom";
 import { useDatasets } from "../api/datasets";
 import { useHealth, useRediHealth } from "../api/health";
-import { useRuns } from "../api/runs";
+import { useRuns, type RunFilters } from "../api/runs";
 import { useTraceCount, useTraceList } from "../api/traces";
 import { StatusBadge } from "../components/StatusBadge";
 import { StatusCard, type Tone } from "../components/StatusCard";
@@ -110,9 +110,9 @@ function DatasetCountCard() {
   );
 }
 
-const ACTIVE_FILTERS = { status: "running" };
-const PENDING_FILTERS = { status: "pending" };
-const ALL_RUNS = {};
+const ACTIVE_FILTERS: RunFilters = { status: "running" };
+const PENDING_FILTERS: RunFilters = { status: "pending" };
+const ALL_RUNS: RunFilters = {};
 
 function ActiveRunsCard() {
   const running = useRuns(ACTIVE_FILTERS, 100, 0);

@@ -1,11 +1,24 @@
 import { useState } from "react";
 import { Link, useNavigate, useSearchParams } from "react-router-dom";
 import { useDatasets } from "../api/datasets";
+import type { Schemas } from "../api/client";
 import {
-  MODEL_PRESETS,
+  bounds,
+  enumValues,
+  exampleOf,
+  oneOf,
+  outOfBounds,
+  property,
+  type Bounds,
+} from "../api/contract";
+import {
+  RUN_MODES,
   RUN_STATUSES,
   useLaunchRun,
   useRuns,
+  useTunixStatus,
+  type RunFilters,
+  type RunMode,
   type RunRequest,
 } from "../api/runs";
 import { ErrorMessage } from "../components/ErrorMessage";
@@ -31,11 +44,11 @@ export function RunsPage() {
 
 function RunHistory() {
   const [params, setParams] = useSearchParams();
-  const status = params.get("status") ?? "";
-  const mode = params.get("mode") ?? "";
+  const status = oneOf(RUN_STATUSES, params.get("status")) ?? "";
+  const mode = oneOf(RUN_MODES, params.get("mode")) ?? "";
   const datasetKey = params.get("dataset_key") ?? "";
   const offset = Math.max(0, Number(params.get("offset")) || 0);
-  const filters = {
+  const filters: RunFilters = {
     ...(status ? { status } : {}),
     ...(mode ? { mode } : {}),
     ...(datasetKey ? { dataset_key: datasetKey } : {}),
@@ -67,8 +80,7 @@ function RunHistory() {
           <select value={mode} data-testid="runs:filter-mode"
             onChange={(e) => update({ mode: e.target.value, offset: "0" })}>
             <option value="">any</option>
-            <option value="dry-run">dry-run</option>
-            <option value="local">local</option>
+            {RUN_MODES.map((m) => <option key={m} value={m}>{m}</option>)}
           </select>
         </label>
         <label className="field">Dataset
@@ -124,76 +136,94 @@ function RunHistory() {
   );
 }
 
-interface FormState {
+type CompletionFormat = Schemas["RunRequest"]["completion_format"];
+
+/** The launch form's number inputs, in page order; limits and defaults come from the contract. */
+const NUMBER_FIELDS = [
+  ["learning_rate", "Learning rate"],
+  ["num_epochs", "Epochs"],
+  ["batch_size", "Batch size"],
+  ["max_seq_length", "Max seq length"],
+  ["max_steps", "Max steps"],
+  ["seed", "Seed"],
+  ["lora_rank", "LoRA rank (0 = full)"],
+  ["eval_every", "Eval every"],
+  ["checkpoint_every", "Checkpoint every"],
+  ["timeout_seconds", "Timeout (s)"],
+  ["priority", "Priority"],
+] as const satisfies readonly (readonly [keyof Schemas["RunRequest"], string])[];
+type NumberField = (typeof NUMBER_FIELDS)[number][0];
+
+const FIELD_BOUNDS = Object.fromEntries(
+  NUMBER_FIELDS.map(([name]) => [name, bounds("RunRequest", name)]),
+) as Record<NumberField, Bounds>;
+
+const COMPLETION_FORMATS = enumValues("RunRequest", "completion_format");
+const COMPLETION_LABELS: Record<CompletionFormat, string> = {
+  reasoning: "reasoning + answer",
+  answer_only: "answer only",
+};
+const MODE_LABELS: Record<RunMode, string> = { "dry-run": "dry-run", local: "local (train)" };
+
+type FormState = {
   dataset_key: string;
+  /** A preset's model_id, "local" for a typed path, or "" for the server's first preset. */
   model_choice: string;
   model_path: string;
-  mode: "dry-run" | "local";
+  mode: RunMode;
   async: boolean;
-  learning_rate: string;
-  num_epochs: string;
-  batch_size: string;
-  max_seq_length: string;
-  max_steps: string;
-  seed: string;
-  lora_rank: string;
-  eval_every: string;
-  checkpoint_every: string;
-  timeout_seconds: string;
-  priority: string;
-  completion_format: "reasoning" | "answer_only";
+  completion_format: CompletionFormat;
+} & Record<NumberField, string>;
+
+// The number fields start at the contract's example request (a small, quick run), else at the
+// field's default; a field with neither starts empty (null: the server decides).
+const EXAMPLE = exampleOf("RunRequest");
+
+function initialNumber(name: NumberField): string {
+  const value = EXAMPLE[name] ?? FIELD_BOUNDS[name].default;
+  return typeof value === "number" ? String(value) : "";
 }
 
 const INITIAL: FormState = {
   dataset_key: "",
-  model_choice: "tunix-rt/tiny-gemma",
+  model_choice: "",
   model_path: "",
   mode: "dry-run",
   async: true,
-  learning_rate: "0.003",
-  num_epochs: "1",
-  batch_size: "8",
-  max_seq_length: "128",
-  max_steps: "50",
-  seed: "0",
-  lora_rank: "0",
-  eval_every: "",
-  checkpoint_every: "",
-  timeout_seconds: "",
-  priority: "0",
-  completion_format: "reasoning",
+  completion_format: property("RunRequest", "completion_format").default as CompletionFormat,
+  ...(Object.fromEntries(NUMBER_FIELDS.map(([name]) => [name, initialNumber(name)])) as Record<NumberField, string>),
 };
 
 type Errors = Partial<Record<keyof FormState, string>>;
 
-function intField(value: string, min: number, max: number, optional: boolean): [number | null, string | null] {
-  if (value.trim() === "") return optional ? [null, null] : [null, "required"];
-  const n = Number(value);
-  if (!Number.isInteger(n)) return [null, "must be a whole number"];
-  if (n < min || n > max) return [null, `must be between ${min} and ${max}`];
-  return [n, null];
+/**
+ * One number input → its value: null for an empty optional field, undefined for an empty field
+ * the server has a default for (left out of the request), or the error to show.
+ */
+function numberField(text: string, b: Bounds): [number | null | undefined, string | null] {
+  if (text.trim() === "") {
+    if (b.nullable) return [null, null];
+    return b.default !== undefined ? [undefined, null] : [undefined, "required"];
+  }
+  const value = Number(text);
+  const problem = outOfBounds(value, b);
+  return problem ? [undefined, problem] : [value, null];
 }
 
-/** Client-side checks mirroring the server's limits; the server's 422 is still shown. */
-function validate(form: FormState): { body?: RunRequest; errors: Errors } {
+/** Client-side checks against the contract's limits; the server's 422 is still shown. */
+function validate(form: FormState, modelChoice: string): { body?: RunRequest; errors: Errors } {
   const errors: Errors = {};
-  const model = form.model_choice === "local" ? form.model_path.trim() : form.model_choice;
+  const model = modelChoice === "local" ? form.model_path.trim() : modelChoice;
   if (!form.dataset_key.trim()) errors.dataset_key = "pick a dataset";
-  if (!model) errors.model_path = "enter a local checkpoint directory";
-  const lr = Number(form.learning_rate);
-  if (!(lr > 0 && lr <= 1)) errors.learning_rate = "must be in (0, 1]";
-  const ints: [keyof FormState, number, number, boolean][] = [
-    ["num_epochs", 1, 100, false], ["batch_size", 1, 512, false],
-    ["max_seq_length", 16, 32768, false], ["max_steps", 1, 10_000_000, true],
-    ["seed", 0, 2 ** 31 - 1, false], ["lora_rank", 0, 1024, false],
-    ["eval_every", 1, 10_000_000, true], ["checkpoint_every", 1, 10_000_000, true],
-    ["timeout_seconds", 1, 30 * 86400, true], ["priority", -1000, 1000, false],
-  ];
-  const values: Partial<Record<keyof FormState, number | null>> = {};
-  for (const [name, min, max, optional] of ints) {
-    const [value, error] = intField(String(form[name]), min, max, optional);
+  if (!model) {
+    if (modelChoice === "local") errors.model_path = "enter a local checkpoint directory";
+    else errors.model_choice = "pick a model";
+  }
+  const numbers: Partial<Record<NumberField, number | null>> = {};
+  for (const [name] of NUMBER_FIELDS) {
+    const [value, error] = numberField(form[name], FIELD_BOUNDS[name]);
     if (error) errors[name] = error;
-    values[name] = value;
+    else if (value !== undefined) numbers[name] = value;
   }
   if (Object.keys(errors).length) return { errors };
   return {
@@ -202,46 +232,46 @@ function validate(form: FormState): { body?: RunRequest; errors: Errors } {
       dataset_key: form.dataset_key.trim(),
       model_id: model,
       dry_run: form.mode === "dry-run",
-      learning_rate: lr,
-      num_epochs: values.num_epochs as number,
-      batch_size: values.batch_size as number,
-      max_seq_length: values.max_seq_length as number,
-      max_steps: values.max_steps ?? null,
-      seed: values.seed as number,
-      lora_rank: values.lora_rank as number,
-      eval_every: values.eval_every ?? null,
-      checkpoint_every: values.checkpoint_every ?? null,
-      timeout_seconds: values.timeout_seconds ?? null,
-      priority: values.priority as number,
       completion_format: form.completion_format,
+      // null only where the contract allows it (numberField checks `nullable`).
+      ...(numbers as Partial<Schemas["RunRequest"]>),
     },
   };
 }
 
 function LaunchForm() {
   const datasets = useDatasets();
+  const tunix = useTunixStatus();
   const [params] = useSearchParams();
   const [form, setForm] = useState<FormState>(() => ({ ...INITIAL, dataset_key: params.get("train") ?? "" }));
   const [errors, setErrors] = useState<Errors>({});
   const launch = useLaunchRun();
   const set = <K extends keyof FormState>(name: K, value: FormState[K]) =>
     setForm((prev) => ({ ...prev, [name]: value }));
+  const presets = tunix.data?.presets ?? [];
+  const modelChoice = form.model_choice || presets[0]?.model_id || "";
+  const preset = presets.find((p) => p.model_id === modelChoice);
 
   const submit = () => {
     launch.reset();
-    const { body, errors: found } = validate(form);
+    const { body, errors: found } = validate(form, modelChoice);
     setErrors(found);
     if (body) launch.mutate({ body, async: form.async });
   };
 
-  const num = (name: keyof FormState, label: string, extra: { step?: string } = {}) => (
-    <label className="field">{label}
-      <input type="number" value={String(form[name])} step={extra.step}
-        data-testid={`launch:${name.replaceAll("_", "-")}`}
-        onChange={(e) => set(name, e.target.value as never)} />
-      {errors[name] && <span className="field-error" data-testid="launch:field-error">{errors[name]}</span>}
-    </label>
-  );
+  const num = (name: NumberField, label: string) => {
+    const b = FIELD_BOUNDS[name];
+    return (
+      <label className="field" key={name} title={b.description}>{label}
+        <input type="number" value={form[name]} min={b.min} max={b.max}
+          step={b.integer ? undefined : "any"}
+          placeholder={b.default !== undefined && b.default !== null ? String(b.default) : "optional"}
+          data-testid={`launch:${name.replaceAll("_", "-")}`}
+          onChange={(e) => set(name, e.target.value)} />
+        {errors[name] && <span className="field-error" data-testid="launch:field-error">{errors[name]}</span>}
+      </label>
+    );
+  };
 
   return (
     <section className="panel" aria-labelledby="launch-title">
@@ -257,13 +287,21 @@ function LaunchForm() {
         {errors.dataset_key && <span className="field-error" data-testid="launch:field-error">{errors.dataset_key}</span>}
       </label>
       <label className="field">Model
-        <select value={form.model_choice} data-testid="launch:model"
+        <select value={modelChoice} data-testid="launch:model"
           onChange={(e) => set("model_choice", e.target.value)}>
-          {MODEL_PRESETS.map((m) => <option key={m} value={m}>{m}</option>)}
+          {presets.length === 0 && (
+            <option value="" disabled>{tunix.isPending ? "loading presets…" : "no presets"}</option>
+          )}
+          {presets.map((p) => (
+            <option key={p.model_id} value={p.model_id} title={p.description}>{p.model_id}</option>
+          ))}
           <option value="local">local path or cached hub id…</option>
         </select>
+        {preset && <span className="hint">{preset.description}</span>}
+        {errors.model_choice && <span className="field-error" data-testid="launch:field-error">{errors.model_choice}</span>}
       </label>
-      {form.model_choice === "local" && (
+      <ErrorMessage error={tunix.error} />
+      {modelChoice === "local" && (
         <label className="field">Checkpoint directory or hub id
           <input value={form.model_path} data-testid="launch:model-path" placeholder="/models/gemma-2b-it"
             onChange={(e) => set("model_path", e.target.value)} />
@@ -271,36 +309,25 @@ function LaunchForm() {
         </label>
       )}
       <div className="row">
-        <label className="field checkbox">
-          <input type="radio" name="mode" checked={form.mode === "dry-run"} data-testid="launch:mode-dry-run"
-            onChange={() => set("mode", "dry-run")} /> dry-run
-        </label>
-        <label className="field checkbox">
-          <input type="radio" name="mode" checked={form.mode === "local"} data-testid="launch:mode-local"
-            onChange={() => set("mode", "local")} /> local (train)
-        </label>
+        {RUN_MODES.map((m) => (
+          <label className="field checkbox" key={m}>
+            <input type="radio" name="mode" checked={form.mode === m} data-testid={`launch:mode-${m}`}
+              onChange={() => set("mode", m)} /> {MODE_LABELS[m] ?? m}
+          </label>
+        ))}
         <label className="field checkbox">
           <input type="checkbox" checked={form.async} data-testid="launch:async"
             onChange={(e) => set("async", e.target.checked)} /> async (queue)
         </label>
       </div>
       <div className="form-grid">
-        {num("learning_rate", "Learning rate", { step: "any" })}
-        {num("num_epochs", "Epochs")}
-        {num("batch_size", "Batch size")}
-        {num("max_seq_length", "Max seq length")}
-        {num("max_steps", "Max steps")}
-        {num("seed", "Seed")}
-        {num("lora_rank", "LoRA rank (0 = full)")}
-        {num("eval_every", "Eval every")}
-        {num("checkpoint_every", "Checkpoint every")}
-        {num("timeout_seconds", "Timeout (s)")}
-        {num("priority", "Priority")}
+        {NUMBER_FIELDS.map(([name, label]) => num(name, label))}
         <label className="field">Completion
           <select value={form.completion_format} data-testid="launch:completion-format"
-            onChange={(e) => set("completion_format", e.target.value as FormState["completion_format"])}>
-            <option value="reasoning">reasoning + answer</option>
-            <option value="answer_only">answer only</option>
+            onChange={(e) => set("completion_format", e.target.value as CompletionFormat)}>
+            {COMPLETION_FORMATS.map((f) => (
+              <option key={f} value={f}>{COMPLETION_LABELS[f] ?? f}</option>
+            ))}
           </select>
         </label>
       </div>

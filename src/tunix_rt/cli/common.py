@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.config import Settings, SettingsError, load_settings
 from tunix_rt.db import create_engine, create_sessionmaker
+from tunix_rt.jobs import register_job_kinds
 from tunix_rt.migrations import SchemaOutOfDate, ensure_schema_current
 
 console = Console(soft_wrap=True)
@@ -48,7 +49,9 @@ def check_schema_or_exit(settings: Settings) -> None:
 
 @asynccontextmanager
 async def sessionmaker_for(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """A sessionmaker on a checked schema, disposed on exit."""
+    """A sessionmaker on a checked schema, disposed on exit; job kinds are registered, so
+    runs can be executed with it."""
+    register_job_kinds()
     engine = create_engine(settings)
     try:
         await ensure_schema_current(engine)

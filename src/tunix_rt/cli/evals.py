@@ -16,8 +16,8 @@ from rich.table import Table
 from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
 from tunix_rt.config import Settings
 from tunix_rt.evals import eval_sets, regression, schemas, service
-from tunix_rt.evals.endpoints import baseline_out, eval_set_out, evaluation_out
 from tunix_rt.kit.errors import DomainError
+from tunix_rt.runs.capacity import Slots
 
 eval_app = typer.Typer(help="Evaluate trained runs and show the leaderboard.", no_args_is_help=True)
 regression_app = typer.Typer(help="Regression baselines and checks.", no_args_is_help=True)
@@ -127,19 +127,16 @@ def run_evaluation(
 async def _evaluate(
     settings: Settings, run_id: uuid.UUID, request: schemas.EvaluateRequest, *, queue: bool
 ) -> schemas.Evaluation | uuid.UUID:
-    from tunix_rt.runs.executor import execute_run
-
-    worker_id = None if queue else service.inline_worker_id()
     async with sessionmaker_for(settings) as sessionmaker:
-        job = await service.start_evaluation(
-            sessionmaker, settings, run_id, request, hold_for=worker_id
-        )
-        if worker_id is None:
+        if queue:
+            async with sessionmaker() as session, session.begin():
+                job = await service.queue_evaluation(session, settings, run_id, request)
             err_console.print(f"evaluation job {job.id} queued", highlight=False)
             return job.id
-        err_console.print(f"evaluation job {job.id}: generating…", highlight=False)
-        await execute_run(sessionmaker, settings, job.id, worker_id=worker_id)
-        return evaluation_out(await service.evaluation_of_job(sessionmaker, job.id))
+        err_console.print(f"evaluating run {run_id}: generating…", highlight=False)
+        slots = Slots(settings.worker_concurrency)
+        evaluation = await service.evaluate_run(sessionmaker, settings, slots, run_id, request)
+        return schemas.Evaluation.model_validate(evaluation)
 
 
 @eval_app.command("show")
@@ -151,7 +148,9 @@ def show_evaluation(
 
     async def run() -> schemas.Evaluation:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            return evaluation_out(await service.latest_evaluation(session, _run_id(run_id)))
+            return schemas.Evaluation.model_validate(
+                await service.latest_evaluation(session, _run_id(run_id))
+            )
 
     try:
         ev = asyncio.run(run())
@@ -245,7 +244,7 @@ def add_eval_set(
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
             row = await eval_sets.create_eval_set(session, body)
             await session.commit()
-            return eval_set_out(row)
+            return schemas.EvalSetSummary.model_validate(row)
 
     try:
         summary = asyncio.run(run())
@@ -261,7 +260,10 @@ def list_eval_sets(as_json: JsonOption = False) -> None:
 
     async def run() -> list[schemas.EvalSetSummary]:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            return [eval_set_out(r) for r in await eval_sets.list_eval_sets(session)]
+            return [
+                schemas.EvalSetSummary.model_validate(r)
+                for r in await eval_sets.list_eval_sets(session)
+            ]
 
     rows = asyncio.run(run())
     if as_json:
@@ -321,7 +323,7 @@ def set_baseline(
                 lower_is_better=body.lower_is_better,
             )
             await session.commit()
-            return baseline_out(row)
+            return schemas.Baseline.model_validate(row)
 
     try:
         baseline = asyncio.run(go())
@@ -345,7 +347,9 @@ def list_baselines(as_json: JsonOption = False) -> None:
 
     async def go() -> list[schemas.Baseline]:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            return [baseline_out(r) for r in await regression.list_baselines(session)]
+            return [
+                schemas.Baseline.model_validate(r) for r in await regression.list_baselines(session)
+            ]
 
     rows = asyncio.run(go())
     if as_json:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import socket
 import sys
 import uuid
 from pathlib import Path
@@ -15,13 +13,17 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
 from tunix_rt.config import Settings
 from tunix_rt.kit.errors import DomainError
+from tunix_rt.models.run import Run
 from tunix_rt.runs import artifacts as artifacts_mod
 from tunix_rt.runs import logs as logs_mod
-from tunix_rt.runs import service
+from tunix_rt.runs import queue, service
+from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.executor import run_inline
 from tunix_rt.runs.schemas import RunRequest
 
 app = typer.Typer(help="Tunix training runs.", no_args_is_help=True)
@@ -89,7 +91,9 @@ def submit(
     ] = None,
     dataset_key: Annotated[str | None, typer.Option(help="Dataset key.")] = None,
     model_id: Annotated[str | None, typer.Option(help="Preset, local dir or hub id.")] = None,
-    output_dir: Annotated[str | None, typer.Option(help="Run directory (new/empty).")] = None,
+    output_dir: Annotated[
+        str | None, typer.Option(help="Run directory name, under {data_dir}/runs/.")
+    ] = None,
     dry_run: Annotated[
         bool | None, typer.Option("--dry-run/--local", help="Validate only, or train.")
     ] = None,
@@ -100,6 +104,9 @@ def submit(
     max_steps: Annotated[int | None, typer.Option()] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     lora_rank: Annotated[int | None, typer.Option(help="0 = full fine-tune.")] = None,
+    lora_alpha: Annotated[float | None, typer.Option(help="LoRA scale; default 2×rank.")] = None,
+    weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay.")] = None,
+    method: Annotated[str | None, typer.Option(help="Training method: sft.")] = None,
     eval_every: Annotated[int | None, typer.Option()] = None,
     checkpoint_every: Annotated[int | None, typer.Option()] = None,
     warmup_steps: Annotated[int | None, typer.Option()] = None,
@@ -130,6 +137,9 @@ def submit(
             "max_steps": max_steps,
             "seed": seed,
             "lora_rank": lora_rank,
+            "lora_alpha": lora_alpha,
+            "weight_decay": weight_decay,
+            "method": method,
             "eval_every": eval_every,
             "checkpoint_every": checkpoint_every,
             "warmup_steps": warmup_steps,
@@ -150,26 +160,31 @@ def submit(
 
 
 async def _submit(settings: Settings, request: RunRequest, *, queued: bool, quiet: bool) -> str:
-    from tunix_rt.runs.executor import execute_run
-
-    worker_id = f"cli:{socket.gethostname()}:{os.getpid()}"
     async with sessionmaker_for(settings) as sessionmaker:
-        async with sessionmaker() as session:
-            if queued:
-                run = await service.create_run(session, settings, request)
-                from tunix_rt.runs import queue
-
-                await queue.enqueue(session)
-            else:
-                run = await service.create_run(session, settings, request, hold_for=worker_id)
-            await session.commit()
-        err_console.print(f"run {run.id} ({run.mode}) → {run.output_dir}", highlight=False)
         if queued:
+            async with sessionmaker() as session, session.begin():
+                run = await service.create_run(session, settings, request)
+                await queue.enqueue(session)
+            err_console.print(f"run {run.id} ({run.mode}) → {run.output_dir}", highlight=False)
             console.print(str(run.id))
             return "pending"
+        created: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+
+        async def create(session: AsyncSession, worker_id: str) -> Run:
+            run = await service.create_run(session, settings, request, hold_for=worker_id)
+            created.set_result(run)
+            return run
+
+        # The same inline path as the API's sync mode, within this process's capacity.
         execution = asyncio.create_task(
-            execute_run(sessionmaker, settings, run.id, worker_id=worker_id)
+            run_inline(sessionmaker, settings, Slots(settings.worker_concurrency), create)
         )
+        waiters: list[asyncio.Future[Any]] = [created, execution]
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        if not created.done():
+            await execution  # refused before the run was stored: raises the DomainError
+        run = created.result()
+        err_console.print(f"run {run.id} ({run.mode}) → {run.output_dir}", highlight=False)
         async for item in logs_mod.follow(sessionmaker, run.id, 0):
             if isinstance(item, str):
                 break
@@ -251,10 +266,8 @@ def show(run_id: Annotated[str, typer.Argument(help="Run id.")]) -> None:
     rid = _parse_run_id(run_id)
 
     async def run() -> str:
-        from tunix_rt.runs.endpoints import run_detail
-
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            detail = await run_detail(session, await service.get_run(session, rid))
+            detail = await service.run_detail(session, await service.get_run(session, rid))
             return detail.model_dump_json(indent=2)
 
     try:
@@ -334,7 +347,7 @@ def artifacts(
 
     async def run_dir() -> str:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            return (await service.get_run(session, rid)).output_dir
+            return service.files_dir(settings, await service.get_run(session, rid))
 
     try:
         directory = asyncio.run(run_dir())

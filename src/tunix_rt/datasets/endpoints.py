@@ -13,7 +13,9 @@ from tunix_rt.datasets.formats import ExportFormat
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import BadRequest
 from tunix_rt.kit.pagination import Offset, Page, Pagination
+from tunix_rt.kit.text import Key
 from tunix_rt.models.dataset import Dataset
+from tunix_rt.training.params import MaxSeqLength
 
 router = APIRouter(tags=["datasets"])
 
@@ -70,7 +72,7 @@ async def list_datasets(
 
 @router.get("/api/datasets/{dataset_key}", operation_id="get_dataset")
 async def get_dataset(
-    dataset_key: str, session: SessionDep, settings: SettingsDep
+    dataset_key: Key, session: SessionDep, settings: SettingsDep
 ) -> schemas.DatasetManifest:
     """The dataset's manifest (ids, splits, stats, SHA-256)."""
     manifest = await service.get_manifest(session, settings, dataset_key)
@@ -82,7 +84,7 @@ async def get_dataset(
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="delete_dataset",
 )
-async def delete_dataset(dataset_key: str, session: SessionDep, settings: SettingsDep) -> Response:
+async def delete_dataset(dataset_key: Key, session: SessionDep, settings: SettingsDep) -> Response:
     """Delete a dataset version and its files; 409 while a run references it."""
     await service.delete_dataset(session, settings, dataset_key)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -95,7 +97,7 @@ async def delete_dataset(dataset_key: str, session: SessionDep, settings: Settin
     responses=NDJSON_RESPONSE,
 )
 async def export_dataset(
-    dataset_key: str,
+    dataset_key: Key,
     session: SessionDep,
     settings: SettingsDep,
     format: Annotated[ExportFormat, Query(description="Export format.")] = "trace",
@@ -115,12 +117,12 @@ async def export_dataset(
 
 @router.get("/api/datasets/{dataset_key}/preview", operation_id="preview_dataset_example")
 async def preview_dataset_example(
-    dataset_key: str,
+    dataset_key: Key,
     session: SessionDep,
     settings: SettingsDep,
     index: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     split: Annotated[schemas.Split, Query()] = "train",
-    max_seq_length: Annotated[int, Query(ge=16, le=32768)] = 2048,
+    max_seq_length: Annotated[MaxSeqLength, Query()] = 2048,
     completion_format: Annotated[schemas.CompletionFormat, Query()] = "reasoning",
 ) -> schemas.DatasetPreview:
     """One example as the trainer sees it: template, tokens, loss mask, truncation."""

@@ -58,7 +58,7 @@ def preview_example(
 ) -> DatasetPreview:
     size = _split_size(settings, key, split)
     if index >= size:
-        raise Unprocessable(("query", "index"), f"the {split} split of {key} has {size} example(s)")
+        raise Unprocessable("index", f"the {split} split of {key} has {size} example(s)")
     record = next(itertools.islice(service.iter_split(settings, key, split), index, None))
     prompt, completion = formats.sft_pair(record, answer_only=completion_format == "answer_only")
     sp, path = dataset_tokenizer(settings, key)

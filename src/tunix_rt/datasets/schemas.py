@@ -9,13 +9,21 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from tunix_rt.datasets.formats import ExportFormat
-from tunix_rt.kit.text import NAME_PATTERN, Text
+from tunix_rt.kit.text import Key, Label, ModelRef, Name, Text
+from tunix_rt.training.params import (
+    BatchSize,
+    CompletionFormat,
+    LearningRate,
+    MaxSeqLength,
+    NumEpochs,
+)
+
+__all__ = ["CompletionFormat"]
 
 # Keys name directories on disk: keep them to a safe, portable alphabet.
 
 SelectionStrategy = Literal["latest", "random"]
 Split = Literal["train", "eval", "all"]
-CompletionFormat = Literal["reasoning", "answer_only"]
 
 
 class DatasetBuild(BaseModel):
@@ -38,10 +46,12 @@ class DatasetBuild(BaseModel):
         },
     )
 
-    dataset_name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
-    dataset_version: str = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    dataset_name: Name
+    dataset_version: Label
+    # Keys and values are checked by the service (pattern, storable text), naming the key.
     filters: dict[str, str | int | float] = Field(
         default_factory=dict,
+        max_length=64,
         description="meta key → value; a trace matches when every meta value equals (as text).",
     )
     limit: int = Field(default=100, ge=1, le=10_000)
@@ -122,7 +132,7 @@ class SFTExport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset_key: str | None = Field(default=None, min_length=1, max_length=200)
+    dataset_key: Key | None = None
     trace_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=10_000)
     limit: int = Field(default=100, ge=1, le=10_000)
 
@@ -130,13 +140,13 @@ class SFTExport(BaseModel):
 class SFTManifestRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset_key: str = Field(min_length=1, max_length=200)
-    model_id: Text = Field(min_length=1, max_length=500)
-    output_dir: Text = Field(min_length=1, max_length=4096)
-    learning_rate: float = Field(default=2e-5, gt=0, le=1)
-    num_epochs: int = Field(default=3, ge=1, le=100)
-    batch_size: int = Field(default=8, ge=1, le=512)
-    max_seq_length: int = Field(default=2048, ge=128, le=32768)
+    dataset_key: Key
+    model_id: ModelRef
+    output_dir: Name = Field(description="Run directory name, under {data_dir}/runs/.")
+    learning_rate: LearningRate = 2e-5
+    num_epochs: NumEpochs = 3
+    batch_size: BatchSize = 8
+    max_seq_length: MaxSeqLength = 2048
 
 
 class SFTManifest(BaseModel):

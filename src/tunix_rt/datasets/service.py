@@ -131,25 +131,25 @@ def _filter(spec: BuildSpec) -> TraceFilter:
     for key, value in spec.filters.items():
         if not META_KEY.match(key):
             raise Unprocessable(
-                ("body", "filters", key), "filter keys are 1-64 letters, digits, '_' or '-'"
+                ("filters", key), "filter keys are 1-64 letters, digits, '_' or '-'"
             )
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise Unprocessable(("body", "filters", key), "filter values are strings or numbers")
+            raise Unprocessable(("filters", key), "filter values are strings or numbers")
         text = value if isinstance(value, str) else json.dumps(value)
         try:
             meta[key] = storable_text(text)
         except ValueError as exc:
-            raise Unprocessable(("body", "filters", key), f"filter value {exc}") from None
+            raise Unprocessable(("filters", key), f"filter value {exc}") from None
     return TraceFilter(meta=meta)
 
 
 def _validate(spec: BuildSpec) -> None:
     if spec.selection_strategy == "random" and spec.seed is None:
-        raise Unprocessable(("body", "seed"), "seed is required when selection_strategy is random")
+        raise Unprocessable("seed", "seed is required when selection_strategy is random")
     if not 0 <= spec.eval_fraction <= 0.5:
-        raise Unprocessable(("body", "eval_fraction"), "eval_fraction must be from 0 to 0.5")
+        raise Unprocessable("eval_fraction", "eval_fraction must be from 0 to 0.5")
     if not KEY_RE.match(spec.key):
-        raise Unprocessable(("body", "dataset_name"), "name and version must be path-safe")
+        raise Unprocessable("dataset_name", "name and version must be path-safe")
 
 
 async def _select_latest(

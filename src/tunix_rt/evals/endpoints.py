@@ -15,51 +15,13 @@ from tunix_rt.evals.service import LeaderboardFilter
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import NotFound, PayloadTooLarge, Unprocessable
 from tunix_rt.kit.pagination import Offset, Page, Pagination
-from tunix_rt.kit.text import NAME_PATTERN
-from tunix_rt.models.evaluation import EvalSet, Evaluation, RegressionBaseline
+from tunix_rt.kit.text import Key, ModelRef, Name, Text
+from tunix_rt.models.evaluation import Evaluation
+from tunix_rt.runs.service import get_run
 
 router = APIRouter(tags=["evaluation"])
 
 MAX_EVAL_SET_BYTES = 64 * 1_048_576
-
-
-def evaluation_out(row: Evaluation) -> schemas.Evaluation:
-    return schemas.Evaluation(
-        evaluation_id=row.id,
-        run_id=row.run_id,
-        job_run_id=row.job_run_id,
-        score=row.score,
-        verdict=row.verdict,
-        metrics=row.metrics,
-        detailed_metrics=[schemas.DetailedMetric(**d) for d in row.detailed_metrics],
-        judge=schemas.JudgeRef(name=row.judge_name, version=row.judge_version),
-        eval_set=row.eval_set_name,
-        item_count=row.item_count,
-        predictions_artifact=row.predictions_path,
-        evaluated_at=row.evaluated_at,
-    )
-
-
-def baseline_out(row: RegressionBaseline) -> schemas.Baseline:
-    return schemas.Baseline(
-        name=row.name,
-        run_id=row.run_id,
-        metric=row.metric,
-        value=row.value,
-        lower_is_better=row.lower_is_better,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def eval_set_out(row: EvalSet) -> schemas.EvalSetSummary:
-    return schemas.EvalSetSummary(
-        name=row.name,
-        description=row.description,
-        item_count=row.item_count,
-        sha256=row.sha256,
-        created_at=row.created_at,
-    )
 
 
 def _as_utc(name: str, value: datetime | None) -> datetime | None:
@@ -70,7 +32,7 @@ def _as_utc(name: str, value: datetime | None) -> datetime | None:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise Unprocessable(("query", name), "date is out of the supported range") from None
+        raise Unprocessable(name, "date is out of the supported range") from None
 
 
 def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -100,9 +62,13 @@ async def evaluate_run(
 ) -> schemas.Evaluation:
     """Generate answers with the run's trained model, judge them and store the evaluation."""
     row = await service.evaluate_run(
-        _sessionmaker(request), settings, run_id, body or schemas.EvaluateRequest()
+        _sessionmaker(request),
+        settings,
+        request.app.state.slots,
+        run_id,
+        body or schemas.EvaluateRequest(),
     )
-    return evaluation_out(row)
+    return schemas.Evaluation.model_validate(row)
 
 
 @router.get(
@@ -112,14 +78,14 @@ async def evaluate_run(
 )
 async def get_run_evaluation(run_id: uuid.UUID, session: SessionDep) -> schemas.Evaluation:
     """The run's latest evaluation."""
-    return evaluation_out(await service.latest_evaluation(session, run_id))
+    return schemas.Evaluation.model_validate(await service.latest_evaluation(session, run_id))
 
 
 @router.get("/api/tunix/runs/{run_id}/evaluations", operation_id="list_run_evaluations")
 async def list_run_evaluations(run_id: uuid.UUID, session: SessionDep) -> schemas.EvaluationList:
     """Every evaluation of the run, newest first."""
     rows = await service.list_evaluations(session, run_id)
-    return schemas.EvaluationList(data=[evaluation_out(r) for r in rows])
+    return schemas.EvaluationList(data=[schemas.Evaluation.model_validate(r) for r in rows])
 
 
 @router.get("/api/tunix/runs/{run_id}/predictions", operation_id="list_run_predictions")
@@ -134,7 +100,7 @@ async def list_run_predictions(
     offset: Offset = 0,
 ) -> schemas.PredictionPage:
     """Per-item generated vs expected answers of an evaluation (predictions.jsonl)."""
-    run = await service.get_run(session, run_id)
+    run = await get_run(session, run_id)
     if evaluation_id is None:
         evaluation = await service.latest_evaluation(session, run_id)
     else:
@@ -167,8 +133,8 @@ async def get_leaderboard(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
-    dataset_key: Annotated[str | None, Query(max_length=200)] = None,
-    model_id: Annotated[str | None, Query(max_length=500)] = None,
+    dataset_key: Annotated[Key | None, Query()] = None,
+    model_id: Annotated[ModelRef | None, Query()] = None,
     evaluated_after: Annotated[datetime | None, Query(description="Inclusive.")] = None,
     evaluated_before: Annotated[datetime | None, Query(description="Exclusive.")] = None,
 ) -> Page[schemas.LeaderboardRow]:
@@ -212,7 +178,7 @@ async def get_evaluation(evaluation_id: uuid.UUID, session: SessionDep) -> schem
     row = await session.get(Evaluation, evaluation_id)
     if row is None:
         raise NotFound(f"evaluation {evaluation_id} not found")
-    return evaluation_out(row)
+    return schemas.Evaluation.model_validate(row)
 
 
 # --- regression ---------------------------------------------------------------------------------
@@ -237,21 +203,21 @@ async def upsert_baseline(body: schemas.BaselineCreate, session: SessionDep) -> 
         metric=body.metric,
         lower_is_better=body.lower_is_better,
     )
-    return baseline_out(row)
+    return schemas.Baseline.model_validate(row)
 
 
 @router.get("/api/regression/baselines", operation_id="list_baselines", tags=["regression"])
 async def list_baselines(session: SessionDep) -> schemas.BaselineList:
     """All baselines by name."""
     return schemas.BaselineList(
-        data=[baseline_out(r) for r in await regression.list_baselines(session)]
+        data=[schemas.Baseline.model_validate(r) for r in await regression.list_baselines(session)]
     )
 
 
 @router.get("/api/regression/baselines/{name}", operation_id="get_baseline", tags=["regression"])
-async def get_baseline(name: str, session: SessionDep) -> schemas.Baseline:
+async def get_baseline(name: Key, session: SessionDep) -> schemas.Baseline:
     """One baseline."""
-    return baseline_out(await regression.get_baseline(session, name))
+    return schemas.Baseline.model_validate(await regression.get_baseline(session, name))
 
 
 @router.delete(
@@ -260,7 +226,7 @@ async def get_baseline(name: str, session: SessionDep) -> schemas.Baseline:
     operation_id="delete_baseline",
     tags=["regression"],
 )
-async def delete_baseline(name: str, session: SessionDep) -> Response:
+async def delete_baseline(name: Key, session: SessionDep) -> Response:
     """Delete a baseline."""
     await regression.delete_baseline(session, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -310,7 +276,7 @@ async def create_eval_set(
     body: schemas.EvalSetCreate, session: SessionDep
 ) -> schemas.EvalSetSummary:
     """Register a named eval set of {id, prompt, expected_answer, category?} items."""
-    return eval_set_out(await eval_sets.create_eval_set(session, body))
+    return schemas.EvalSetSummary.model_validate(await eval_sets.create_eval_set(session, body))
 
 
 @router.post(
@@ -332,8 +298,8 @@ async def create_eval_set(
 async def import_eval_set(
     request: Request,
     session: SessionDep,
-    name: Annotated[str, Query(min_length=1, max_length=128, pattern=NAME_PATTERN)],
-    description: Annotated[str | None, Query(max_length=2000)] = None,
+    name: Annotated[Name, Query()],
+    description: Annotated[Text | None, Query(max_length=2000)] = None,
 ) -> schemas.EvalSetSummary:
     """Register an eval set from a JSONL body, one item per line (errors name the line)."""
     chunks: list[bytes] = []
@@ -348,27 +314,27 @@ async def import_eval_set(
     if errors:
         eval_sets.raise_line_errors(errors)
     if not items:
-        raise Unprocessable(("body",), "the eval set has no items")
+        raise Unprocessable((), "the eval set has no items")
     body = schemas.EvalSetCreate(name=name, description=description, items=items)
-    return eval_set_out(await eval_sets.create_eval_set(session, body))
+    return schemas.EvalSetSummary.model_validate(await eval_sets.create_eval_set(session, body))
 
 
 @router.get("/api/eval-sets", operation_id="list_eval_sets", tags=["eval sets"])
 async def list_eval_sets(session: SessionDep) -> schemas.EvalSetList:
     """Registered eval sets by name."""
     return schemas.EvalSetList(
-        data=[eval_set_out(r) for r in await eval_sets.list_eval_sets(session)]
+        data=[
+            schemas.EvalSetSummary.model_validate(r)
+            for r in await eval_sets.list_eval_sets(session)
+        ]
     )
 
 
 @router.get("/api/eval-sets/{name}", operation_id="get_eval_set", tags=["eval sets"])
-async def get_eval_set(name: str, session: SessionDep) -> schemas.EvalSetDetail:
+async def get_eval_set(name: Key, session: SessionDep) -> schemas.EvalSetDetail:
     """An eval set with its items."""
     row = await eval_sets.get_eval_set(session, name)
-    return schemas.EvalSetDetail(
-        **eval_set_out(row).model_dump(),
-        items=[schemas.EvalSetItem.model_validate(i) for i in row.items],
-    )
+    return schemas.EvalSetDetail.model_validate(row)
 
 
 @router.delete(
@@ -377,7 +343,7 @@ async def get_eval_set(name: str, session: SessionDep) -> schemas.EvalSetDetail:
     operation_id="delete_eval_set",
     tags=["eval sets"],
 )
-async def delete_eval_set(name: str, session: SessionDep) -> Response:
+async def delete_eval_set(name: Key, session: SessionDep) -> Response:
     """Delete an eval set (evaluations made with it are kept)."""
     await eval_sets.delete_eval_set(session, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -74,7 +74,7 @@ def raise_line_errors(errors: list[LineError]) -> None:
     """A 422 listing the first problems by line number."""
     shown = "; ".join(str(e) for e in errors[:MAX_REPORTED])
     more = f" (and {len(errors) - MAX_REPORTED} more)" if len(errors) > MAX_REPORTED else ""
-    raise Unprocessable(("body",), f"{len(errors)} invalid line(s): {shown}{more}")
+    raise Unprocessable((), f"{len(errors)} invalid line(s): {shown}{more}")
 
 
 def content_sha256(items: list[EvalSetItem]) -> str:
@@ -89,7 +89,7 @@ async def create_eval_set(session: AsyncSession, body: EvalSetCreate) -> EvalSet
     seen: set[str] = set()
     for index, item in enumerate(body.items):
         if item.id in seen:
-            raise Unprocessable(("body", "items", index, "id"), f"duplicate id {item.id!r}")
+            raise Unprocessable(("items", index, "id"), f"duplicate id {item.id!r}")
         seen.add(item.id)
     if await session.scalar(select(EvalSet.id).where(EvalSet.name == body.name)) is not None:
         raise Conflict(f"eval set {body.name!r} already exists; delete it or pick another name")

@@ -33,6 +33,7 @@ from tunix_rt.models.evaluation import Evaluation
 from tunix_rt.models.run import Run
 from tunix_rt.runs.jobs import ChildSpec, training_argv
 from tunix_rt.runs.queue import renew_lease
+from tunix_rt.runs.service import get_run
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def write_generation_files(job: Run, parent: Run, items: list[dict[str, Any]]) -
 async def _parent(session: AsyncSession, job: Run) -> Run:
     if job.parent_run_id is None:
         raise BadRequest(f"evaluate job {job.id} names no trained run")
-    return await service.get_run(session, job.parent_run_id)
+    return await get_run(session, job.parent_run_id)
 
 
 async def load_items(session: AsyncSession, settings: Settings, job: Run) -> list[dict[str, Any]]:

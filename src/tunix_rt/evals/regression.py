@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
-from tunix_rt.evals.service import get_run, latest_evaluation_or_none
+from tunix_rt.evals.service import latest_evaluation_or_none
 from tunix_rt.kit.errors import BadRequest, NotFound
 from tunix_rt.models.evaluation import RegressionBaseline
+from tunix_rt.runs.service import get_run
 
 
 @dataclass(frozen=True)

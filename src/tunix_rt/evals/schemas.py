@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunix_rt.kit.pagination import Pagination
-from tunix_rt.kit.text import NAME_PATTERN, Text
+from tunix_rt.kit.text import Key, Name, Text
+from tunix_rt.training.params import GenBatchSize, MaxNewTokens, Seed, Temperature, TopP
 
 Verdict = Literal["pass", "fail", "uncertain"]
 
@@ -22,7 +23,7 @@ class EvaluateRequest(BaseModel):
         json_schema_extra={"examples": [{"judge_override": "answer_correctness,format"}]},
     )
 
-    judge_override: str | list[str] | None = Field(
+    judge_override: Annotated[Text, Field(max_length=1000)] | list[Key] | None = Field(
         default=None,
         description=(
             "Judges to apply instead of the configured default, as `name` or `name@version`, "
@@ -30,17 +31,15 @@ class EvaluateRequest(BaseModel):
             "format, baseline, llm_judge."
         ),
     )
-    eval_set: str | None = Field(
-        default=None,
-        max_length=128,
-        description="A registered eval set; default the dataset's eval split.",
+    eval_set: Name | None = Field(
+        default=None, description="A registered eval set; default the dataset's eval split."
     )
     limit: int | None = Field(default=None, ge=1, le=100_000, description="Judge the first N.")
-    batch_size: int | None = Field(default=None, ge=1, le=1024)
-    max_new_tokens: int | None = Field(default=None, ge=1, le=32768)
-    temperature: float = Field(default=0.0, ge=0, le=2, description="0 = greedy.")
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    batch_size: GenBatchSize | None = Field(default=None, description="Default: server's.")
+    max_new_tokens: MaxNewTokens | None = Field(default=None, description="Default: server's.")
+    temperature: Temperature = Field(default=0.0, description="0 = greedy.")
+    top_p: TopP | None = None
+    seed: Seed = 0
 
 
 class JudgeRef(BaseModel):
@@ -55,10 +54,18 @@ class DetailedMetric(BaseModel):
     details: dict[str, Any]
 
 
-class Evaluation(BaseModel):
+class _FromRow(BaseModel):
+    """Read shapes built from ORM rows (``model_validate(row)``)."""
+
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
+
+
+class Evaluation(_FromRow):
     """An evaluation of a trained run (SPEC §7)."""
 
-    evaluation_id: uuid.UUID
+    evaluation_id: uuid.UUID = Field(validation_alias="id")
     run_id: uuid.UUID
     job_run_id: uuid.UUID | None
     score: float = Field(description="0–100, set by the first judge.")
@@ -66,10 +73,14 @@ class Evaluation(BaseModel):
     metrics: dict[str, float]
     detailed_metrics: list[DetailedMetric]
     judge: JudgeRef
-    eval_set: str | None = Field(description="Eval set name; null = the dataset's eval split.")
+    eval_set: str | None = Field(
+        validation_alias="eval_set_name",
+        description="Eval set name; null = the dataset's eval split.",
+    )
     item_count: int
     predictions_artifact: str | None = Field(
-        description="Path of predictions.jsonl inside the run's artifacts."
+        validation_alias="predictions_path",
+        description="Path of predictions.jsonl inside the run's artifacts.",
     )
     evaluated_at: datetime
 
@@ -125,9 +136,9 @@ class BaselineCreate(BaseModel):
         },
     )
 
-    name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
+    name: Name
     run_id: uuid.UUID
-    metric: str = Field(
+    metric: Text = Field(
         default="score",
         min_length=1,
         max_length=128,
@@ -136,7 +147,7 @@ class BaselineCreate(BaseModel):
     lower_is_better: bool = Field(default=False, description="True for losses and error rates.")
 
 
-class Baseline(BaseModel):
+class Baseline(_FromRow):
     name: str
     run_id: uuid.UUID | None
     metric: str
@@ -154,7 +165,7 @@ class RegressionCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: uuid.UUID
-    baseline_name: str = Field(min_length=1, max_length=128)
+    baseline_name: Key
 
 
 class RegressionCheck(BaseModel):
@@ -189,12 +200,12 @@ class EvalSetItem(BaseModel):
 class EvalSetCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=128, pattern=NAME_PATTERN)
+    name: Name
     description: Text | None = Field(default=None, max_length=2000)
     items: list[EvalSetItem] = Field(min_length=1, max_length=100_000)
 
 
-class EvalSetSummary(BaseModel):
+class EvalSetSummary(_FromRow):
     name: str
     description: str | None
     item_count: int

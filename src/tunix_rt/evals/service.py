@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +26,10 @@ from tunix_rt.evals.schemas import EvaluateRequest
 from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound
 from tunix_rt.models.evaluation import EvalSet, Evaluation
 from tunix_rt.models.run import Run
+from tunix_rt.runs import queue
+from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.executor import run_inline
+from tunix_rt.runs.service import get_run
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +41,6 @@ class EvaluationFailed(DomainError):
     """The evaluate job ran but produced no evaluation (generation failed or was stopped)."""
 
     status_code = 500
-
-
-def inline_worker_id() -> str:
-    return f"eval:{socket.gethostname()}:{os.getpid()}"
-
-
-async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
-    run = await session.get(Run, run_id, populate_existing=True)
-    if run is None:
-        raise NotFound(f"run {run_id} not found")
-    return run
 
 
 async def latest_evaluation_or_none(session: AsyncSession, run_id: uuid.UUID) -> Evaluation | None:
@@ -184,28 +175,30 @@ async def create_evaluation_job(
     return job
 
 
-async def start_evaluation(
-    sessionmaker: async_sessionmaker[AsyncSession],
+async def create_checked_job(
+    session: AsyncSession,
     settings: Settings,
     run_id: uuid.UUID,
     request: EvaluateRequest,
     *,
-    hold_for: str | None,
+    hold_for: str | None = None,
 ) -> Run:
-    """Validate and insert the evaluate job (held by ``hold_for``, or pending and queued)."""
-    async with sessionmaker() as session:
-        run = await get_run(session, run_id)
-        specs = _specs(settings, request)
-        await check_evaluable(session, settings, run, request.eval_set)
-        job = await create_evaluation_job(
-            session, settings, run, request, specs=specs, hold_for=hold_for
-        )
-        if hold_for is None:
-            from tunix_rt.runs import queue
+    """Validate, then insert the evaluate job (flushed; the caller's boundary commits)."""
+    run = await get_run(session, run_id)
+    specs = _specs(settings, request)
+    await check_evaluable(session, settings, run, request.eval_set)
+    return await create_evaluation_job(
+        session, settings, run, request, specs=specs, hold_for=hold_for
+    )
 
-            await queue.enqueue(session)
-        await session.commit()
-        return job
+
+async def queue_evaluation(
+    session: AsyncSession, settings: Settings, run_id: uuid.UUID, request: EvaluateRequest
+) -> Run:
+    """Insert a pending evaluate job; a worker wakes when the transaction commits."""
+    job = await create_checked_job(session, settings, run_id, request)
+    await queue.enqueue(session)
+    return job
 
 
 async def evaluation_of_job(
@@ -233,21 +226,26 @@ async def evaluation_of_job(
 async def evaluate_run(
     sessionmaker: async_sessionmaker[AsyncSession],
     settings: Settings,
+    slots: Slots,
     run_id: uuid.UUID,
     request: EvaluateRequest,
 ) -> Evaluation:
     """Evaluate a completed run now (generation runs in a child) and return the result."""
-    from tunix_rt.runs.executor import execute_run
+    async with sessionmaker() as session:  # refuse a bad request before waiting for a slot
+        run = await get_run(session, run_id)
+        _specs(settings, request)
+        await check_evaluable(session, settings, run, request.eval_set)
 
-    worker_id = inline_worker_id()
-    job = await start_evaluation(sessionmaker, settings, run_id, request, hold_for=worker_id)
-    await execute_run(sessionmaker, settings, job.id, worker_id=worker_id)
-    return await evaluation_of_job(sessionmaker, job.id)
+    async def create(session: AsyncSession, worker_id: str) -> Run:
+        return await create_checked_job(session, settings, run_id, request, hold_for=worker_id)
+
+    job_id = await run_inline(sessionmaker, settings, slots, create)
+    return await evaluation_of_job(sessionmaker, job_id)
 
 
 def _specs(settings: Settings, request: EvaluateRequest) -> list[str]:
     if request.judge_override is None:
-        return parse_judge_specs(settings.eval_default_judges, loc=("settings", "judges"))
+        return parse_judge_specs(settings.eval_default_judges, loc="judges")
     return parse_judge_specs(request.judge_override)
 
 
@@ -266,11 +264,9 @@ async def enqueue_auto_evaluation(
             "run %s: dataset %s has no eval split; no auto-evaluation", run.id, run.dataset_key
         )
         return None
-    specs = parse_judge_specs(settings.eval_default_judges, loc=("settings", "judges"))
+    specs = parse_judge_specs(settings.eval_default_judges, loc="judges")
     job = await create_evaluation_job(session, settings, run, EvaluateRequest(), specs=specs)
-    from tunix_rt.runs import queue  # wakes a worker when the transaction commits
-
-    await queue.enqueue(session)
+    await queue.enqueue(session)  # wakes a worker when the transaction commits
     return job
 
 

@@ -72,7 +72,7 @@ def arithmetic_traces(
             (f for f in ("ops", "digits", "terms", "style", "count") if message.startswith(f)),
             "count" if "distinct problems" in message else "ops",
         )
-        raise Unprocessable(("body", field), message) from None
+        raise Unprocessable(field, message) from None
     return validated(docs)
 
 

@@ -36,14 +36,35 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+Field = str | tuple[str | int, ...]
+
+
 class Unprocessable(DomainError):
-    """A 422 for a rule that a schema cannot express; ``loc`` points at the field."""
+    """A 422 for a rule that a schema cannot express, naming the field (``"seed"``,
+    ``("items", 3, "id")``, or ``()`` for the whole input). Services know fields, not
+    HTTP: the handler finds whether the field came in the query, the path or the body."""
 
     status_code = 422
 
-    def __init__(self, loc: tuple[str | int, ...], msg: str) -> None:
+    def __init__(self, field: Field, msg: str) -> None:
         super().__init__(msg)
-        self.loc = loc
+        self.field: tuple[str | int, ...] = (field,) if isinstance(field, str) else field
+
+
+def _location(request: Request, field: tuple[str | int, ...]) -> list[str | int]:
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    pending = [dependant] if field and dependant is not None else []
+    while pending:  # the endpoint's parameters and those of its dependencies
+        current = pending.pop()
+        for source in ("query", "path", "header"):
+            params = getattr(current, f"{source}_params", [])
+            if any(field[0] in (p.name, p.alias) for p in params):
+                return [source, *field]
+        pending.extend(getattr(current, "dependencies", []))
+    if field and isinstance(field[0], str) and field[0] in request.query_params:
+        return ["query", *field]  # a dynamic query parameter (meta.<key> filters)
+    return ["body", *field]
 
 
 def _printable(text: str) -> str:
@@ -71,9 +92,10 @@ def _clean_error(err: Any) -> dict[str, Any]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         if isinstance(exc, Unprocessable):
-            body: Any = [{"loc": list(exc.loc), "msg": exc.detail, "type": "value_error"}]
+            loc = _location(request, exc.field)
+            body: Any = [{"loc": loc, "msg": exc.detail, "type": "value_error"}]
             return JSONResponse({"detail": body}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 

@@ -49,5 +49,5 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return created_at, uuid.UUID(data["id"])
     except (ValueError, KeyError, TypeError, json.JSONDecodeError) as exc:
         raise Unprocessable(
-            ("query", "cursor"), "invalid cursor; use a next_cursor value returned by this endpoint"
+            "cursor", "invalid cursor; use a next_cursor value returned by this endpoint"
         ) from exc

@@ -36,6 +36,11 @@ class Evaluation(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
+    @property
+    def judge(self) -> dict[str, str]:
+        """The judge that set the score, as the API shows it."""
+        return {"name": self.judge_name, "version": self.judge_version}
+
     __table_args__ = (
         # Latest evaluation of a run (the leaderboard's one row per run).
         Index("ix_evaluations_run_id_evaluated_at", "run_id", "evaluated_at"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import (
     BigInteger,
@@ -24,15 +24,13 @@ from tunix_rt.db import Base, JSONType, UTCDateTime, new_id, utcnow
 # SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid); Postgres gets BIGINT.
 BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
-RUN_STATUSES = (
-    "pending",
-    "running",
-    "cancel_requested",
-    "completed",
-    "failed",
-    "timeout",
-    "cancelled",
-)
+# The one definition of run statuses, modes and kinds (the API's enums come from these).
+RunStatus = Literal[
+    "pending", "running", "cancel_requested", "completed", "failed", "timeout", "cancelled"
+]
+RunMode = Literal["dry-run", "local"]
+RunKind = Literal["train", "evaluate"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 TERMINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
 ACTIVE_STATUSES = frozenset({"running", "cancel_requested"})
 
@@ -113,6 +111,9 @@ class RunMetric(Base):
         Uuid, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
     )
     step: Mapped[int] = mapped_column(Integer, nullable=False)
+    # The run's attempt that reported it: a resumed attempt repeats the steps after its
+    # checkpoint, and readers keep the newest attempt's point per step.
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     eval_loss: Mapped[float | None] = mapped_column(Float, nullable=True)
     learning_rate: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from typing import Annotated, Literal
 
@@ -13,15 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.pagination import Offset, Page, Pagination
+from tunix_rt.kit.text import Key, RelPath
 from tunix_rt.models.run import Run as RunRow
-from tunix_rt.runs import artifacts, logs, schemas, service
-from tunix_rt.runs.executor import execute_run
+from tunix_rt.runs import artifacts, logs, queue, schemas, service
+from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.executor import run_inline
 
 router = APIRouter(prefix="/api/tunix", tags=["runs"])
-
-
-def inline_worker_id() -> str:
-    return f"api:{socket.gethostname()}:{os.getpid()}"
 
 
 def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -29,34 +25,9 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     return maker
 
 
-async def run_detail(session: AsyncSession, run: RunRow) -> schemas.Run:
-    return schemas.Run(
-        run_id=run.id,
-        kind=run.kind,
-        status=run.status,
-        mode=run.mode,
-        dataset_key=run.dataset_key,
-        model_id=run.model_id,
-        output_dir=run.output_dir,
-        exit_code=run.exit_code,
-        stdout=await service.log_tail(session, run.id, "stdout"),
-        stderr=await service.log_tail(session, run.id, "stderr"),
-        duration_seconds=run.duration_seconds,
-        queued_at=run.queued_at,
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        message=run.message,
-        config=run.config,
-        parent_run_id=run.parent_run_id,
-        priority=run.priority,
-        queue=run.queue,
-        attempt=run.attempt,
-        max_attempts=run.max_attempts,
-        worker_id=run.worker_id,
-        timeout_seconds=run.timeout_seconds,
-        created_at=run.created_at,
-        report=await service.dry_run_report(session, run.id) if run.mode == "dry-run" else None,
-    )
+def _slots(request: Request) -> Slots:
+    slots: Slots = request.app.state.slots
+    return slots
 
 
 @router.get("/status", operation_id="get_tunix_status")
@@ -88,15 +59,18 @@ async def create_run(
     """Start a run: sync executes it before answering; async queues it (status pending)."""
     if mode == "async":
         run = await service.create_run(session, settings, body)
-        from tunix_rt.runs import queue  # the durable queue wakes a worker on commit
-
         await queue.enqueue(session)
-        return await run_detail(session, run)
-    worker_id = inline_worker_id()
-    run = await service.create_run(session, settings, body, hold_for=worker_id)
-    await session.commit()
-    await execute_run(_sessionmaker(request), settings, run.id, worker_id=worker_id)
-    return await run_detail(session, await service.get_run(session, run.id))
+        return await service.run_detail(session, run)
+    maker = _sessionmaker(request)
+    async with maker() as check:  # a bad request is refused before waiting for a slot
+        await service.check_run_request(check, settings, body, uuid.uuid4())
+
+    async def create(held: AsyncSession, worker_id: str) -> RunRow:
+        return await service.create_run(held, settings, body, hold_for=worker_id)
+
+    run_id = await run_inline(maker, settings, _slots(request), create)
+    async with maker() as read:
+        return await service.run_detail(read, await service.get_run(read, run_id))
 
 
 @router.get("/runs", operation_id="list_runs")
@@ -108,7 +82,7 @@ async def list_runs(
         list[schemas.RunStatus] | None,
         Query(alias="status", description="Repeat to match any of several statuses."),
     ] = None,
-    dataset_key: Annotated[str | None, Query(max_length=200)] = None,
+    dataset_key: Annotated[Key | None, Query()] = None,
     mode: Annotated[schemas.RunMode | None, Query()] = None,
     kind: Annotated[schemas.RunKind | None, Query()] = None,
 ) -> Page[schemas.RunSummary]:
@@ -123,25 +97,7 @@ async def list_runs(
         kind=kind,
     )
     return Page[schemas.RunSummary](
-        data=[
-            schemas.RunSummary(
-                run_id=r.id,
-                kind=r.kind,
-                dataset_key=r.dataset_key,
-                model_id=r.model_id,
-                mode=r.mode,
-                status=r.status,
-                priority=r.priority,
-                queue=r.queue,
-                attempt=r.attempt,
-                queued_at=r.queued_at,
-                started_at=r.started_at,
-                completed_at=r.completed_at,
-                duration_seconds=r.duration_seconds,
-                created_at=r.created_at,
-            )
-            for r in page.rows
-        ],
+        data=[schemas.RunSummary.model_validate(r) for r in page.rows],
         pagination=Pagination(limit=limit, offset=offset, next_offset=page.next_offset),
     )
 
@@ -149,24 +105,13 @@ async def list_runs(
 @router.get("/runs/{run_id}", operation_id="get_run")
 async def get_run(run_id: uuid.UUID, session: SessionDep) -> schemas.Run:
     """One run in full: status, output tails (10 KB each), directory and config."""
-    return await run_detail(session, await service.get_run(session, run_id))
+    return await service.run_detail(session, await service.get_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/status", operation_id="get_run_status")
 async def get_run_status(run_id: uuid.UUID, session: SessionDep) -> schemas.RunStatusInfo:
     """Just the run's state and timings (cheap to poll)."""
-    run = await service.get_run(session, run_id)
-    return schemas.RunStatusInfo(
-        run_id=run.id,
-        status=run.status,
-        queued_at=run.queued_at,
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        exit_code=run.exit_code,
-        message=run.message,
-        attempt=run.attempt,
-        worker_id=run.worker_id,
-    )
+    return schemas.RunStatusInfo.model_validate(await service.get_run(session, run_id))
 
 
 @router.get("/runs/{run_id}/metrics", operation_id="get_run_metrics")
@@ -174,19 +119,7 @@ async def get_run_metrics(run_id: uuid.UUID, session: SessionDep) -> schemas.Run
     """The step series (loss, eval loss, learning rate, tokens/s, elapsed)."""
     run = await service.get_run(session, run_id)
     rows = await service.list_metrics(session, run_id)
-    points = [
-        schemas.RunMetricPoint(
-            step=m.step,
-            loss=m.loss,
-            eval_loss=m.eval_loss,
-            learning_rate=m.learning_rate,
-            tokens_per_second=m.tokens_per_second,
-            elapsed_seconds=m.elapsed_seconds,
-            total_steps=m.total_steps,
-            created_at=m.created_at,
-        )
-        for m in rows
-    ]
+    points = [schemas.RunMetricPoint.model_validate(m) for m in rows]
     total = next((p.total_steps for p in reversed(points) if p.total_steps), None)
     return schemas.RunMetrics(
         run_id=run.id,
@@ -235,10 +168,13 @@ async def delete_run(run_id: uuid.UUID, session: SessionDep, settings: SettingsD
 
 
 @router.get("/runs/{run_id}/artifacts", operation_id="list_run_artifacts")
-async def list_run_artifacts(run_id: uuid.UUID, session: SessionDep) -> schemas.ArtifactList:
+async def list_run_artifacts(
+    run_id: uuid.UUID, session: SessionDep, settings: SettingsDep
+) -> schemas.ArtifactList:
     """Every file in the run directory (relative paths)."""
     run = await service.get_run(session, run_id)
-    return schemas.ArtifactList(run_id=run.id, artifacts=artifacts.list_artifacts(run.output_dir))
+    directory = service.files_dir(settings, run)
+    return schemas.ArtifactList(run_id=run.id, artifacts=artifacts.list_artifacts(directory))
 
 
 @router.get(
@@ -247,8 +183,10 @@ async def list_run_artifacts(run_id: uuid.UUID, session: SessionDep) -> schemas.
     response_class=FileResponse,
     responses={403: {"description": "The path leaves the run directory."}},
 )
-async def download_run_artifact(run_id: uuid.UUID, path: str, session: SessionDep) -> FileResponse:
+async def download_run_artifact(
+    run_id: uuid.UUID, path: RelPath, session: SessionDep, settings: SettingsDep
+) -> FileResponse:
     """Stream one file of the run directory."""
     run = await service.get_run(session, run_id)
-    target = artifacts.resolve_artifact(run.output_dir, path)
+    target = artifacts.resolve_artifact(service.files_dir(settings, run), path)
     return FileResponse(target, filename=target.name, media_type="application/octet-stream")

@@ -14,8 +14,10 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol
@@ -26,9 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
 from tunix_rt.models.run import ACTIVE_STATUSES, Run, RunLog, RunMetric
+from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.jobs import ChildSpec, get_job_kind
 from tunix_rt.runs.queue import renew_lease
-from tunix_rt.runs.service import parse_event
+from tunix_rt.training.protocol import parse_event
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +59,8 @@ class _SelfLease:
     def __init__(self, sessionmaker: Sessionmaker, settings: Settings, run_id: uuid.UUID) -> None:
         self.sessionmaker = sessionmaker
         self.run_id = run_id
-        self.lease_seconds = float(getattr(settings, "queue_lease_seconds", 30.0))
-        self.every = float(getattr(settings, "queue_heartbeat_seconds", 5.0))
+        self.lease_seconds = settings.queue_lease_seconds
+        self.every = settings.queue_heartbeat_seconds
         self.last = 0.0
 
     async def renew(self) -> bool:
@@ -74,7 +77,7 @@ class _SelfLease:
 
 
 def lease_expiry(settings: Settings) -> Any:
-    return utcnow() + timedelta(seconds=float(getattr(settings, "queue_lease_seconds", 30.0)))
+    return utcnow() + timedelta(seconds=settings.queue_lease_seconds)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class LogWriter:
     sessionmaker: Sessionmaker
     run_id: uuid.UUID
     next_seq: int
+    attempt: int = 0
     logs: list[dict[str, Any]] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     error_line: str | None = None
@@ -110,7 +114,7 @@ class LogWriter:
         if stream == "stdout":
             event = parse_event(line)
             if event and event.get("event") == "metric" and isinstance(event.get("step"), int):
-                self.metrics.append(_metric_row(self.run_id, event, now))
+                self.metrics.append(_metric_row(self.run_id, self.attempt, event, now))
 
     async def flush(self) -> None:
         async with self._lock:
@@ -140,11 +144,12 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _metric_row(run_id: uuid.UUID, event: dict[str, Any], now: Any) -> dict[str, Any]:
+def _metric_row(run_id: uuid.UUID, attempt: int, event: dict[str, Any], now: Any) -> dict[str, Any]:
     total = event.get("total_steps")
     return {
         "run_id": run_id,
         "step": int(event["step"]),
+        "attempt": attempt,
         "loss": _num(event.get("loss")),
         "eval_loss": _num(event.get("eval_loss")),
         "learning_rate": _num(event.get("learning_rate")),
@@ -303,10 +308,21 @@ async def _prepare(sessionmaker: Sessionmaker, settings: Settings, run_id: uuid.
         return spec
 
 
-async def _next_seq(sessionmaker: Sessionmaker, run_id: uuid.UUID) -> int:
+CLOSING_LINE = "child exited with code"
+
+
+async def _log_position(sessionmaker: Sessionmaker, run_id: uuid.UUID) -> tuple[int, str | None]:
+    """The next seq of the run's log, and its last line so far."""
     async with sessionmaker() as session:
-        top = await session.scalar(select(func.max(RunLog.seq)).where(RunLog.run_id == run_id))
-        return int(top or 0) + 1
+        last = (
+            await session.execute(
+                select(RunLog.seq, RunLog.chunk)
+                .where(RunLog.run_id == run_id)
+                .order_by(RunLog.seq.desc())
+                .limit(1)
+            )
+        ).first()
+    return (int(last.seq) + 1, last.chunk) if last else (1, None)
 
 
 async def _cancel_requested(sessionmaker: Sessionmaker, run_id: uuid.UUID) -> bool:
@@ -375,7 +391,16 @@ async def execute_run(
     run = await _start(sessionmaker, settings, run_id, worker_id)
     if run is None:
         return
-    writer = LogWriter(sessionmaker, run_id, await _next_seq(sessionmaker, run_id))
+    next_seq, last_line = await _log_position(sessionmaker, run_id)
+    writer = LogWriter(sessionmaker, run_id, next_seq, attempt=run.attempt)
+    if last_line is not None and not last_line.startswith(CLOSING_LINE):
+        # The process that ran the previous attempt died without closing its log: lines
+        # it had buffered (up to FLUSH_SECONDS of output) were never stored.
+        writer.add(
+            "system",
+            f"--- log gap: the previous attempt's process stopped without closing the log; "
+            f"up to {FLUSH_SECONDS:g} s of its last output may be missing above ---",
+        )
     hook: LeaseHook = lease or _SelfLease(sessionmaker, settings, run_id)
     try:
         spec = await _prepare(sessionmaker, settings, run_id)
@@ -420,7 +445,7 @@ async def execute_run(
             _, late = await asyncio.wait(pumps, timeout=5.0)
             for task in late:
                 task.cancel()
-            writer.add("system", f"child exited with code {proc.returncode}")
+            writer.add("system", f"{CLOSING_LINE} {proc.returncode}")
             stop_flushing.set()
             await asyncio.shield(flusher)
             await asyncio.shield(writer.flush())
@@ -433,3 +458,26 @@ async def execute_run(
     if reason == "lease_lost":
         return
     await _finish(sessionmaker, settings, run_id, worker_id, reason, proc.returncode, writer)
+
+
+def inline_worker_id() -> str:
+    return f"inline:{socket.gethostname()}:{os.getpid()}"
+
+
+CreateHeld = Callable[[AsyncSession, str], Awaitable[Run]]
+
+
+async def run_inline(
+    sessionmaker: Sessionmaker, settings: Settings, slots: Slots, create: CreateHeld
+) -> uuid.UUID:
+    """Run a new run in this process (sync API modes, the CLI) within its capacity.
+
+    Waits for a free slot, then ``create(session, worker_id)`` validates and inserts the
+    run held by this process in one transaction, which commits before the child starts
+    (the executor's own transactions need the row). Returns the run's id once it ended."""
+    worker_id = inline_worker_id()
+    async with slots.hold():
+        async with sessionmaker() as session, session.begin():
+            run_id = (await create(session, worker_id)).id
+        await execute_run(sessionmaker, settings, run_id, worker_id=worker_id)
+    return run_id

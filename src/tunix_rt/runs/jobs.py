@@ -1,17 +1,18 @@
 """Job kinds: what a run of each kind starts as its child and does after a clean exit.
 
-"train" lives here; "evaluate" belongs to the evaluation domain and is imported lazily
-from ``tunix_rt.evals.jobs:EVALUATE_JOB`` so the runs package never depends on it.
+The runs domain executes kinds it does not know: each is registered by name where the
+app, worker or CLI is assembled (``tunix_rt.jobs.register_job_kinds``): "train" (defined
+here, with the evaluation domain's auto-evaluation as its completion hook), "evaluate"
+(``tunix_rt.evals.jobs``), and next "tune". Nothing here imports those domains.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt.config import Settings
 from tunix_rt.kit.errors import Unprocessable
 from tunix_rt.models.run import Run
+from tunix_rt.training.config import TrainConfig
+from tunix_rt.training.params import train_params_of
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,10 @@ def _write_jsonl(path: Path, rows: Iterator[dict[str, str]]) -> int:
 
 def write_training_files(settings: Settings, run: Run) -> Path:
     """Write data/train.jsonl, data/eval.jsonl and the child config; return its path."""
-    from tunix_rt.datasets.service import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
-        iter_split,
-    )
+    from tunix_rt.datasets.service import iter_split  # datasets own their storage
 
-    config = run.config
-    answer_only = config.get("completion_format") == "answer_only"
+    params = train_params_of(run.config)
+    answer_only = params.completion_format == "answer_only"
     output_dir = Path(run.output_dir)
     data_dir = output_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -85,7 +86,7 @@ def write_training_files(settings: Settings, run: Run) -> Path:
         train_file, render_examples(iter_split(settings, key, "train"), answer_only=answer_only)
     )
     if train_count == 0:
-        raise Unprocessable(("body", "dataset_key"), f"dataset {key!r} has no training examples")
+        raise Unprocessable("dataset_key", f"dataset {key!r} has no training examples")
     eval_file: Path | None = data_dir / "eval.jsonl"
     assert eval_file is not None
     if (
@@ -96,32 +97,30 @@ def write_training_files(settings: Settings, run: Run) -> Path:
     ):
         eval_file.unlink()
         eval_file = None
-    child = {
-        "task": "dry_run" if run.mode == "dry-run" else "train",
-        "run_id": str(run.id),
-        "model_id": run.model_id,
-        "output_dir": str(output_dir),
-        "train_file": str(train_file),
-        "eval_file": str(eval_file) if eval_file else None,
-        "learning_rate": config.get("learning_rate", 2e-5),
-        "num_epochs": config.get("num_epochs", 3),
-        "batch_size": config.get("batch_size", 8),
-        "max_seq_length": config.get("max_seq_length", 2048),
-        "max_steps": config.get("max_steps"),
-        "seed": config.get("seed", 0),
-        "lora_rank": config.get("lora_rank", 0),
-        "eval_every": config.get("eval_every"),
-        "checkpoint_every": config.get("checkpoint_every"),
-        "warmup_steps": config.get("warmup_steps"),
-        "completion_format": config.get("completion_format", "reasoning"),
-    }
+    child = TrainConfig(
+        task="dry_run" if run.mode == "dry-run" else "train",
+        run_id=str(run.id),
+        model_id=run.model_id,
+        output_dir=str(output_dir),
+        train_file=str(train_file),
+        eval_file=str(eval_file) if eval_file else None,
+        model_dirs=[str(d) for d in settings.model_directories],
+        **params.model_dump(),
+    )
     path = output_dir / CHILD_CONFIG
-    path.write_text(json.dumps(child, indent=2) + "\n", encoding="utf-8")
+    path.write_text(child.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return path
+
+
+# Called in the finishing transaction of a completed train run (e.g. auto-evaluation).
+CompletionHook = Callable[[AsyncSession, Settings, Run], Awaitable[object]]
 
 
 class TrainJob:
     """Supervised fine-tuning (or its dry run) with ``python -m tunix_rt.training``."""
+
+    def __init__(self, on_trained: Sequence[CompletionHook] = ()) -> None:
+        self.on_trained = list(on_trained)
 
     async def prepare(self, session: AsyncSession, settings: Settings, run: Run) -> ChildSpec:
         config_path = await asyncio.to_thread(write_training_files, settings, run)
@@ -130,23 +129,21 @@ class TrainJob:
     async def finalize(self, session: AsyncSession, settings: Settings, run: Run) -> None:
         if run.mode != "local":
             return
-        try:
-            evals = importlib.import_module("tunix_rt.evals.service")
-        except ImportError:
-            return
-        enqueue = getattr(evals, "enqueue_auto_evaluation", None)
-        if enqueue is not None:
-            await enqueue(session, settings, run)
+        for hook in self.on_trained:
+            await hook(session, settings, run)
 
 
-TRAIN_JOB = TrainJob()
+_KINDS: dict[str, JobKind] = {}
+
+
+def register_job_kind(kind: str, job: JobKind) -> None:
+    """Make runs of ``kind`` executable (replaces an earlier registration)."""
+    _KINDS[kind] = job
 
 
 def get_job_kind(kind: str) -> JobKind:
-    if kind == "train":
-        return TRAIN_JOB
-    if kind == "evaluate":
-        module = importlib.import_module("tunix_rt.evals.jobs")
-        job: JobKind = module.EVALUATE_JOB
-        return job
-    raise ValueError(f"unknown run kind {kind!r}")
+    job = _KINDS.get(kind)
+    if job is None:
+        known = ", ".join(sorted(_KINDS)) or "none (call tunix_rt.jobs.register_job_kinds)"
+        raise LookupError(f"no job kind {kind!r} is registered; registered: {known}")
+    return job

@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tunix_rt.kit.text import NAME_PATTERN
+from tunix_rt.kit.text import Key, Label, ModelRef, Name
+from tunix_rt.models.run import RunKind, RunMode, RunStatus
+from tunix_rt.training.params import TrainParams
 
-RunStatus = Literal[
-    "pending", "running", "cancel_requested", "completed", "failed", "timeout", "cancelled"
-]
-RunMode = Literal["dry-run", "local"]
-RunKind = Literal["train", "evaluate"]
-CompletionFormat = Literal["reasoning", "answer_only"]
+__all__ = ["RunKind", "RunMode", "RunStatus"]
 
 
-class RunRequest(BaseModel):
-    """What to train, on what, and how (SPEC §6)."""
+class RunRequest(TrainParams):
+    """What to train, on what, and how (SPEC §6): the run contract plus where it runs."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -39,45 +36,39 @@ class RunRequest(BaseModel):
         },
     )
 
-    dataset_key: str = Field(min_length=1, max_length=200, description="A built dataset.")
-    model_id: str = Field(
-        min_length=1,
-        max_length=500,
-        description="Preset (tunix-rt/tiny-gemma), local checkpoint directory or cached hub id.",
+    dataset_key: Key = Field(description="A built dataset.")
+    model_id: ModelRef = Field(
+        description=(
+            "Preset (tunix-rt/tiny-gemma), a checkpoint directory inside a model directory "
+            "(TUNIX_RT_MODEL_DIRS; by name or absolute path) or a cached hub id."
+        ),
     )
-    output_dir: str | None = Field(
+    output_dir: Name | None = Field(
         default=None,
-        max_length=4096,
-        description="Run directory; default {data_dir}/runs/{run_id}. Never shared by runs.",
+        description=(
+            "Name of the run directory, created under {data_dir}/runs/; default the run id. "
+            "Never shared by runs."
+        ),
     )
     dry_run: bool = Field(default=True, description="Validate only (seconds, no training).")
-    learning_rate: float = Field(default=2e-5, gt=0, le=1)
-    num_epochs: int = Field(default=3, ge=1, le=100)
-    batch_size: int = Field(default=8, ge=1, le=512)
-    max_seq_length: int = Field(default=2048, ge=16, le=32768)
-    max_steps: int | None = Field(default=None, ge=1, le=10_000_000)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    method: Literal["sft"] = Field(default="sft", description="Training method (sft; grpo later).")
-    lora_rank: int = Field(default=0, ge=0, le=1024, description="0 = full fine-tune.")
-    eval_every: int | None = Field(default=None, ge=1, le=10_000_000)
-    checkpoint_every: int | None = Field(default=None, ge=1, le=10_000_000)
-    warmup_steps: int | None = Field(default=None, ge=0, le=10_000_000)
     timeout_seconds: int | None = Field(default=None, ge=1, le=30 * 86400)
     priority: int = Field(default=0, ge=-1000, le=1000, description="Higher runs first.")
-    queue: str = Field(
+    queue: Label = Field(
         default="default",
-        min_length=1,
-        max_length=64,
-        pattern=NAME_PATTERN,
         description="Named queue; a worker started with --queue NAME takes only its queues.",
     )
-    completion_format: CompletionFormat = Field(
-        default="reasoning", description="Train on steps + answer, or on the answer only."
+
+
+class _FromRow(BaseModel):
+    """Read shapes built from ORM rows (``model_validate(row)``)."""
+
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
     )
 
 
-class RunSummary(BaseModel):
-    run_id: uuid.UUID
+class RunSummary(_FromRow):
+    run_id: uuid.UUID = Field(validation_alias="id")
     kind: RunKind
     dataset_key: str | None
     model_id: str
@@ -93,10 +84,10 @@ class RunSummary(BaseModel):
     created_at: datetime
 
 
-class Run(BaseModel):
+class Run(_FromRow):
     """A run in full: state, timings, output tails (≤10 KB each), directory and config."""
 
-    run_id: uuid.UUID
+    run_id: uuid.UUID = Field(validation_alias="id")
     kind: RunKind
     status: RunStatus
     mode: RunMode
@@ -104,8 +95,8 @@ class Run(BaseModel):
     model_id: str
     output_dir: str
     exit_code: int | None
-    stdout: str
-    stderr: str
+    stdout: str = ""
+    stderr: str = ""
     duration_seconds: float | None
     queued_at: datetime
     started_at: datetime | None
@@ -125,8 +116,8 @@ class Run(BaseModel):
     )
 
 
-class RunStatusInfo(BaseModel):
-    run_id: uuid.UUID
+class RunStatusInfo(_FromRow):
+    run_id: uuid.UUID = Field(validation_alias="id")
     status: RunStatus
     queued_at: datetime
     started_at: datetime | None
@@ -137,8 +128,9 @@ class RunStatusInfo(BaseModel):
     worker_id: str | None
 
 
-class RunMetricPoint(BaseModel):
+class RunMetricPoint(_FromRow):
     step: int
+    attempt: int = Field(description="The attempt that reported it (the newest wins).")
     loss: float | None
     eval_loss: float | None
     learning_rate: float | None
@@ -170,9 +162,15 @@ class ArtifactList(BaseModel):
     artifacts: list[Artifact]
 
 
+class ModelPreset(BaseModel):
+    model_id: str
+    description: str
+
+
 class TunixStatus(BaseModel):
     available: bool
     version: str | None
     jax_version: str | None
     runtime_required: bool = Field(description="Local (training) runs need Tunix and JAX.")
     message: str
+    presets: list[ModelPreset] = Field(description="Built-in models trained from scratch.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import json
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -18,12 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt.config import Settings
 from tunix_rt.db import new_id, utcnow
 from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound, Unprocessable
-from tunix_rt.models.run import ACTIVE_STATUSES, TERMINAL_STATUSES, Run, RunLog, RunMetric
+from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.observability.metrics import retire_runs
+from tunix_rt.runs import schemas
 from tunix_rt.runs.schemas import RunRequest, TunixStatus
+from tunix_rt.training.presets import PRESETS
+from tunix_rt.training.protocol import PREFIX, parse_event
+from tunix_rt.training.resolve import ModelNotFound, resolve_model
 
 TAIL_BYTES = 10 * 1024
-REPORT_PREFIX = "@tunix_rt "
+RUNS_DIR = "runs"
 
 
 class TunixUnavailable(DomainError):
@@ -44,6 +47,10 @@ def tunix_status() -> TunixStatus:
         jax_version=_version("jax"),
         runtime_required=True,
         message=message,
+        presets=[
+            schemas.ModelPreset(model_id=name, description=p.description)
+            for name, p in PRESETS.items()
+        ],
     )
 
 
@@ -62,16 +69,17 @@ def _available_fallback() -> tuple[bool, str, str]:
     return True, version, f"Tunix {version} with JAX {_version('jax')}"
 
 
-def _lease_seconds(settings: Settings) -> float:
-    return float(getattr(settings, "queue_lease_seconds", 30.0))
+def runs_root(settings: Settings) -> Path:
+    """The directory every run directory lives in: the server chooses them all."""
+    return (settings.data_dir / RUNS_DIR).resolve()
 
 
-def default_output_dir(settings: Settings, run_id: uuid.UUID) -> Path:
-    return (settings.data_dir / "runs" / str(run_id)).resolve()
+def run_dir(settings: Settings, name: str) -> Path:
+    return runs_root(settings) / name
 
 
 async def _check_dataset(session: AsyncSession, settings: Settings, key: str) -> None:
-    from tunix_rt.datasets import service as datasets  # type: ignore[attr-defined,unused-ignore]
+    from tunix_rt.datasets import service as datasets
 
     try:
         await datasets.get_manifest(session, settings, key)
@@ -79,40 +87,66 @@ async def _check_dataset(session: AsyncSession, settings: Settings, key: str) ->
         raise NotFound(f"dataset {key!r} not found") from None
 
 
-def _check_model(settings: Settings, model_id: str) -> None:
+def check_model(settings: Settings, model_id: str) -> None:
+    """422 on ``model_id`` unless it resolves (local checkpoints: only in model dirs)."""
     try:
-        from tunix_rt.training.resolve import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
-            ModelNotFound,
-            resolve_model,
-        )
-    except ImportError:
-        return
-    try:
-        resolve_model(model_id, getattr(settings, "model_cache_dirs", None) or None)
+        resolve_model(model_id, settings.model_directories)
     except ModelNotFound as exc:
-        raise Unprocessable(("body", "model_id"), str(exc)) from None
+        raise Unprocessable("model_id", str(exc)) from None
 
 
 async def _check_output_dir(session: AsyncSession, output_dir: Path) -> None:
     taken = await session.scalar(select(Run.id).where(Run.output_dir == str(output_dir)).limit(1))
     if taken is not None:
-        raise Conflict(f"output_dir {output_dir} belongs to run {taken}; every run needs its own")
-    if not _usable_dir(output_dir):
-        raise Conflict(f"output_dir {output_dir} exists and is not an empty directory")
+        raise Conflict(f"output_dir {output_dir.name!r} belongs to run {taken}; choose another")
+    if output_dir.exists():  # noqa: ASYNC240 (one stat)
+        raise Conflict(f"output_dir {output_dir.name!r} exists already; choose another name")
 
 
-def _usable_dir(path: Path) -> bool:
-    return not path.exists() or (path.is_dir() and not any(path.iterdir()))
-
-
-def _absolute(path: str) -> Path:
-    return Path(path).expanduser().resolve()
-
-
-def remove_run_dir(path: str) -> None:
+def _server_made(settings: Settings, path: str) -> Path | None:
+    """The run directory ``path`` when the server chose it (inside the runs root, not a
+    link); None for anything else: rows written by older versions may name any path."""
     directory = Path(path)
-    if directory.is_dir() and not directory.is_symlink():
+    if directory.is_symlink():
+        return None
+    root = runs_root(settings)
+    resolved = directory.resolve()
+    return resolved if root in resolved.parents else None
+
+
+def files_dir(settings: Settings, run: Run) -> str:
+    """The directory whose files the run's artifact endpoints serve; 404 when the run's
+    directory is not one the server chose."""
+    directory = _server_made(settings, run.output_dir)
+    if directory is None:
+        raise NotFound(
+            f"run {run.id}'s directory is outside the runs folder; its files are not served"
+        )
+    return str(directory)
+
+
+def remove_run_dir(settings: Settings, path: str) -> None:
+    """Remove a run's directory, but only one the server made for it."""
+    directory = _server_made(settings, path)
+    if directory is not None and directory.is_dir():
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def check_run_request(
+    session: AsyncSession, settings: Settings, request: RunRequest, run_id: uuid.UUID
+) -> Path:
+    """Every check of a new run, writing nothing; returns its directory."""
+    if not request.dry_run and not tunix_status().available:
+        raise TunixUnavailable(
+            "local training needs Tunix and JAX: "
+            + tunix_status().message
+            + " (dry_run=true works without them)"
+        )
+    await _check_dataset(session, settings, request.dataset_key)
+    check_model(settings, request.model_id)
+    output_dir = run_dir(settings, request.output_dir or str(run_id))
+    await _check_output_dir(session, output_dir)
+    return output_dir
 
 
 async def create_run(
@@ -127,23 +161,12 @@ async def create_run(
     """Validate everything first (nothing is stored on a 4xx/501), then insert the row:
     ``pending`` for the queue, or ``running`` held by ``hold_for`` (an inline executor),
     so no queue worker can claim a run that is about to run inline."""
-    if not request.dry_run and not tunix_status().available:
-        raise TunixUnavailable(
-            "local training needs Tunix and JAX: "
-            + tunix_status().message
-            + " (dry_run=true works without them)"
-        )
-    await _check_dataset(session, settings, request.dataset_key)
-    _check_model(settings, request.model_id)
     run_id = new_id()
-    if request.output_dir:
-        output_dir = _absolute(request.output_dir)
-    else:
-        output_dir = default_output_dir(settings, run_id)
-    await _check_output_dir(session, output_dir)
+    output_dir = await check_run_request(session, settings, request, run_id)
     config = request.model_dump(mode="json")
     config["output_dir"] = str(output_dir)
     now = utcnow()
+    lease_until = now + timedelta(seconds=settings.queue_lease_seconds)
     run = Run(
         id=run_id,
         kind=kind,
@@ -151,7 +174,7 @@ async def create_run(
         status="running" if hold_for else "pending",
         worker_id=hold_for,
         started_at=now if hold_for else None,
-        lease_expires_at=now + timedelta(seconds=_lease_seconds(settings)) if hold_for else None,
+        lease_expires_at=lease_until if hold_for else None,
         dataset_key=request.dataset_key,
         model_id=request.model_id,
         parent_run_id=parent_run_id,
@@ -160,7 +183,7 @@ async def create_run(
         priority=request.priority,
         queue=request.queue,
         attempt=0,
-        max_attempts=getattr(settings, "queue_max_attempts", 3),
+        max_attempts=settings.queue_max_attempts,
         timeout_seconds=request.timeout_seconds or settings.run_default_timeout_seconds,
         queued_at=now,
         created_at=now,
@@ -238,7 +261,7 @@ async def dry_run_report(session: AsyncSession, run_id: uuid.UUID) -> dict[str, 
         .where(
             RunLog.run_id == run_id,
             RunLog.stream == "stdout",
-            RunLog.chunk.like(REPORT_PREFIX + "%dry_run%"),
+            RunLog.chunk.like(PREFIX + "%dry_run%"),
         )
         .order_by(RunLog.seq.desc())
         .limit(20)
@@ -250,20 +273,36 @@ async def dry_run_report(session: AsyncSession, run_id: uuid.UUID) -> dict[str, 
     return None
 
 
-def parse_event(line: str) -> dict[str, Any] | None:
-    """Decode a child's ``@tunix_rt {json}`` machine line; None for anything else."""
-    if not line.startswith(REPORT_PREFIX):
-        return None
-    try:
-        data = json.loads(line[len(REPORT_PREFIX) :])
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
+async def run_detail(session: AsyncSession, run: Run) -> schemas.Run:
+    """The API's full view of a run (also what ``tunix-rt runs show`` prints)."""
+    detail = schemas.Run.model_validate(run)
+    detail.stdout = await log_tail(session, run.id, "stdout")
+    detail.stderr = await log_tail(session, run.id, "stderr")
+    if run.mode == "dry-run":
+        detail.report = await dry_run_report(session, run.id)
+    return detail
 
 
 async def list_metrics(session: AsyncSession, run_id: uuid.UUID) -> list[RunMetric]:
+    """One point per step. A resumed attempt re-reports the steps after its checkpoint;
+    the newest attempt's point (then the newest row) wins."""
+    ranked = (
+        select(
+            RunMetric.id,
+            func.row_number()
+            .over(
+                partition_by=RunMetric.step,
+                order_by=(RunMetric.attempt.desc(), RunMetric.id.desc()),
+            )
+            .label("rn"),
+        )
+        .where(RunMetric.run_id == run_id)
+        .subquery()
+    )
     stmt = (
-        select(RunMetric).where(RunMetric.run_id == run_id).order_by(RunMetric.step, RunMetric.id)
+        select(RunMetric)
+        .join(ranked, (ranked.c.id == RunMetric.id) & (ranked.c.rn == 1))
+        .order_by(RunMetric.step)
     )
     return list((await session.scalars(stmt)).all())
 
@@ -312,8 +351,4 @@ async def delete_run(session: AsyncSession, settings: Settings, run_id: uuid.UUI
     await retire_runs(session, [or_(Run.id == run_id, Run.parent_run_id == run_id)])
     await session.execute(delete(Run).where(Run.id == run_id))
     await session.flush()
-    remove_run_dir(run.output_dir)
-
-
-def is_active(status: str) -> bool:
-    return status in ACTIVE_STATUSES
+    remove_run_dir(settings, run.output_dir)

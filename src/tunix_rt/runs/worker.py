@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.config import Settings
+from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.queue import Claim, RunQueue, Waker
 
 log = logging.getLogger(__name__)
@@ -34,11 +35,9 @@ def default_worker_id(suffix: str = "") -> str:
 
 
 def default_executor() -> Executor:
-    import importlib
+    from tunix_rt.runs.executor import execute_run
 
-    # Imported when the first worker starts: the executor pulls in the whole runs domain.
-    fn: Executor = importlib.import_module("tunix_rt.runs.executor").execute_run
-    return fn
+    return execute_run
 
 
 class Lease:
@@ -89,11 +88,14 @@ class Worker:
         min_priority: int | None = None,
         queues: Sequence[str] | None = None,
         executor: Executor | None = None,
+        slots: Slots | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.worker_id = worker_id or default_worker_id()
         self.concurrency = concurrency or settings.worker_concurrency
+        # Shared with this process's inline runs when given (the embedded worker).
+        self.slots = slots or Slots(self.concurrency)
         self.min_priority = min_priority
         self.queues = list(queues) if queues else None
         self.queue = RunQueue(sessionmaker, persistent=True)
@@ -118,6 +120,7 @@ class Worker:
         self._executor = self._executor or default_executor()
         self._waker = Waker(self.settings.resolved_database_url)
         await self._waker.start()
+        self.slots.on_release(self._waker.poke)
         background = [
             asyncio.create_task(self._heartbeat_loop()),
             asyncio.create_task(self._reaper_loop()),
@@ -143,7 +146,7 @@ class Worker:
         while not self._stopping.is_set():
             self._waker.clear()
             claimed = False
-            if len(self._active) < self.concurrency:
+            if self.slots.try_take():
                 try:
                     claim = await self.queue.claim(
                         self.worker_id,
@@ -157,6 +160,8 @@ class Worker:
                 if claim is not None:
                     self._start(claim)
                     claimed = True
+                else:
+                    self.slots.release(quiet=True)
             if not claimed:
                 await self._waker.wait(poll)
 
@@ -185,9 +190,8 @@ class Worker:
             self.processed += 1
 
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._active.pop(task, None)
-        if self._waker is not None:
-            self._waker.poke()  # a slot is free
+        if self._active.pop(task, None) is not None:
+            self.slots.release()  # pokes the waker: a slot is free
 
     async def _heartbeat_loop(self) -> None:
         """Renew every held lease; cancel runs whose lease is gone and did not stop."""
@@ -262,13 +266,14 @@ async def run_worker(
 
 @contextlib.asynccontextmanager
 async def embedded_worker(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, slots: Slots
 ) -> AsyncIterator[Worker | None]:
-    """The worker inside ``tunix-rt serve`` (TUNIX_RT_EMBEDDED_WORKER, ``--no-worker``)."""
+    """The worker inside ``tunix-rt serve`` (TUNIX_RT_EMBEDDED_WORKER, ``--no-worker``),
+    sharing ``slots`` with the server's inline runs."""
     if not settings.embedded_worker:
         yield None
         return
-    worker = Worker(sessionmaker, settings, worker_id=default_worker_id("embedded"))
+    worker = Worker(sessionmaker, settings, worker_id=default_worker_id("embedded"), slots=slots)
     task = asyncio.create_task(worker.run())
     try:
         yield worker

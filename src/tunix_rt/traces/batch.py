@@ -10,7 +10,7 @@ the insert itself, so the route first tries this path:
    (the same fields and limits, strict types). Its JSON decoder already refuses what the
    Python checks would: lone surrogates, numbers that overflow to infinity, NaN. NUL
    characters can only arrive as a ``\\u0000`` escape, so a body containing that text
-   is left to the reference path;
+   is left to the reference path, and so is any item whose ``meta`` nests too deep;
 2. check step-index uniqueness and serialise each payload once (``service.payload_json``);
 3. insert all rows with one driver ``executemany`` in one transaction and write the
    response body directly.
@@ -35,7 +35,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
-from tunix_rt.db import get_session
+from tunix_rt.kit.deps import get_session
+from tunix_rt.kit.text import too_deep
 from tunix_rt.traces import service
 from tunix_rt.traces.schemas import ReasoningTraceShape, TraceBatchShape
 
@@ -100,6 +101,8 @@ def decode_batch(body: bytes) -> list[ReasoningTraceShape] | None:
         return None
     for item in items:
         if len({step.i for step in item.steps}) != len(item.steps):
+            return None
+        if item.meta and too_deep(item.meta):
             return None
     return items
 

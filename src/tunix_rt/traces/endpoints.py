@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from tunix_rt.kit.deps import SessionDep, SettingsDep
 from tunix_rt.kit.errors import PayloadTooLarge, Unprocessable
 from tunix_rt.kit.pagination import Offset, Page, Pagination
+from tunix_rt.kit.text import Text
 from tunix_rt.models import Trace as TraceRow
 from tunix_rt.traces import schemas, service
 from tunix_rt.traces.batch import BatchRoute
@@ -27,7 +28,9 @@ META_FILTER_DOC = (
 
 def _trace_filter(
     request: Request,
-    q: Annotated[str | None, Query(max_length=500, description="Text in prompt or answer.")] = None,
+    q: Annotated[
+        Text | None, Query(max_length=500, description="Text in prompt or answer.")
+    ] = None,
     created_after: Annotated[datetime | None, Query(description="Inclusive lower bound.")] = None,
     created_before: Annotated[datetime | None, Query(description="Exclusive upper bound.")] = None,
 ) -> TraceFilter:
@@ -53,7 +56,7 @@ def _as_utc(name: str, value: datetime | None) -> datetime | None:
     try:
         return value.astimezone(UTC)
     except OverflowError:
-        raise Unprocessable(("query", name), "date is out of the supported range") from None
+        raise Unprocessable(name, "date is out of the supported range") from None
 
 
 FilterDep = Annotated[TraceFilter, Depends(_trace_filter)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -10,7 +9,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tunix_rt.kit.text import Text, storable_text
+from tunix_rt.kit.text import Text, json_problem
 
 
 class TraceStep(BaseModel):
@@ -62,23 +61,9 @@ class ReasoningTrace(BaseModel):
     @field_validator("meta")
     @classmethod
     def _storable_meta(cls, meta: dict[str, Any] | None) -> dict[str, Any] | None:
-        def walk(value: Any, path: str) -> None:
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ValueError(f"{path} is {value}; JSON numbers must be finite")
-            if isinstance(value, str):
-                try:
-                    storable_text(value)
-                except ValueError as exc:
-                    raise ValueError(f"{path} {exc}") from None
-            elif isinstance(value, dict):
-                for key, item in value.items():
-                    walk(key, f"{path} key {key!r}")
-                    walk(item, f"{path}.{key}")
-            elif isinstance(value, list):
-                for index, item in enumerate(value):
-                    walk(item, f"{path}[{index}]")
-
-        walk(meta, "meta")
+        problem = json_problem(meta, "meta")
+        if problem:
+            raise ValueError(problem)
         return meta
 
     def to_payload(self) -> dict[str, Any]:

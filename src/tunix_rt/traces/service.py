@@ -70,19 +70,19 @@ class TraceFilter:
         for key, value in self.meta.items():
             if not META_KEY.match(key):
                 raise Unprocessable(
-                    ("query", f"meta.{key}"),
+                    f"meta.{key}",
                     "meta filter keys are 1-64 letters, digits, '_' or '-'",
                 )
-            _storable(("query", f"meta.{key}"), value)
+            _storable(f"meta.{key}", value)
         if self.q is not None:
-            _storable(("query", "q"), self.q)
+            _storable("q", self.q)
 
 
-def _storable(loc: tuple[str, ...], value: str) -> None:
+def _storable(field: str, value: str) -> None:
     try:
         storable_text(value)
     except ValueError as exc:
-        raise Unprocessable(loc, str(exc)) from None
+        raise Unprocessable(field, str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -261,7 +261,7 @@ async def list_traces(
     stmt = _listing(flt, _dialect(session))
     if cursor is not None:
         if offset:
-            raise Unprocessable(("query", "offset"), "use either offset or cursor, not both")
+            raise Unprocessable("offset", "use either offset or cursor, not both")
         created_at, row_id = decode_cursor(cursor)
         stmt = stmt.where(tuple_(Trace.created_at, Trace.id) < tuple_(created_at, row_id))
     stmt = stmt.order_by(Trace.created_at.desc(), Trace.id.desc()).limit(limit + 1)

@@ -76,7 +76,7 @@ def _tokenizer(cfg: TrainConfig, resolved: ResolvedModel, out: Path, texts: list
     try:
         if resolved.kind == "preset":
             if not (tok_dir / MODEL_FILE).is_file():
-                vocab = cfg.vocab_size or PRESETS[resolved.model_id].default_vocab_size
+                vocab = PRESETS[resolved.model_id].default_vocab_size
                 fit_tokenizer(texts, tok_dir, vocab_size=vocab or DEFAULT_VOCAB_SIZE)
         elif not tok_dir.is_dir():
             assert resolved.path is not None
@@ -90,7 +90,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:
-        resolved = resolve_model(cfg.model_id, cfg.model_cache_dirs)
+        resolved = resolve_model(cfg.model_id, cfg.model_dirs)
     except ModelNotFound as exc:
         raise ConfigError(str(exc)) from None
     say(f"model: {resolved.model_id} ({resolved.kind}, {resolved.family}) {resolved.description}")

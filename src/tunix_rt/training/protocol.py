@@ -1,4 +1,6 @@
-"""The child's stdout protocol: human lines plus ``@tunix_rt {json}`` machine lines (jax-free)."""
+"""The child's wire protocol, both ends: the child prints human lines plus
+``@tunix_rt {json}`` machine lines (``emit``); the parent reads them back (``parse_event``).
+jax-free, so the server imports it too."""
 
 from __future__ import annotations
 
@@ -41,8 +43,8 @@ def emit(event: str, **fields: Any) -> dict[str, Any]:
     return payload
 
 
-def parse_line(line: str) -> dict[str, Any] | None:
-    """The event of a machine line, or None for a human line (used by the parent)."""
+def parse_event(line: str) -> dict[str, Any] | None:
+    """The event of a machine line, or None for a human (or garbled) line."""
     if not line.startswith(PREFIX):
         return None
     try:

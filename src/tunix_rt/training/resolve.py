@@ -149,8 +149,49 @@ def find_in_hf_cache(model_id: str, cache_dirs: Sequence[str]) -> Path | None:
     return None
 
 
-def resolve_model(model_id: str, settings_cache_dirs: Sequence[str] | None = None) -> ResolvedModel:
-    """Resolve ``model_id`` or raise ``ModelNotFound`` saying where to put the weights."""
+def _inside(path: Path, directory: Path) -> bool:
+    return path == directory or directory in path.parents
+
+
+def _local_checkpoint(model_id: str, model_dirs: Sequence[Path]) -> Path | None:
+    """The checkpoint directory ``model_id`` names inside a model directory, or None when it
+    names no local directory. Paths outside every model directory are refused without
+    looking at them, so an error never tells what exists elsewhere on the machine."""
+    where = ", ".join(str(d) for d in model_dirs) or "(none configured)"
+    if model_id.startswith((".", "~")) or "\\" in model_id:
+        raise ModelNotFound(
+            f"model_id {model_id!r}: give a checkpoint as an absolute path inside a model "
+            f"directory or as a directory name inside one (TUNIX_RT_MODEL_DIRS: {where})"
+        )
+    if Path(model_id).is_absolute():
+        target = Path(model_id).resolve()  # symlinks followed: they cannot lead out
+        for directory in model_dirs:
+            if _inside(target, directory):
+                if not target.is_dir():
+                    raise ModelNotFound(f"model directory {model_id} does not exist")
+                return target
+        raise ModelNotFound(
+            f"model_id {model_id!r} is not inside a model directory; local checkpoints are "
+            f"read only from TUNIX_RT_MODEL_DIRS ({where})"
+        )
+    if ".." in Path(model_id).parts:
+        raise ModelNotFound(f"model_id {model_id!r} must not contain '..'")
+    for directory in model_dirs:
+        candidate = directory / model_id
+        if candidate.is_dir() and _inside(candidate.resolve(), directory):
+            return candidate.resolve()
+    return None
+
+
+def resolve_model(
+    model_id: str,
+    model_dirs: Sequence[str | Path] = (),
+    cache_dirs: Sequence[str] | None = None,
+) -> ResolvedModel:
+    """Resolve ``model_id`` or raise ``ModelNotFound`` saying where to put the weights.
+
+    ``model_dirs`` are the directories local checkpoints may come from; hub ids are looked
+    up in ``cache_dirs`` and then the environment's Hugging Face caches."""
     model_id = model_id.strip()
     if not model_id:
         raise ModelNotFound("model_id is empty")
@@ -165,14 +206,12 @@ def resolve_model(model_id: str, settings_cache_dirs: Sequence[str] | None = Non
         )
     if model_id.startswith("tunix-rt/"):
         raise ModelNotFound(f"unknown preset {model_id!r}; presets: {', '.join(sorted(PRESETS))}")
-    local = Path(model_id).expanduser()
-    if local.is_absolute() or model_id.startswith((".", "~")) or local.is_dir():
-        if not local.is_dir():
-            raise ModelNotFound(f"model directory {model_id} does not exist")
-        return inspect_hf_dir(local.resolve(), model_id, "local")
+    roots = [Path(d).resolve() for d in model_dirs]
+    local = _local_checkpoint(model_id, roots)
+    if local is not None:
+        return inspect_hf_dir(local, model_id, "local")
     if _HUB_ID.match(model_id):
-        dirs = [*(settings_cache_dirs or []), *default_cache_dirs()]
-        dirs = list(dict.fromkeys(dirs))
+        dirs = list(dict.fromkeys([*(cache_dirs or ()), *default_cache_dirs()]))
         snapshot = find_in_hf_cache(model_id, dirs)
         if snapshot is None:
             folder = "models--" + model_id.replace("/", "--")
@@ -180,12 +219,13 @@ def resolve_model(model_id: str, settings_cache_dirs: Sequence[str] | None = Non
                 f"model {model_id!r} is not in the local Hugging Face cache and Tunix RT never "
                 f"downloads weights. Download it yourself (e.g. `huggingface-cli download "
                 f"{model_id}`) so it lands in {dirs[0]}/{folder}/, or put a checkpoint "
-                f"directory (config.json + *.safetensors + tokenizer) anywhere and pass its "
-                f"absolute path as model_id. Searched: {', '.join(dirs)}"
+                f"directory (config.json + *.safetensors + tokenizer) in a model directory "
+                f"(TUNIX_RT_MODEL_DIRS) and pass its name. Searched: {', '.join(dirs)}"
             )
         return inspect_hf_dir(snapshot, model_id, "hub")
     raise ModelNotFound(
         f"cannot resolve model_id {model_id!r}: use a preset "
-        f"({', '.join(sorted(PRESETS))}), an absolute path to a Hugging Face checkpoint "
-        "directory, or a hub id like google/gemma-2-2b-it that is in the local cache"
+        f"({', '.join(sorted(PRESETS))}), a Hugging Face checkpoint directory inside a model "
+        "directory (TUNIX_RT_MODEL_DIRS), or a hub id like google/gemma-2-2b-it that is in "
+        "the local cache"
     )

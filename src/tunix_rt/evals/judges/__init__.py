@@ -43,9 +43,7 @@ JUDGE_VERSIONS: dict[str, tuple[str, ...]] = {
 MAX_JUDGES = 8
 
 
-def parse_judge_specs(
-    value: str | Sequence[str], *, loc: tuple[str | int, ...] = ("body", "judge_override")
-) -> list[str]:
+def parse_judge_specs(value: str | Sequence[str], *, loc: str = "judge_override") -> list[str]:
     """Normalize ``"a,b@1"`` or ``["a", "b@1"]`` to ``["a@1", "b@1"]``; 422 on unknowns."""
     parts = value.split(",") if isinstance(value, str) else list(value)
     specs: list[str] = []

@@ -1,0 +1,14 @@
+"""Where job kinds meet the runs domain: called once by every process that executes runs
+(the app, ``tunix-rt worker``, the CLI), so ``runs`` never imports the domains above it."""
+
+from __future__ import annotations
+
+
+def register_job_kinds() -> None:
+    """Register "train" (auto-evaluated when it completes) and "evaluate"."""
+    from tunix_rt.evals.jobs import EVALUATE_JOB
+    from tunix_rt.evals.service import enqueue_auto_evaluation
+    from tunix_rt.runs.jobs import TrainJob, register_job_kind
+
+    register_job_kind("train", TrainJob(on_trained=[enqueue_auto_evaluation]))
+    register_job_kind("evaluate", EVALUATE_JOB)
