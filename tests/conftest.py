@@ -21,8 +21,17 @@ from tunix_rt import migrations
 from tunix_rt.app import create_app
 from tunix_rt.config import Settings, load_settings
 from tunix_rt.db import Base
+from tunix_rt.jobs import register_job_kinds
 
 PG_URL = os.environ.get("TUNIX_RT_TEST_DATABASE_URL", "")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _job_kinds() -> None:
+    """Tests that execute runs without building the app assemble the kinds as it does."""
+    register_job_kinds()
+
+
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 

@@ -23,6 +23,8 @@ from tunix_rt.config import Settings
 
 # A deeper sweep: TUNIX_RT_FUZZ_EXAMPLES=200 make pytest (or pytest tests/test_api_fuzz.py).
 EXAMPLES_PER_OPERATION = int(os.environ.get("TUNIX_RT_FUZZ_EXAMPLES", "20"))
+# Every this-many generated requests, the case is also sent with hostile values.
+HOSTILE_EVERY = 4
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -33,6 +35,51 @@ def _ndjson(_ctx: Any, value: Any) -> bytes:
         return value.encode("utf-8", "surrogatepass")
     rows = value if isinstance(value, list) else [value]
     return "\n".join(json.dumps(row) for row in rows).encode()
+
+
+# Values that once reached a query or an encoder and came back as a 500: a NUL (Postgres
+# text cannot hold it), and JSON nested far deeper than any real metadata.
+NUL_TEXT = "a\u0000b"
+DEEP_LEVELS = 1000
+
+
+def _deep() -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for _ in range(DEEP_LEVELS):
+        value = {"k": value}
+    return value
+
+
+def _with(case: Any, **changes: Any) -> Any:
+    """A new case of the same operation, with some parts replaced."""
+    parts = {
+        "path_parameters": dict(case.path_parameters or {}),
+        "query": dict(case.query or {}),
+        "headers": dict(case.headers or {}),
+        "body": case.body,
+        "media_type": case.media_type,
+    }
+    return case.operation.Case(**{**parts, **changes})
+
+
+def _hostile_variants(case: Any) -> list[tuple[str, Any]]:
+    """Copies of ``case`` with one string path/query parameter or body field made to hold a
+    NUL, or one object body field nested ``DEEP_LEVELS`` deep."""
+    variants: list[tuple[str, Any]] = []
+    for attr in ("path_parameters", "query"):
+        for name, value in (getattr(case, attr) or {}).items():
+            if isinstance(value, str):
+                changed = {**getattr(case, attr), name: NUL_TEXT}
+                variants.append((f"{attr}.{name}=NUL", _with(case, **{attr: changed})))
+    if isinstance(case.body, dict):
+        for name, value in case.body.items():
+            if isinstance(value, str):
+                body = {**case.body, name: NUL_TEXT}
+                variants.append((f"body.{name}=NUL", _with(case, body=body)))
+            elif isinstance(value, dict) or name == "meta":
+                body = {**case.body, name: _deep()}
+                variants.append((f"body.{name}={DEEP_LEVELS} levels", _with(case, body=body)))
+    return variants
 
 
 def _sweep(operation: Any, failures: list[str], calls: list[int]) -> Callable[[], None]:
@@ -64,12 +111,29 @@ def _sweep(operation: Any, failures: list[str], calls: list[int]) -> Callable[[]
             failures.append(
                 f"{operation.label} -> {response.status_code} {response.text[:300]!r}\n{request}"
             )
+        if len(calls) % HOSTILE_EVERY:
+            return
+        for what, hostile in _hostile_variants(case):
+            calls.append(1)
+            try:
+                answer = hostile.call()
+            except Exception as exc:
+                failures.append(f"{operation.label} [{what}] -> {type(exc).__name__}: {exc!s:.300}")
+                continue
+            # Refused (4xx), never stored (2xx) and never a server error (5xx).
+            if not 400 <= answer.status_code < 500:
+                failures.append(
+                    f"{operation.label} [{what}] -> {answer.status_code} {answer.text[:300]!r}"
+                )
 
     return call
 
 
 def test_no_generated_request_gets_a_server_error(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"embedded_worker": False}))
+    # schemathesis's ASGI client sends Host: testserver; the Host check stays on.
+    app = create_app(
+        settings.model_copy(update={"embedded_worker": False, "allowed_hosts": "testserver"})
+    )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     expected = {f"{m.upper()} {p}" for p, ops in app.openapi()["paths"].items() for m in ops}
     failures: list[str] = []

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.runs.conftest import Sessionmaker, add_run, get_row
 from tunix_rt.config import Settings
+from tunix_rt.db import utcnow
 from tunix_rt.models.run import Run, RunLog, RunMetric
-from tunix_rt.runs import jobs
-from tunix_rt.runs.executor import execute_run
+from tunix_rt.runs import jobs, service
+from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.executor import execute_run, run_inline
 from tunix_rt.runs.jobs import ChildSpec
 
 CHATTY = r"""
@@ -225,3 +230,114 @@ async def test_a_failing_prepare_fails_the_run_with_its_reason(
     await execute_run(sm, run_settings, run.id, worker_id="w1")
     row = await get_row(sm, Run, run.id)
     assert row.status == "failed" and row.message.startswith("prepare: ")
+
+
+async def test_a_resumed_attempt_replaces_the_steps_it_repeats(
+    sm: Sessionmaker, run_settings: Settings, fake_child: Callable[[str], None]
+) -> None:
+    """Attempt 0 reported steps 1-2 and died; attempt 1 resumed from step 1's checkpoint
+    and reported 2 again: the series has each step once, attempt 1's where both did."""
+    fake_child(CHATTY)
+    run = await add_run(sm, run_settings)
+    await execute_run(sm, run_settings, run.id, worker_id="w1")
+    async with sm() as session:
+        row = await session.get(Run, run.id)
+        assert row is not None
+        row.status, row.attempt = "pending", 1
+        await session.commit()
+    fake_child(CHATTY.replace('"loss": 1.5', '"loss": 0.5').replace('"step": 1,', '"step": 3,'))
+    await execute_run(sm, run_settings, run.id, worker_id="w2")
+    async with sm() as session:
+        stored = (await session.scalars(select(RunMetric))).all()
+        points = await service.list_metrics(session, run.id)
+    assert len(stored) == 4  # every report is kept; readers pick one per step
+    assert [(m.step, m.attempt, m.loss) for m in points] == [(1, 0, 2.5), (2, 1, 0.5), (3, 1, 2.5)]
+
+
+async def test_a_log_left_open_by_a_killed_process_gets_a_gap_marker(
+    sm: Sessionmaker, run_settings: Settings, fake_child: Callable[[str], None]
+) -> None:
+    fake_child(CHATTY)
+    run = await add_run(sm, run_settings, attempt=1)
+    async with sm() as session:  # what a kill -9 leaves: lines, but no closing line
+        session.add_all(
+            [
+                RunLog(run_id=run.id, seq=1, stream="stdout", chunk="step 1", created_at=utcnow()),
+                RunLog(run_id=run.id, seq=2, stream="stdout", chunk="step 2", created_at=utcnow()),
+            ]
+        )
+        await session.commit()
+    await execute_run(sm, run_settings, run.id, worker_id="w2")
+    lines = [line.chunk for line in await logs_of(sm, run.id)]
+    assert lines[:2] == ["step 1", "step 2"]
+    assert lines[2].startswith("--- log gap:") and "may be missing" in lines[2]
+    # A log that was closed properly gets no marker on the next attempt.
+    async with sm() as session:
+        row = await session.get(Run, run.id)
+        assert row is not None
+        row.status = "pending"
+        await session.commit()
+    await execute_run(sm, run_settings, run.id, worker_id="w3")
+    lines = [line.chunk for line in await logs_of(sm, run.id)]
+    assert sum(line.startswith("--- log gap:") for line in lines) == 1
+
+
+# Records how many children of this test run at once (a shared counter file per run dir's
+# parent, guarded by an exclusive lock).
+OVERLAP = r"""
+import fcntl, json, os, time
+path = os.path.join(os.path.dirname(os.getcwd()), "overlap.json")
+def bump(delta):
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        state = json.loads(f.read() or '{"now": 0, "max": 0}')
+        state["now"] += delta
+        state["max"] = max(state["max"], state["now"])
+        f.seek(0); f.truncate(); f.write(json.dumps(state))
+bump(1)
+time.sleep(0.5)
+bump(-1)
+"""
+
+
+async def test_inline_runs_share_the_process_capacity_with_the_worker(
+    sm: Sessionmaker, run_settings: Settings, fake_child: Callable[[str], None]
+) -> None:
+    fake_child(OVERLAP)
+    slots = Slots(1)
+
+    async def one() -> uuid.UUID:
+        async def create(session: AsyncSession, worker_id: str) -> Run:
+            run = Run(
+                id=uuid.uuid4(),
+                kind="train",
+                mode="local",
+                status="running",
+                worker_id=worker_id,
+                started_at=utcnow(),
+                dataset_key="ds-v1",
+                model_id="tunix-rt/tiny-gemma",
+                config={},
+                output_dir="",
+                queued_at=utcnow(),
+                created_at=utcnow(),
+            )
+            run.output_dir = str((run_settings.data_dir / "runs" / str(run.id)).resolve())
+            session.add(run)
+            await session.flush()
+            return run
+
+        return await run_inline(sm, run_settings, slots, create)
+
+    assert slots.try_take()  # the worker holds the only slot...
+    pending = [asyncio.create_task(one()) for _ in range(3)]
+    await asyncio.sleep(0.5)
+    async with sm() as session:
+        assert (await session.scalars(select(Run))).all() == []  # ...so nothing started
+    slots.release()
+    ids = await asyncio.gather(*pending)
+    overlap = json.loads((run_settings.data_dir / "runs" / "overlap.json").read_text())
+    assert overlap == {"now": 0, "max": 1}
+    for run_id in ids:
+        assert (await get_row(sm, Run, run_id)).status == "completed"
