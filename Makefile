@@ -49,8 +49,11 @@ api-client: install frontend/node_modules/.package-lock.json
 	$(BIN)/tunix-rt openapi --output frontend/openapi.json
 	cd frontend && npm run gen:api
 
+# One pytest-xdist worker per core (each with its own SQLite files and Postgres database).
+PYTEST_WORKERS ?= auto
+
 pytest: install web
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 bench: install
 	$(BIN)/python bench/ingest.py

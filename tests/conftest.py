@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from tunix_rt import migrations
@@ -35,8 +35,33 @@ def _job_kinds() -> None:
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
 
 
+def worker_database_url(url: str) -> str:
+    """Under pytest-xdist every worker gets its own Postgres database (``<db>_gw0``, …)
+    on the same server, so workers never drop each other's tables."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    return parsed.set(database=f"{parsed.database or 'postgres'}_{worker}").render_as_string(
+        hide_password=False
+    )
+
+
 async def reset_postgres(url: str) -> None:
-    """Drop everything in the public schema so migrations start from empty."""
+    """Create the database if needed, then drop everything in its public schema so the
+    migrations start from empty."""
+    parsed = make_url(url)
+    admin = create_async_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": parsed.database},
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    finally:
+        await admin.dispose()
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
@@ -46,12 +71,19 @@ async def reset_postgres(url: str) -> None:
         await engine.dispose()
 
 
-def empty_database(backend: str, directory: Path) -> str:
-    """A URL of an empty database of the given backend."""
+def empty_database(backend: str, directory: Path, suffix: str = "") -> str:
+    """A URL of an empty database of the given backend; ``suffix`` names a Postgres
+    database of its own beside the shared one (tests that leave odd schemas behind)."""
     if backend == "sqlite":
         return f"sqlite+aiosqlite:///{directory / 'test.db'}"
-    asyncio.run(reset_postgres(PG_URL))
-    return PG_URL
+    url = worker_database_url(PG_URL)
+    if suffix:
+        parsed = make_url(url)
+        url = parsed.set(database=f"{parsed.database}_{suffix}").render_as_string(
+            hide_password=False
+        )
+    asyncio.run(reset_postgres(url))
+    return url
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

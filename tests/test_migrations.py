@@ -35,7 +35,7 @@ async def schema_diff(url: str) -> list[object]:
 
 @pytest.fixture(params=BACKENDS)
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return empty_database(request.param, tmp_path)
+    return empty_database(request.param, tmp_path, suffix="migrations")
 
 
 def test_migrations_from_empty_equal_metadata(empty_url: str) -> None:

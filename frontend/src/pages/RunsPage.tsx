@@ -163,6 +163,8 @@ const COMPLETION_LABELS: Record<CompletionFormat, string> = {
   reasoning: "reasoning + answer",
   answer_only: "answer only",
 };
+/** What the server accepts as a model (presets, model directories, cached hub ids). */
+const MODEL_ID_HELP = property("RunRequest", "model_id").description;
 const MODE_LABELS: Record<RunMode, string> = { "dry-run": "dry-run", local: "local (train)" };
 
 type FormState = {
@@ -302,9 +304,10 @@ function LaunchForm() {
       </label>
       <ErrorMessage error={tunix.error} />
       {modelChoice === "local" && (
-        <label className="field">Checkpoint directory or hub id
+        <label className="field" title={MODEL_ID_HELP}>Checkpoint directory or hub id
           <input value={form.model_path} data-testid="launch:model-path" placeholder="/models/gemma-2b-it"
             onChange={(e) => set("model_path", e.target.value)} />
+          <span className="hint">{MODEL_ID_HELP}</span>
           {errors.model_path && <span className="field-error" data-testid="launch:field-error">{errors.model_path}</span>}
         </label>
       )}

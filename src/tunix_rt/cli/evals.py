@@ -315,13 +315,7 @@ def set_baseline(
 
     async def go() -> schemas.Baseline:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            row, _ = await regression.upsert_baseline(
-                session,
-                name=body.name,
-                run_id=body.run_id,
-                metric=body.metric,
-                lower_is_better=body.lower_is_better,
-            )
+            row, _ = await regression.upsert_baseline(session, body)
             await session.commit()
             return schemas.Baseline.model_validate(row)
 

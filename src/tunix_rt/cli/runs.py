@@ -171,13 +171,17 @@ async def _submit(settings: Settings, request: RunRequest, *, queued: bool, quie
         created: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
 
         async def create(session: AsyncSession, worker_id: str) -> Run:
-            run = await service.create_run(session, settings, request, hold_for=worker_id)
-            created.set_result(run)
-            return run
+            return await service.create_run(session, settings, request, hold_for=worker_id)
 
         # The same inline path as the API's sync mode, within this process's capacity.
         execution = asyncio.create_task(
-            run_inline(sessionmaker, settings, Slots(settings.worker_concurrency), create)
+            run_inline(
+                sessionmaker,
+                settings,
+                Slots(settings.worker_concurrency),
+                create,
+                on_stored=created.set_result,
+            )
         )
         waiters: list[asyncio.Future[Any]] = [created, execution]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

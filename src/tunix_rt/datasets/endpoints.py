@@ -50,8 +50,7 @@ async def build_dataset(
     body: schemas.DatasetBuild, session: SessionDep, settings: SettingsDep
 ) -> schemas.DatasetBuilt:
     """Select traces (filters applied in the database) and freeze them as a new version."""
-    result = await service.build_dataset(session, settings, service.BuildSpec(**body.model_dump()))
-    return schemas.DatasetBuilt(**result.__dict__)
+    return await service.build_dataset(session, settings, service.BuildSpec(**body.model_dump()))
 
 
 @router.get("/api/datasets", operation_id="list_datasets")

@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
+from tunix_rt.datasets.schemas import DatasetBuilt
 from tunix_rt.db import new_id, utcnow
 from tunix_rt.kit.errors import Conflict, NotFound, Unprocessable
 from tunix_rt.kit.text import storable_text
@@ -64,17 +65,6 @@ class BuildSpec:
     @property
     def key(self) -> str:
         return f"{self.dataset_name}-{self.dataset_version}"
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    dataset_key: str
-    build_id: uuid.UUID
-    trace_count: int
-    train_count: int
-    eval_count: int
-    sha256: str
-    manifest_path: str
 
 
 # --- paths ------------------------------------------------------------------------------
@@ -311,7 +301,7 @@ async def _check_free(session: AsyncSession, key: str) -> None:
         raise Conflict(f"dataset {key} already exists; versions are immutable, pick a new version")
 
 
-async def build_dataset(session: AsyncSession, settings: Settings, spec: BuildSpec) -> BuildResult:
+async def build_dataset(session: AsyncSession, settings: Settings, spec: BuildSpec) -> DatasetBuilt:
     """Select, snapshot and register a dataset version; all or nothing."""
     _validate(spec)
     clauses = filter_clauses(_filter(spec), session.get_bind().dialect.name)
@@ -352,7 +342,7 @@ async def build_dataset(session: AsyncSession, settings: Settings, spec: BuildSp
         if moved:
             shutil.rmtree(final, ignore_errors=True)
         raise
-    return BuildResult(
+    return DatasetBuilt(
         dataset_key=spec.key,
         build_id=build_id,
         trace_count=len(ids),

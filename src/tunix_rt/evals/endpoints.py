@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.evals import eval_sets, regression, schemas, service
 from tunix_rt.evals.service import LeaderboardFilter
-from tunix_rt.kit.deps import SessionDep, SettingsDep
+from tunix_rt.kit.dates import as_utc
+from tunix_rt.kit.deps import SessionDep, SettingsDep, sessionmaker_of
 from tunix_rt.kit.errors import NotFound, PayloadTooLarge, Unprocessable
 from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.kit.text import Key, ModelRef, Name, Text
@@ -22,22 +22,6 @@ from tunix_rt.runs.service import get_run
 router = APIRouter(tags=["evaluation"])
 
 MAX_EVAL_SET_BYTES = 64 * 1_048_576
-
-
-def _as_utc(name: str, value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise Unprocessable(name, "date is out of the supported range") from None
-
-
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    return maker
 
 
 # --- evaluations of a run ---------------------------------------------------------------------
@@ -62,7 +46,7 @@ async def evaluate_run(
 ) -> schemas.Evaluation:
     """Generate answers with the run's trained model, judge them and store the evaluation."""
     row = await service.evaluate_run(
-        _sessionmaker(request),
+        sessionmaker_of(request),
         settings,
         request.app.state.slots,
         run_id,
@@ -142,8 +126,8 @@ async def get_leaderboard(
     flt = LeaderboardFilter(
         dataset_key=dataset_key or None,
         model_id=model_id or None,
-        evaluated_after=_as_utc("evaluated_after", evaluated_after),
-        evaluated_before=_as_utc("evaluated_before", evaluated_before),
+        evaluated_after=as_utc("evaluated_after", evaluated_after),
+        evaluated_before=as_utc("evaluated_before", evaluated_before),
     )
     page = await service.leaderboard(session, flt, limit=limit, offset=offset)
     return Page[schemas.LeaderboardRow](
@@ -196,13 +180,7 @@ async def get_evaluation(evaluation_id: uuid.UUID, session: SessionDep) -> schem
 )
 async def upsert_baseline(body: schemas.BaselineCreate, session: SessionDep) -> schemas.Baseline:
     """Create or replace a named baseline from the run's latest evaluation metric."""
-    row, _ = await regression.upsert_baseline(
-        session,
-        name=body.name,
-        run_id=body.run_id,
-        metric=body.metric,
-        lower_is_better=body.lower_is_better,
-    )
+    row, _ = await regression.upsert_baseline(session, body)
     return schemas.Baseline.model_validate(row)
 
 

@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import shutil
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from tunix_rt.evals.extraction import answers_match, extract_answer
 from tunix_rt.evals.judges import PredictionItem, build_judge, parse_judge_specs, run_judges
 from tunix_rt.evals.judges.llm import LLMJudge
 from tunix_rt.kit.errors import BadRequest
+from tunix_rt.kit.jsonl import read_jsonl, write_jsonl
 from tunix_rt.models.evaluation import Evaluation
 from tunix_rt.models.run import Run
 from tunix_rt.runs.jobs import ChildSpec, training_argv
@@ -57,24 +58,6 @@ def record_item(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    count = 0
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    tmp.replace(path)
-    return count
-
-
-def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                yield json.loads(line)
-
-
 def write_generation_files(job: Run, parent: Run, items: list[dict[str, Any]]) -> tuple[Path, int]:
     """Write items, rendered prompts and the generate config; return (config path, count)."""
     from tunix_rt.datasets.formats import render_prompt
@@ -86,8 +69,8 @@ def write_generation_files(job: Run, parent: Run, items: list[dict[str, Any]]) -
         items = items[: int(limit)]
     if not items:
         raise BadRequest("nothing to evaluate: the eval split or eval set is empty")
-    _write_jsonl(out / ITEMS_FILE, items)
-    _write_jsonl(
+    write_jsonl(out / ITEMS_FILE, items)
+    write_jsonl(
         out / INPUT_FILE, ({"id": i["id"], "prompt": render_prompt(i["prompt"])} for i in items)
     )
     (out / OUTPUT_FILE).unlink(missing_ok=True)  # a retried attempt starts over
@@ -197,9 +180,9 @@ class EvaluateJob:
     async def finalize(self, session: AsyncSession, settings: Settings, run: Run) -> None:
         parent = await _parent(session, run)
         out = Path(run.output_dir)
-        items = list(_read_jsonl(out / ITEMS_FILE))
+        items = list(read_jsonl(out / ITEMS_FILE))
         outputs = {
-            str(row["id"]): str(row.get("output") or "") for row in _read_jsonl(out / OUTPUT_FILE)
+            str(row["id"]): str(row.get("output") or "") for row in read_jsonl(out / OUTPUT_FILE)
         }
         specs = parse_judge_specs(run.config.get("judges") or settings.eval_default_judges)
         judges = [build_judge(spec, settings) for spec in specs]
@@ -220,7 +203,7 @@ class EvaluateJob:
             )
         details = outcome.item_details()
         predictions = out / service.PREDICTIONS_FILE
-        _write_jsonl(predictions, prediction_rows(items, outputs, details))
+        write_jsonl(predictions, prediction_rows(items, outputs, details))
         shutil.copyfile(predictions, Path(parent.output_dir) / service.PREDICTIONS_FILE)
         now = utcnow()
         session.add(

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
+from tunix_rt.evals.schemas import BaselineCreate
 from tunix_rt.evals.service import latest_evaluation_or_none
 from tunix_rt.kit.errors import BadRequest, NotFound
 from tunix_rt.models.evaluation import RegressionBaseline
@@ -67,9 +68,10 @@ async def _metric_of_latest(session: AsyncSession, run_id: uuid.UUID, metric: st
 
 
 async def upsert_baseline(
-    session: AsyncSession, *, name: str, run_id: uuid.UUID, metric: str, lower_is_better: bool
+    session: AsyncSession, body: BaselineCreate
 ) -> tuple[RegressionBaseline, bool]:
-    """Create or replace the baseline ``name`` from the run's latest evaluation."""
+    """Create or replace the baseline ``body.name`` from the run's latest evaluation."""
+    name, run_id, metric = body.name, body.run_id, body.metric
     await get_run(session, run_id)
     _, value = await _metric_of_latest(session, run_id, metric)
     now = utcnow()
@@ -90,7 +92,7 @@ async def upsert_baseline(
     row.run_id = run_id
     row.metric = metric
     row.value = value
-    row.lower_is_better = lower_is_better
+    row.lower_is_better = body.lower_is_better
     row.updated_at = now
     await session.flush()
     return row, created

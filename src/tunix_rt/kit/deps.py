@@ -11,10 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt.config import Settings
 
 
+def sessionmaker_of(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The app's sessionmaker, for endpoints whose work spans several transactions (runs
+    executed inline, live log streams)."""
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One transaction per request: services flush, this boundary commits or rolls back."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with sessionmaker_of(request)() as session:
         try:
             yield session
         except BaseException:

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tunix_rt.kit.deps import SessionDep, SettingsDep
+from tunix_rt.kit.deps import SessionDep, SettingsDep, sessionmaker_of
 from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.kit.text import Key, RelPath
 from tunix_rt.models.run import Run as RunRow
@@ -18,11 +18,6 @@ from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.executor import run_inline
 
 router = APIRouter(prefix="/api/tunix", tags=["runs"])
-
-
-def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    return maker
 
 
 def _slots(request: Request) -> Slots:
@@ -61,7 +56,7 @@ async def create_run(
         run = await service.create_run(session, settings, body)
         await queue.enqueue(session)
         return await service.run_detail(session, run)
-    maker = _sessionmaker(request)
+    maker = sessionmaker_of(request)
     async with maker() as check:  # a bad request is refused before waiting for a slot
         await service.check_run_request(check, settings, body, uuid.uuid4())
 
@@ -148,7 +143,7 @@ async def stream_run_logs(
     await service.get_run(session, run_id)
     after = logs.resume_point(since_seq, last_event_id)
     return StreamingResponse(
-        logs.event_stream(_sessionmaker(request), run_id, after),
+        logs.event_stream(sessionmaker_of(request), run_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -468,16 +468,24 @@ CreateHeld = Callable[[AsyncSession, str], Awaitable[Run]]
 
 
 async def run_inline(
-    sessionmaker: Sessionmaker, settings: Settings, slots: Slots, create: CreateHeld
+    sessionmaker: Sessionmaker,
+    settings: Settings,
+    slots: Slots,
+    create: CreateHeld,
+    *,
+    on_stored: Callable[[Run], None] | None = None,
 ) -> uuid.UUID:
     """Run a new run in this process (sync API modes, the CLI) within its capacity.
 
     Waits for a free slot, then ``create(session, worker_id)`` validates and inserts the
     run held by this process in one transaction, which commits before the child starts
-    (the executor's own transactions need the row). Returns the run's id once it ended."""
+    (the executor's own transactions need the row); ``on_stored`` sees the committed row
+    (the CLI starts following its log then). Returns the run's id once it ended."""
     worker_id = inline_worker_id()
     async with slots.hold():
         async with sessionmaker() as session, session.begin():
-            run_id = (await create(session, worker_id)).id
-        await execute_run(sessionmaker, settings, run_id, worker_id=worker_id)
-    return run_id
+            run = await create(session, worker_id)
+        if on_stored is not None:
+            on_stored(run)
+        await execute_run(sessionmaker, settings, run.id, worker_id=worker_id)
+    return run.id

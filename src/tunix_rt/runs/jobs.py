@@ -9,7 +9,6 @@ here, with the evaluation domain's auto-evaluation as its completion hook), "eva
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
 from tunix_rt.kit.errors import Unprocessable
+from tunix_rt.kit.jsonl import write_jsonl
 from tunix_rt.models.run import Run
 from tunix_rt.training.config import TrainConfig
 from tunix_rt.training.params import train_params_of
@@ -60,17 +60,6 @@ def render_examples(
         yield {"id": str(record["id"]), "prompt": prompt, "completion": completion}
 
 
-def _write_jsonl(path: Path, rows: Iterator[dict[str, str]]) -> int:
-    count = 0
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    tmp.replace(path)
-    return count
-
-
 def write_training_files(settings: Settings, run: Run) -> Path:
     """Write data/train.jsonl, data/eval.jsonl and the child config; return its path."""
     from tunix_rt.datasets.service import iter_split  # datasets own their storage
@@ -82,7 +71,7 @@ def write_training_files(settings: Settings, run: Run) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     key = run.dataset_key or ""
     train_file = data_dir / "train.jsonl"
-    train_count = _write_jsonl(
+    train_count = write_jsonl(
         train_file, render_examples(iter_split(settings, key, "train"), answer_only=answer_only)
     )
     if train_count == 0:
@@ -90,7 +79,7 @@ def write_training_files(settings: Settings, run: Run) -> Path:
     eval_file: Path | None = data_dir / "eval.jsonl"
     assert eval_file is not None
     if (
-        _write_jsonl(
+        write_jsonl(
             eval_file, render_examples(iter_split(settings, key, "eval"), answer_only=answer_only)
         )
         == 0

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 
+from tunix_rt.kit.dates import as_utc
 from tunix_rt.kit.deps import SessionDep, SettingsDep
-from tunix_rt.kit.errors import PayloadTooLarge, Unprocessable
+from tunix_rt.kit.errors import PayloadTooLarge
 from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.kit.text import Text
 from tunix_rt.models import Trace as TraceRow
@@ -42,21 +43,9 @@ def _trace_filter(
     return TraceFilter(
         meta=meta,
         q=q or None,
-        created_after=_as_utc("created_after", created_after),
-        created_before=_as_utc("created_before", created_before),
+        created_after=as_utc("created_after", created_after),
+        created_before=as_utc("created_before", created_before),
     )
-
-
-def _as_utc(name: str, value: datetime | None) -> datetime | None:
-    """Naive times are taken as UTC; times that cannot be expressed in UTC are a 422."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise Unprocessable(name, "date is out of the supported range") from None
 
 
 FilterDep = Annotated[TraceFilter, Depends(_trace_filter)]
