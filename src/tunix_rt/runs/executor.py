@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +30,7 @@ from tunix_rt.db import utcnow
 from tunix_rt.models.run import ACTIVE_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.jobs import ChildSpec, get_job_kind
-from tunix_rt.runs.queue import renew_lease
+from tunix_rt.runs.queue import LeaseHook, renew_lease
 from tunix_rt.training.protocol import parse_event
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,6 @@ FLUSH_SECONDS = 0.5
 MAX_CHUNK_CHARS = 16_384
 READ_LIMIT = 1 << 20
 Reason = Literal["exit", "timeout", "cancelled", "lease_lost", "interrupted"]
-
-
-class LeaseHook(Protocol):
-    """Implemented by the queue worker. ``renew`` is called about every poll interval and
-    may throttle itself; False means the lease is lost: the child is stopped and the run
-    is left to the reaper."""
-
-    async def renew(self) -> bool: ...
 
 
 Sessionmaker = async_sessionmaker[AsyncSession]

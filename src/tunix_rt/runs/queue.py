@@ -80,7 +80,9 @@ def renew_lease(run_id: uuid.UUID, lease_seconds: float, worker_id: str | None =
 
 
 class LeaseHook(Protocol):
-    """What the executor calls while a child runs; False means the lease is gone."""
+    """What the executor calls about every poll interval while a child runs (it may
+    throttle itself). False means the lease is lost: the child is stopped and the run is
+    left to the reaper. The queue worker's ``Lease`` and inline runs' self-lease."""
 
     async def renew(self) -> bool: ...
 
