@@ -41,9 +41,15 @@ def built_frontend() -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_url(built_frontend: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The served app's data directory (its default model directory is ``models/``)."""
+    return tmp_path_factory.mktemp("e2e-var")
+
+
+@pytest.fixture(scope="session")
+def server_url(built_frontend: Path, server_data_dir: Path) -> Iterator[str]:
     """Base URL of a freshly started app with an empty database."""
-    data_dir = tmp_path_factory.mktemp("e2e-var")
+    data_dir = server_data_dir
     upgrade(data_dir)
     with serving(data_dir) as (url, _, _):
         yield url

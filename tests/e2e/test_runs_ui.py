@@ -133,12 +133,12 @@ def test_form_validates_before_submitting(page: Page, server_url: str) -> None:
 
 
 def test_launch_from_a_local_checkpoint_directory(
-    page: Page, server_url: str, tmp_path: Path
+    page: Page, server_url: str, server_data_dir: Path, tmp_path: Path
 ) -> None:
     key = arithmetic_dataset(server_url, f"local-{uuid.uuid4().hex[:8]}", count=8, seed=2)
     write_arithmetic(tmp_path / "texts.jsonl", 64, seed=5)
-    checkpoint = tmp_path / "tiny-gemma2"
-    # Hugging Face layout, as a user would download it.
+    # Hugging Face layout, as a user would download it into a model directory.
+    checkpoint = server_data_dir / "models" / f"tiny-gemma2-{uuid.uuid4().hex[:8]}"
     write_tiny_gemma2(checkpoint, training_texts(tmp_path / "texts.jsonl"))
 
     page.goto("/runs")
