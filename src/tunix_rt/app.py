@@ -25,6 +25,7 @@ from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.endpoints import router as runs_router
 from tunix_rt.runs.worker import embedded_worker
 from tunix_rt.traces.endpoints import router as traces_router
+from tunix_rt.tuning.endpoints import router as tuning_router
 from tunix_rt.web import mount_frontend
 
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     install_metrics(app)
     app.include_router(health_router)
     app.include_router(traces_router)
+    app.include_router(tuning_router)
     app.include_router(generators_router)
     app.include_router(datasets_router)
     app.include_router(runs_router)

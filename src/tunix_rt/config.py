@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     rediai_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
     batch_max_bytes: int = Field(default=64 * 1_048_576, ge=1024, le=1024 * 1_048_576)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    ray_address: str = Field(
+        default="",
+        max_length=500,
+        description=(
+            "Ray cluster tuning jobs join (e.g. ray://head:10001 or auto); empty = start an "
+            "embedded Ray sized to this machine for each tuning job."
+        ),
+    )
     request_max_bytes: int = Field(
         default=1_048_576,
         ge=1024,

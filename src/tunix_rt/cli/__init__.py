@@ -17,6 +17,7 @@ from tunix_rt.cli import evals as evals_cli
 from tunix_rt.cli import generate as generate_cli
 from tunix_rt.cli import runs as runs_cli
 from tunix_rt.cli import traces as traces_cli
+from tunix_rt.cli import tune as tune_cli
 from tunix_rt.cli import worker as worker_cli
 from tunix_rt.cli.common import console, settings_or_exit
 
@@ -33,6 +34,7 @@ app.add_typer(datasets_cli.app, name="datasets")
 app.add_typer(runs_cli.app, name="runs")
 app.add_typer(evals_cli.eval_app, name="eval")
 app.add_typer(evals_cli.regression_app, name="regression")
+app.add_typer(tune_cli.app, name="tune")
 app.command()(worker_cli.worker)
 
 

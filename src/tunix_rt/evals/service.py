@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.config import Settings
-from tunix_rt.db import new_id, utcnow
+from tunix_rt.db import new_id
 from tunix_rt.evals.judges import parse_judge_specs
 from tunix_rt.evals.schemas import EvaluateRequest
 from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound
@@ -29,7 +29,7 @@ from tunix_rt.models.run import Run
 from tunix_rt.runs import queue
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.executor import run_inline
-from tunix_rt.runs.service import get_run
+from tunix_rt.runs.service import add_run, get_run
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def eval_split_records(settings: Settings, dataset_key: str) -> Iterator[dict[st
     return records
 
 
-async def _has_eval_split(
+async def has_eval_split(
     session: AsyncSession, settings: Settings, dataset_key: str | None
 ) -> bool:
     """Whether the dataset's manifest holds out any eval traces."""
@@ -109,7 +109,7 @@ async def check_evaluable(
         raise BadRequest(f"run {run.id} has no trained model in {run.output_dir}/model")
     if eval_set is not None:
         await get_eval_set_row(session, eval_set)
-    elif not await _has_eval_split(session, settings, run.dataset_key):
+    elif not await has_eval_split(session, settings, run.dataset_key):
         raise BadRequest(
             f"dataset {run.dataset_key!r} has no eval split; rebuild it with eval_fraction > 0 "
             "or pass eval_set"
@@ -147,32 +147,21 @@ async def create_evaluation_job(
 ) -> Run:
     """Insert the evaluate job: ``pending`` for the queue or ``running`` held inline."""
     job_id = new_id()
-    now = utcnow()
-    lease = timedelta(seconds=settings.queue_lease_seconds)
-    job = Run(
-        id=job_id,
+    return await add_run(
+        session,
+        settings,
+        run_id=job_id,
         kind="evaluate",
         mode="local",
-        status="running" if hold_for else "pending",
-        worker_id=hold_for,
-        started_at=now if hold_for else None,
-        lease_expires_at=now + lease if hold_for else None,
+        config=job_config(settings, request, specs),
         dataset_key=run.dataset_key,
         model_id=run.model_id,
-        parent_run_id=run.id,
-        config=job_config(settings, request, specs),
-        output_dir=str(Path(run.output_dir) / EVALUATIONS_DIR / str(job_id)),
-        priority=0,
+        output_dir=Path(run.output_dir) / EVALUATIONS_DIR / str(job_id),
         queue=run.queue,  # evaluate where the model was trained (e.g. a GPU queue)
-        attempt=0,
-        max_attempts=settings.queue_max_attempts,
+        parent_run_id=run.id,
+        hold_for=hold_for,
         timeout_seconds=settings.run_default_timeout_seconds,
-        queued_at=now,
-        created_at=now,
     )
-    session.add(job)
-    await session.flush()
-    return job
 
 
 async def create_checked_job(
@@ -259,7 +248,9 @@ async def enqueue_auto_evaluation(
     """
     if not settings.eval_auto or run.kind != "train" or run.mode != "local":
         return None
-    if not await _has_eval_split(session, settings, run.dataset_key):
+    if run.config.get("tuning"):  # a tuning trial evaluates its run itself, then reports
+        return None
+    if not await has_eval_split(session, settings, run.dataset_key):
         log.info(
             "run %s: dataset %s has no eval split; no auto-evaluation", run.id, run.dataset_key
         )

@@ -1,6 +1,12 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
-from tunix_rt.models import dataset, evaluation, metric, run  # noqa: F401  (one module per domain)
+from tunix_rt.models import (  # noqa: F401  (one module per domain)
+    dataset,
+    evaluation,
+    metric,
+    run,
+    tuning,
+)
 from tunix_rt.models.trace import Trace
 from tunix_rt.models.trace_score import TraceScore
 

@@ -29,7 +29,7 @@ RunStatus = Literal[
     "pending", "running", "cancel_requested", "completed", "failed", "timeout", "cancelled"
 ]
 RunMode = Literal["dry-run", "local"]
-RunKind = Literal["train", "evaluate"]
+RunKind = Literal["train", "evaluate", "tune"]
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 TERMINAL_STATUSES = frozenset({"completed", "failed", "timeout", "cancelled"})
 ACTIVE_STATUSES = frozenset({"running", "cancel_requested"})

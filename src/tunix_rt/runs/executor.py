@@ -193,7 +193,8 @@ async def _start(
         if run is None:
             return None
         if run.status == "cancel_requested":
-            await _set_final(session, run_id, worker_id, "cancelled", None, "cancelled by request")
+            reason = run.message or "cancelled by request"
+            await _set_final(session, run_id, worker_id, "cancelled", None, reason)
             await session.commit()
             return None
         now = utcnow()
@@ -272,6 +273,9 @@ async def _finish(
                 await session.commit()
                 return
         status, message = _outcome(reason, exit_code, writer, settings)
+        if reason == "cancelled":  # the canceller may have said why (cancel_run's reason)
+            given = await session.scalar(select(Run.message).where(Run.id == run_id))
+            message = given or message
         await _set_final(session, run_id, worker_id, status, exit_code, message)
         await session.commit()
 

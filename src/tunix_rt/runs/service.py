@@ -149,48 +149,86 @@ async def check_run_request(
     return output_dir
 
 
-async def create_run(
+async def add_run(
     session: AsyncSession,
     settings: Settings,
-    request: RunRequest,
     *,
-    kind: str = "train",
+    run_id: uuid.UUID,
+    kind: str,
+    mode: str,
+    config: dict[str, Any],
+    dataset_key: str | None,
+    model_id: str,
+    output_dir: Path,
+    queue: str = "default",
+    priority: int = 0,
     parent_run_id: uuid.UUID | None = None,
     hold_for: str | None = None,
+    max_attempts: int | None = None,
+    timeout_seconds: int | None = None,
 ) -> Run:
-    """Validate everything first (nothing is stored on a 4xx/501), then insert the row:
-    ``pending`` for the queue, or ``running`` held by ``hold_for`` (an inline executor),
-    so no queue worker can claim a run that is about to run inline."""
-    run_id = new_id()
-    output_dir = await check_run_request(session, settings, request, run_id)
-    config = request.model_dump(mode="json")
-    config["output_dir"] = str(output_dir)
+    """Insert a checked run row (every kind): ``pending`` for the queue, or ``running``
+    held by ``hold_for`` (an inline executor), so no queue worker can claim a run that is
+    about to run inline. Flushed; the caller's transaction commits."""
     now = utcnow()
     lease_until = now + timedelta(seconds=settings.queue_lease_seconds)
     run = Run(
         id=run_id,
         kind=kind,
-        mode="dry-run" if request.dry_run else "local",
+        mode=mode,
         status="running" if hold_for else "pending",
         worker_id=hold_for,
         started_at=now if hold_for else None,
         lease_expires_at=lease_until if hold_for else None,
-        dataset_key=request.dataset_key,
-        model_id=request.model_id,
+        dataset_key=dataset_key,
+        model_id=model_id,
         parent_run_id=parent_run_id,
         config=config,
         output_dir=str(output_dir),
-        priority=request.priority,
-        queue=request.queue,
+        priority=priority,
+        queue=queue,
         attempt=0,
-        max_attempts=settings.queue_max_attempts,
-        timeout_seconds=request.timeout_seconds or settings.run_default_timeout_seconds,
+        max_attempts=max_attempts or settings.queue_max_attempts,
+        timeout_seconds=timeout_seconds,
         queued_at=now,
         created_at=now,
     )
     session.add(run)
     await session.flush()
     return run
+
+
+async def create_run(
+    session: AsyncSession,
+    settings: Settings,
+    request: RunRequest,
+    *,
+    hold_for: str | None = None,
+    max_attempts: int | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> Run:
+    """Validate everything first (nothing is stored on a 4xx/501), then insert a train run
+    (``extra_config`` tags it, e.g. with its tuning trial)."""
+    run_id = new_id()
+    output_dir = await check_run_request(session, settings, request, run_id)
+    config = {**request.model_dump(mode="json"), **(extra_config or {})}
+    config["output_dir"] = str(output_dir)
+    return await add_run(
+        session,
+        settings,
+        run_id=run_id,
+        kind="train",
+        mode="dry-run" if request.dry_run else "local",
+        config=config,
+        dataset_key=request.dataset_key,
+        model_id=request.model_id,
+        output_dir=output_dir,
+        queue=request.queue,
+        priority=request.priority,
+        hold_for=hold_for,
+        max_attempts=max_attempts,
+        timeout_seconds=request.timeout_seconds or settings.run_default_timeout_seconds,
+    )
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> Run:
@@ -307,8 +345,9 @@ async def list_metrics(session: AsyncSession, run_id: uuid.UUID) -> list[RunMetr
     return list((await session.scalars(stmt)).all())
 
 
-async def cancel_run(session: AsyncSession, run_id: uuid.UUID) -> str:
-    """Pending → cancelled now; running → cancel_requested (its executor stops the child)."""
+async def cancel_run(session: AsyncSession, run_id: uuid.UUID, reason: str | None = None) -> str:
+    """Pending → cancelled now; running → cancel_requested (its executor stops the child).
+    ``reason`` becomes the run's message (default: "cancelled by request")."""
     now = utcnow()
     cancelled = await session.execute(
         update(Run)
@@ -316,7 +355,7 @@ async def cancel_run(session: AsyncSession, run_id: uuid.UUID) -> str:
         .values(
             status="cancelled",
             completed_at=now,
-            message="cancelled before it started",
+            message=reason or "cancelled before it started",
             lease_expires_at=None,
         )
     )
@@ -325,7 +364,7 @@ async def cancel_run(session: AsyncSession, run_id: uuid.UUID) -> str:
     requested = await session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == "running")
-        .values(status="cancel_requested")
+        .values(status="cancel_requested", message=reason or "cancelled by request")
     )
     if getattr(requested, "rowcount", 0):
         return f"cancel requested for run {run_id}; the child gets SIGTERM, then SIGKILL"

@@ -1,0 +1,250 @@
+"""The tuning job's child process: the Ray Tune driver.
+
+Started by the ``tune`` job kind like any run's child (own log, lease, cancel, timeout):
+
+1. marks trial runs an earlier attempt left unfinished as failed (they died with that
+   attempt's Ray) and counts the trials that did finish: a restarted job runs only the
+   remaining ones, and an ``optuna`` search is seeded with the finished trials' results;
+2. starts Ray: embedded and sized to this machine, or joins ``TUNIX_RT_RAY_ADDRESS``;
+3. runs ``Tuner.fit`` with Ray Tune's search (``BasicVariantGenerator`` or
+   ``OptunaSearch``) and scheduler (FIFO or ``ASHAScheduler`` on the held-out eval loss);
+   each trial is ``trial.run_trial`` — an ordinary run executed in the Ray worker.
+
+It prints human lines and ``@tunix_rt`` events (``ray_started``, ``trial_result``,
+``tuning_done``) on stdout, which the executor stores as the job's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tunix_rt.config import Settings
+from tunix_rt.db import create_engine, create_sessionmaker
+from tunix_rt.training.protocol import emit, say
+from tunix_rt.tuning import service
+from tunix_rt.tuning.schemas import ChoiceParam, TuningJobCreate
+from tunix_rt.tuning.trial import TrialContext, run_trial
+
+SETTINGS_ENV = "TUNIX_RT_DRIVER_SETTINGS"
+CONFIG_FILE = "tune_config.json"
+# ASHA rungs are counted in reported eval points: the first comparison happens at the
+# first held-out eval, then at 2, 4, 8, ... (reduction factor 2).
+ASHA_GRACE = 1
+ASHA_REDUCTION = 2
+ASHA_MAX_T = 100_000
+
+
+def search_space(request: TuningJobCreate) -> dict[str, Any]:
+    from ray import tune
+
+    space: dict[str, Any] = {}
+    for name, param in request.search_space.items():
+        if isinstance(param, ChoiceParam):
+            space[name] = tune.choice(param.values)
+        elif param.type == "uniform":
+            space[name] = tune.uniform(param.min, param.max)
+        elif param.type == "loguniform":
+            space[name] = tune.loguniform(param.min, param.max)
+        elif param.type == "randint":
+            space[name] = tune.randint(int(param.min), int(param.max))
+        else:
+            assert param.q is not None
+            space[name] = tune.quniform(param.min, param.max, param.q)
+    return space
+
+
+def start_ray(settings: Settings) -> float:
+    """Join the configured cluster, or start an embedded Ray sized to this machine."""
+    import ray
+
+    started = time.monotonic()
+    if settings.ray_address:
+        ray.init(address=settings.ray_address, configure_logging=False, log_to_driver=True)
+    else:
+        ray.init(
+            num_cpus=os.cpu_count() or 1,
+            include_dashboard=False,
+            configure_logging=False,
+            log_to_driver=True,
+            # Trials pass only small results through the object store.
+            object_store_memory=128 * 1024 * 1024,
+        )
+    return time.monotonic() - started
+
+
+def _exit_when_orphaned(parent: int) -> None:
+    """The supervising worker died (e.g. ``kill -9``): stop Ray and its trials, exit."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        sys.stderr.write("error: the supervising process exited; stopping Ray\n")
+        sys.stderr.flush()
+        _shutdown_and_exit(1)
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
+
+
+def _shutdown_and_exit(code: int) -> None:
+    try:
+        import ray
+
+        ray.shutdown()
+    finally:
+        os._exit(code)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Cancel: the API already marked the trial runs cancelled (their executors stop the
+    children); give them a moment to record it, then stop Ray."""
+    del frame
+    say(f"received signal {signum}: stopping the trials")
+    threading.Thread(target=_delayed_exit, args=(128 + signum,), daemon=True).start()
+
+
+def _delayed_exit(code: int) -> None:
+    time.sleep(3.0)
+    _shutdown_and_exit(code)
+
+
+async def _resume_state(
+    settings: Settings, job_id: uuid.UUID
+) -> tuple[int, int, list[tuple[dict[str, Any], float]]]:
+    """(attempt, trials already finished, their (params, metric) results)."""
+    engine = create_engine(settings)
+    try:
+        maker = create_sessionmaker(engine)
+        async with maker() as session, session.begin():
+            job = await service.get_job(session, job_id)
+            interrupted = await service.interrupt_leftover_trials(session, job_id)
+            if interrupted:
+                say(f"{interrupted} trial run(s) of an earlier attempt marked failed")
+            finished = await service.finished_trials(session, job_id)
+            results = [
+                (t.params, t.metric_value)
+                for t in finished
+                if t.metric_value is not None and not t.stopped_early
+            ]
+            return job.attempt, len(finished), [(p, float(v)) for p, v in results]
+    finally:
+        await engine.dispose()
+
+
+def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    job_id = uuid.UUID(config["job_id"])
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    request = TuningJobCreate.model_validate(config["request"])
+    prepare_process()
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    _exit_when_orphaned(os.getppid())
+
+    attempt, done, results = asyncio.run(_resume_state(settings, job_id))
+    remaining = request.num_trials - done
+    say(f"tuning job {job_id}: {request.num_trials} trial(s), {done} finished, {remaining} to run")
+    if remaining <= 0:
+        emit("tuning_done", trials=done)
+        return 0
+
+    seconds = start_ray(settings)
+    import ray
+
+    emit(
+        "ray_started",
+        seconds=round(seconds, 3),
+        address=settings.ray_address or "embedded",
+        cpus=ray.cluster_resources().get("CPU"),  # type: ignore[no-untyped-call]
+    )
+    say(f"Ray started in {seconds:.1f} s ({settings.ray_address or 'embedded'})")
+
+    seed = None if request.seed is None else request.seed + attempt
+    if request.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        searcher: Any = ConcurrencyLimiter(
+            OptunaSearch(
+                metric=request.metric,
+                mode=request.mode,
+                seed=seed,
+                points_to_evaluate=[p for p, _ in results] or None,
+                evaluated_rewards=[v for _, v in results] or None,
+            ),
+            max_concurrent=request.max_concurrent,
+        )
+    else:
+        searcher = BasicVariantGenerator(random_state=seed)
+    scheduler: Any = (
+        ASHAScheduler(
+            metric="eval_loss",
+            mode="min",
+            time_attr="training_iteration",
+            grace_period=ASHA_GRACE,
+            reduction_factor=ASHA_REDUCTION,
+            max_t=ASHA_MAX_T,
+        )
+        if request.scheduler == "asha"
+        else FIFOScheduler()  # type: ignore[no-untyped-call]
+    )
+    context = TrialContext(
+        settings_json=settings.model_dump_json(),
+        job_id=str(job_id),
+        request_json=request.model_dump_json(),
+        prepare_process=prepare_process,
+    )
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 1}),
+        param_space=search_space(request),
+        tune_config=tune.TuneConfig(
+            num_samples=remaining,
+            max_concurrent_trials=request.max_concurrent,
+            search_alg=searcher,
+            scheduler=scheduler,
+        ),
+        run_config=tune.RunConfig(
+            name=f"attempt-{attempt}",
+            storage_path=str(config_path.parent / "ray"),
+            verbose=0,
+        ),
+    )
+    grid = tuner.fit()
+    failed = 0
+    for index in range(len(grid)):
+        result = grid[index]
+        metrics = result.metrics or {}
+        if result.error is not None:
+            failed += 1
+            say(f"trial {metrics.get('trial_id', '?')} failed: {result.error}")
+        emit(
+            "trial_result",
+            trial_id=metrics.get("trial_id"),
+            params=result.config,
+            metric=metrics.get(request.metric),
+            eval_loss=metrics.get("eval_loss"),
+        )
+    emit("tuning_done", trials=done + len(grid), failed=failed)
+    ray.shutdown()
+    return 0
+
+
+def main(config_path: Path, prepare_process: Callable[[], None]) -> int:
+    # No usage reporting and no per-metric strictness (an early-stopped trial never
+    # reports the job's evaluation metric).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    return run(config_path, prepare_process)

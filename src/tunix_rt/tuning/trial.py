@@ -1,0 +1,266 @@
+"""One Ray Tune trial: an ordinary training run, executed inside the Ray worker.
+
+``run_trial`` is the function trainable. It inserts the trial's run (validated like any
+run) held by this process, executes it with the runs domain's executor (child process,
+log, metrics, checkpoints, lease), reports each held-out eval loss to Ray as it is
+written, evaluates the finished model like any run (its leaderboard row) and reports
+the job's metric. When ASHA stops the trial, Ray raises ``SystemExit`` out of
+``tune.report``: the run is cancelled with the reason and the trial marked stopped early.
+
+The executor runs on an event loop in a background thread; the trainable's own thread
+only polls and reports, so a report waiting on the driver never stalls log pumping or
+lease renewal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tunix_rt.config import Settings
+from tunix_rt.db import create_engine, create_sessionmaker, utcnow
+from tunix_rt.evals import service as evals
+from tunix_rt.evals.schemas import EvaluateRequest
+from tunix_rt.kit.errors import DomainError
+from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunMetric
+from tunix_rt.models.tuning import TuningTrial
+from tunix_rt.runs import service as runs
+from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.executor import execute_run
+from tunix_rt.tuning import service
+from tunix_rt.tuning.schemas import TuningJobCreate
+
+T = TypeVar("T")
+# How often the trial looks for new eval points while its run trains.
+POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial needs, shipped by Ray to the worker (``tune.with_parameters``)."""
+
+    settings_json: str
+    job_id: str
+    request_json: str
+    # Registers the job kinds in the Ray worker (``tunix_rt.jobs.register_job_kinds``),
+    # passed in by the assembling entry point so this module never imports it.
+    prepare_process: Callable[[], None]
+
+
+def run_trial(config: dict[str, Any], context: TrialContext) -> None:
+    """Ray Tune function trainable: ``config`` holds the sampled run parameters."""
+    from ray import tune
+
+    context.prepare_process()
+    trial_id = tune.get_context().get_trial_id() or uuid.uuid4().hex[:8]
+    runner = TrialRunner(
+        Settings.model_validate_json(context.settings_json),
+        uuid.UUID(context.job_id),
+        TuningJobCreate.model_validate_json(context.request_json),
+        trial_id,
+        dict(config),
+    )
+    try:
+        runner.start()
+        for result in runner.results():
+            tune.report(result)
+    except SystemExit:
+        runner.stop_early()
+        raise
+    finally:
+        runner.close()
+
+
+class TrialRunner:
+    def __init__(
+        self,
+        settings: Settings,
+        job_id: uuid.UUID,
+        job: TuningJobCreate,
+        trial_id: str,
+        params: dict[str, Any],
+    ) -> None:
+        self.settings = settings
+        self.job_id = job_id
+        self.job = job
+        self.trial_id = trial_id
+        self.params = params
+        self.worker_id = f"ray:{socket.gethostname()}:{os.getpid()}:{trial_id}"
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="trial-loop", daemon=True)
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.run_id: uuid.UUID | None = None
+        self.execution: Future[None] | None = None
+        self.last_eval: tuple[int, float] | None = None
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float | None = 120.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def _maker(self) -> async_sessionmaker[AsyncSession]:
+        assert self.sessionmaker is not None
+        return self.sessionmaker
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.thread.start()
+        self.run_id = self._call(self._create())
+        self.execution = asyncio.run_coroutine_threadsafe(
+            execute_run(self._maker(), self.settings, self.run_id, worker_id=self.worker_id),
+            self.loop,
+        )
+
+    async def _create(self) -> uuid.UUID:
+        self.engine = create_engine(self.settings)
+        self.sessionmaker = create_sessionmaker(self.engine)
+        request = service.trial_request(self.job, self.params)
+        tag = {"tuning": {"job_id": str(self.job_id), "trial_id": self.trial_id}}
+        async with self.sessionmaker() as session, session.begin():
+            # A trial run is attempted once: if its Ray worker dies, Ray (not the queue)
+            # decides what happens next, so the reaper fails it instead of re-queueing.
+            run = await runs.create_run(
+                session,
+                self.settings,
+                request,
+                hold_for=self.worker_id,
+                max_attempts=1,
+                extra_config=tag,
+            )
+            session.add(
+                TuningTrial(
+                    job_id=self.job_id,
+                    trial_id=self.trial_id,
+                    run_id=run.id,
+                    params=self.params,
+                    created_at=utcnow(),
+                )
+            )
+        return run.id
+
+    def results(self) -> Iterator[dict[str, Any]]:
+        """Each new held-out eval loss while the run trains, then the final result."""
+        assert self.execution is not None
+        while True:
+            finished = self.execution.done()
+            for step, eval_loss in self._call(self._new_eval_points()):
+                self.last_eval = (step, eval_loss)
+                yield {"eval_loss": eval_loss, "step": step}
+            if finished:
+                break
+            time.sleep(POLL_SECONDS)
+        self.execution.result()  # an executor error fails the trial
+        yield self._call(self._final())
+
+    async def _new_eval_points(self) -> list[tuple[int, float]]:
+        after = self.last_eval[0] if self.last_eval else -1
+        async with self._maker()() as session:
+            rows = await session.execute(
+                select(RunMetric.step, RunMetric.eval_loss)
+                .where(
+                    RunMetric.run_id == self.run_id,
+                    RunMetric.eval_loss.is_not(None),
+                    RunMetric.step > after,
+                )
+                .order_by(RunMetric.step, RunMetric.attempt.desc())
+            )
+            points: dict[int, float] = {}
+            for step, value in rows.all():
+                if value is not None:
+                    points.setdefault(int(step), float(value))
+        return sorted(points.items())
+
+    async def _final(self) -> dict[str, Any]:
+        """Evaluate the completed run like any run; the job's metric comes from the
+        evaluation, or is the last held-out eval loss."""
+        assert self.run_id is not None
+        async with self._maker()() as session:
+            run = await runs.get_run(session, self.run_id)
+        result: dict[str, Any] = {"status": run.status}
+        if self.last_eval:
+            result["eval_loss"] = self.last_eval[1]
+        if run.status != "completed":
+            await self._record(metric=None, stopped_early=False)
+            return result
+        try:
+            evaluation = await evals.evaluate_run(
+                self._maker(),
+                self.settings,
+                Slots(1),
+                self.run_id,
+                EvaluateRequest(judge_override=self._judges()),
+            )
+        except DomainError as exc:  # the trial still has its loss; say why it has no score
+            result["evaluation_error"] = exc.detail
+        else:
+            result.update(evaluation.metrics)
+        metric = result.get(self.job.metric)
+        await self._record(
+            metric=float(metric) if metric is not None else None, stopped_early=False
+        )
+        return result
+
+    def _judges(self) -> list[str] | None:
+        """The default judges, plus the one reporting the job's metric if missing."""
+        needed = service.METRIC_JUDGES.get(self.job.metric)
+        defaults = [s.strip() for s in self.settings.eval_default_judges.split(",") if s.strip()]
+        if needed is None or any(s.split("@")[0] == needed for s in defaults):
+            return None
+        return [*defaults, needed]
+
+    async def _record(self, *, metric: float | None, stopped_early: bool) -> None:
+        async with self._maker()() as session, session.begin():
+            trial = await session.scalar(
+                select(TuningTrial).where(
+                    TuningTrial.job_id == self.job_id, TuningTrial.trial_id == self.trial_id
+                )
+            )
+            if trial is not None:
+                trial.metric_value = metric
+                trial.stopped_early = stopped_early
+                trial.ended_at = utcnow()
+
+    def stop_early(self) -> None:
+        """Ray's scheduler stopped the trial: cancel its run (if still training) with the
+        reason and wait for the executor to stop the child."""
+        if self.run_id is None or self.execution is None or self.execution.done():
+            return
+        at = (
+            f"eval_loss {self.last_eval[1]:.4g} at step {self.last_eval[0]}"
+            if self.last_eval
+            else "before its first eval point"
+        )
+        reason = f"{service.STOPPED_EARLY}: {at} was behind the other trials"
+        self._call(self._cancel(reason))
+        grace = self.settings.run_cancel_grace_seconds + 10.0
+        with contextlib.suppress(Exception):  # the run's own status says what happened
+            self.execution.result(timeout=grace)
+        self._call(self._record(metric=None, stopped_early=True))
+
+    async def _cancel(self, reason: str) -> None:
+        async with self._maker()() as session, session.begin():
+            status = await session.scalar(select(Run.status).where(Run.id == self.run_id))
+            if status not in TERMINAL_STATUSES and status != "cancel_requested":
+                assert self.run_id is not None
+                await runs.cancel_run(session, self.run_id, reason=reason)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            with contextlib.suppress(Exception):
+                self._call(self.engine.dispose(), timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
