@@ -8,6 +8,13 @@ export default defineConfig({
   build: {
     outDir: "../src/tunix_rt/web",
     emptyOutDir: true,
+    rolldownOptions: {
+      output: {
+        // React, the router and the query client change rarely: their own chunk keeps the
+        // app's chunk small and lets the browser cache them across releases.
+        codeSplitting: { groups: [{ name: "vendor", test: /node_modules/ }] },
+      },
+    },
   },
   server: {
     proxy: {

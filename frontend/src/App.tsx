@@ -12,6 +12,8 @@ import { RunDetailPage } from "./pages/RunDetailPage";
 import { RunsPage } from "./pages/RunsPage";
 import { TraceDetailPage } from "./pages/TraceDetailPage";
 import { TracesPage } from "./pages/TracesPage";
+import { TuningJobPage } from "./pages/TuningJobPage";
+import { TuningPage } from "./pages/TuningPage";
 
 export function App() {
   return (
@@ -26,6 +28,8 @@ export function App() {
         <Route path="datasets/:key" element={<DatasetDetailPage />} />
         <Route path="runs" element={<RunsPage />} />
         <Route path="runs/:id" element={<RunDetailPage />} />
+        <Route path="tuning" element={<TuningPage />} />
+        <Route path="tuning/:jobId" element={<TuningJobPage />} />
         <Route path="leaderboard" element={<LeaderboardPage />} />
         <Route path="regression" element={<RegressionPage />} />
         <Route path="*" element={<NotFoundPage />} />

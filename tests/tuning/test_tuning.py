@@ -51,3 +51,49 @@ async def test_a_three_trial_random_search_runs_each_trial_as_a_run(
     assert {t["run_id"] for t in job["trials"]} <= {row["run_id"] for row in board}
     listed = (await api.get("/api/tuning/jobs")).json()["data"]
     assert listed[0]["job_id"] == job_id and listed[0]["trials_finished"] == 3
+
+
+async def test_asha_stops_the_clearly_worse_trials_and_their_runs_end_cancelled(
+    api: httpx.AsyncClient,
+) -> None:
+    """Learning rate 1e-6 among 0.01s, run one at a time: a 1e-6 trial that runs after a
+    0.01 trial is behind it at its first eval point, and ASHA stops it there."""
+    key = await arithmetic_dataset(api)
+    created = await api.post(
+        "/api/tuning/jobs",
+        json={
+            "name": "asha",
+            "dataset_key": key,
+            "model_id": "tunix-rt/tiny-gemma",
+            "base": {**TRIAL_BASE, "max_steps": 120, "eval_every": 4},
+            "search_space": {"learning_rate": {"type": "choice", "values": [0.01, 1e-6]}},
+            "metric": "eval_loss",
+            "num_trials": 3,
+            "max_concurrent": 1,
+            "scheduler": "asha",
+            "seed": 1,
+        },
+    )
+    assert created.status_code == 201, created.text
+    job = await wait_for_job(api, created.json()["job_id"])
+    assert job["status"] == "completed", job
+    trials = job["trials"]
+    assert len(trials) == 3
+    rates = [t["params"]["learning_rate"] for t in trials]
+    assert 0.01 in rates[:2] and 1e-6 in rates[1:], rates  # seed 1: a bad one after a good one
+    stopped = [t for t in trials if t["stopped_early"]]
+    assert stopped, trials
+    for trial in trials:
+        if trial["params"]["learning_rate"] == 0.01:
+            assert trial["status"] == "completed" and not trial["stopped_early"], trial
+    first_good = rates.index(0.01)
+    for trial in trials[first_good + 1 :]:
+        if trial["params"]["learning_rate"] == 1e-6:
+            assert trial in stopped, trials
+    for trial in stopped:
+        assert trial["status"] == "cancelled" and trial["metric_value"] is None, trial
+        run = (await api.get(f"/api/tunix/runs/{trial['run_id']}")).json()
+        assert run["message"].startswith("stopped early by ASHA: eval_loss"), run["message"]
+        metrics = (await api.get(f"/api/tunix/runs/{trial['run_id']}/metrics")).json()
+        assert max(p["step"] for p in metrics["data"]) < 120  # stopped before the end
+    assert job["best"]["params"]["learning_rate"] == 0.01

@@ -432,6 +432,70 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tuning/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tuning Jobs
+         * @description Tuning jobs, newest first.
+         */
+        get: operations["list_tuning_jobs"];
+        put?: never;
+        /**
+         * Create Tuning Job
+         * @description Queue a search over run parameters; a worker runs it on Ray Tune, one run per trial.
+         */
+        post: operations["create_tuning_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/jobs/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Tuning Job
+         * @description A job with its trials (each linking to its run) and the best trial so far.
+         */
+        get: operations["get_tuning_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tuning/jobs/{job_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Tuning Job
+         * @description Stop the job: running trials' runs end ``cancelled`` within seconds.
+         */
+        post: operations["cancel_tuning_job"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tunix/evaluations": {
         parameters: {
             query?: never;
@@ -1027,6 +1091,29 @@ export interface components {
             /** Data */
             data: components["schemas"]["Baseline"][];
         };
+        /** BestTrial */
+        BestTrial: {
+            /** Metric Value */
+            metric_value: number;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Run Id */
+            run_id: string | null;
+            /** Trial Id */
+            trial_id: string;
+        };
+        /** ChoiceParam */
+        ChoiceParam: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "choice";
+            /** Values */
+            values: (string | number)[];
+        };
         /**
          * DatasetBuild
          * @description What to select from the stored traces, and how to split it.
@@ -1613,6 +1700,12 @@ export interface components {
             data: components["schemas"]["TraceSummary"][];
             pagination: components["schemas"]["Pagination"];
         };
+        /** Page[TuningJobSummary] */
+        Page_TuningJobSummary_: {
+            /** Data */
+            data: components["schemas"]["TuningJobSummary"][];
+            pagination: components["schemas"]["Pagination"];
+        };
         /** Pagination */
         Pagination: {
             /** Limit */
@@ -1692,6 +1785,24 @@ export interface components {
              * @description True past max_seq_length (the trainer drops it).
              */
             truncated: boolean;
+        };
+        /**
+         * RangeParam
+         * @description ``uniform``/``loguniform`` floats and ``randint`` integers in [min, max]
+         *     (``randint``: max exclusive, as in Ray Tune); ``quniform`` rounds to multiples of q.
+         */
+        RangeParam: {
+            /** Max */
+            max: number;
+            /** Min */
+            min: number;
+            /** Q */
+            q?: number | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "loguniform" | "quniform" | "randint" | "uniform";
         };
         /**
          * ReasoningTrace
@@ -1818,7 +1929,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "train" | "evaluate";
+            kind: "train" | "evaluate" | "tune";
             /** Max Attempts */
             max_attempts: number;
             /** Message */
@@ -2105,7 +2216,7 @@ export interface components {
              * Kind
              * @enum {string}
              */
-            kind: "train" | "evaluate";
+            kind: "train" | "evaluate" | "tune";
             /**
              * Mode
              * @enum {string}
@@ -2347,6 +2458,290 @@ export interface components {
             prompt_preview: string;
             /** Trace Version */
             trace_version: string;
+        };
+        /**
+         * TrainParams
+         * @description How to train: optimiser, schedule, sizes, seed, adapter and what the loss sees.
+         */
+        TrainParams: {
+            /**
+             * Batch Size
+             * @default 8
+             */
+            batch_size: number;
+            /**
+             * Checkpoint Every
+             * @description Checkpoint interval.
+             */
+            checkpoint_every?: number | null;
+            /**
+             * Completion Format
+             * @description Train on steps + answer, or on the answer only.
+             * @default reasoning
+             * @enum {string}
+             */
+            completion_format: "reasoning" | "answer_only";
+            /**
+             * Eval Every
+             * @description Eval-loss interval in steps.
+             */
+            eval_every?: number | null;
+            /**
+             * Learning Rate
+             * @default 0.00002
+             */
+            learning_rate: number;
+            /**
+             * Lora Alpha
+             * @description LoRA scale; default 2×rank.
+             */
+            lora_alpha?: number | null;
+            /**
+             * Lora Rank
+             * @description 0 = full fine-tune.
+             * @default 0
+             */
+            lora_rank: number;
+            /**
+             * Max Seq Length
+             * @default 2048
+             */
+            max_seq_length: number;
+            /**
+             * Max Steps
+             * @description Stop after this many steps.
+             */
+            max_steps?: number | null;
+            /**
+             * Method
+             * @description Training method (sft; grpo later).
+             * @default sft
+             * @constant
+             */
+            method: "sft";
+            /**
+             * Num Epochs
+             * @default 3
+             */
+            num_epochs: number;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Warmup Steps
+             * @description Linear warm-up steps.
+             */
+            warmup_steps?: number | null;
+            /**
+             * Weight Decay
+             * @description AdamW weight decay.
+             * @default 0
+             */
+            weight_decay: number;
+        };
+        /** Trial */
+        Trial: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Metric Value */
+            metric_value: number | null;
+            /** Params */
+            params: {
+                [key: string]: unknown;
+            };
+            /** Run Id */
+            run_id: string | null;
+            /**
+             * Status
+             * @description Its run's status.
+             */
+            status: string;
+            /** Stopped Early */
+            stopped_early: boolean;
+            /** Trial Id */
+            trial_id: string;
+        };
+        /**
+         * TuningJob
+         * @description A job in full: its request, trials and the best trial so far.
+         */
+        TuningJob: {
+            best: components["schemas"]["BestTrial"] | null;
+            /** Best Metric Value */
+            best_metric_value: number | null;
+            /** Completed At */
+            completed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Key */
+            dataset_key: string;
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /** Message */
+            message: string | null;
+            /** Metric */
+            metric: string;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "min" | "max";
+            /** Model Id */
+            model_id: string;
+            /** Name */
+            name: string;
+            /** Num Trials */
+            num_trials: number;
+            request: components["schemas"]["TuningJobCreate"];
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "completed" | "failed" | "cancelled";
+            /** Trials */
+            trials: components["schemas"]["Trial"][];
+            /** Trials Finished */
+            trials_finished: number;
+        };
+        /**
+         * TuningJobCreate
+         * @description A search over run parameters; every trial is an ordinary run.
+         * @example {
+         *       "base": {
+         *         "batch_size": 8,
+         *         "max_seq_length": 128,
+         *         "max_steps": 200
+         *       },
+         *       "dataset_key": "arith-v1",
+         *       "metric": "eval_loss",
+         *       "mode": "min",
+         *       "model_id": "tunix-rt/tiny-gemma",
+         *       "name": "arith-lr",
+         *       "num_trials": 4,
+         *       "search_space": {
+         *         "learning_rate": {
+         *           "max": 0.01,
+         *           "min": 0.0001,
+         *           "type": "loguniform"
+         *         }
+         *       }
+         *     }
+         */
+        TuningJobCreate: {
+            /** @description Run parameters (§6) shared by every trial. */
+            base?: components["schemas"]["TrainParams"];
+            /** Dataset Key */
+            dataset_key: string;
+            /**
+             * Max Concurrent
+             * @default 1
+             */
+            max_concurrent: number;
+            /**
+             * Metric
+             * @description eval_loss (held-out loss) or an evaluation metric such as accuracy.
+             * @default eval_loss
+             */
+            metric: string;
+            /**
+             * Mode
+             * @default min
+             * @enum {string}
+             */
+            mode: "min" | "max";
+            /** Model Id */
+            model_id: string;
+            /** Name */
+            name: string;
+            /**
+             * Num Trials
+             * @default 4
+             */
+            num_trials: number;
+            /**
+             * Queue
+             * @description Queue of the job and its trials.
+             * @default default
+             */
+            queue: string;
+            /**
+             * Scheduler
+             * @description asha stops trials early on the held-out eval loss.
+             * @default none
+             * @enum {string}
+             */
+            scheduler: "none" | "asha";
+            /**
+             * Search
+             * @default random
+             * @enum {string}
+             */
+            search: "random" | "optuna";
+            /**
+             * Search Space
+             * @description Parameter → distribution; parameters: learning_rate, num_epochs, batch_size, max_steps, seed, lora_rank, lora_alpha, weight_decay, warmup_steps, eval_every, completion_format.
+             */
+            search_space: {
+                [key: string]: components["schemas"]["ChoiceParam"] | components["schemas"]["RangeParam"];
+            };
+            /** Seed */
+            seed?: number | null;
+        };
+        /** TuningJobSummary */
+        TuningJobSummary: {
+            /** Best Metric Value */
+            best_metric_value: number | null;
+            /** Completed At */
+            completed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Dataset Key */
+            dataset_key: string;
+            /**
+             * Job Id
+             * Format: uuid
+             */
+            job_id: string;
+            /** Message */
+            message: string | null;
+            /** Metric */
+            metric: string;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "min" | "max";
+            /** Model Id */
+            model_id: string;
+            /** Name */
+            name: string;
+            /** Num Trials */
+            num_trials: number;
+            /** Started At */
+            started_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "running" | "completed" | "failed" | "cancelled";
+            /** Trials Finished */
+            trials_finished: number;
         };
         /** TunixStatus */
         TunixStatus: {
@@ -3284,6 +3679,155 @@ export interface operations {
             };
         };
     };
+    list_tuning_jobs: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Rows to skip. */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Page_TuningJobSummary_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_tuning_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TuningJobCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TuningJob"];
+                };
+            };
+            /** @description Unknown dataset (nothing is stored). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Tunix is not installed. */
+            501: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_tuning_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TuningJob"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_tuning_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunMessage"];
+                };
+            };
+            /** @description The job already finished. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_leaderboard: {
         parameters: {
             query?: {
@@ -3428,7 +3972,7 @@ export interface operations {
                 status?: ("pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled")[] | null;
                 dataset_key?: string | null;
                 mode?: ("dry-run" | "local") | null;
-                kind?: ("train" | "evaluate") | null;
+                kind?: ("train" | "evaluate" | "tune") | null;
             };
             header?: never;
             path?: never;

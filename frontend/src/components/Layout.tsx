@@ -6,6 +6,7 @@ const LINKS = [
   { to: "/generators", label: "Generators", testId: "nav:generators", end: false },
   { to: "/datasets", label: "Datasets", testId: "nav:datasets", end: false },
   { to: "/runs", label: "Runs", testId: "nav:runs", end: false },
+  { to: "/tuning", label: "Tuning", testId: "nav:tuning", end: false },
   { to: "/leaderboard", label: "Leaderboard", testId: "nav:leaderboard", end: false },
   { to: "/regression", label: "Regression", testId: "nav:regression", end: false },
 ];

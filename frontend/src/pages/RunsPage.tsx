@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { Link, useNavigate, useSearchParams } from "react-router-dom";
+import { Link, useLocation, useNavigate, useSearchParams } from "react-router-dom";
 import { useDatasets } from "../api/datasets";
 import type { Schemas } from "../api/client";
 import {
@@ -7,7 +7,6 @@ import {
   enumValues,
   exampleOf,
   oneOf,
-  outOfBounds,
   property,
   type Bounds,
 } from "../api/contract";
@@ -24,7 +23,9 @@ import {
 import { ErrorMessage } from "../components/ErrorMessage";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatDate, shortId } from "../lib/format";
+import { numberField, numberText } from "../lib/forms";
 import { formatDuration } from "../lib/runs";
+import { readLaunchPrefill, type LaunchPrefill } from "../lib/tuning";
 
 const PAGE_SIZE = 20;
 
@@ -147,6 +148,9 @@ const NUMBER_FIELDS = [
   ["max_steps", "Max steps"],
   ["seed", "Seed"],
   ["lora_rank", "LoRA rank (0 = full)"],
+  ["lora_alpha", "LoRA alpha"],
+  ["weight_decay", "Weight decay"],
+  ["warmup_steps", "Warm-up steps"],
   ["eval_every", "Eval every"],
   ["checkpoint_every", "Checkpoint every"],
   ["timeout_seconds", "Timeout (s)"],
@@ -199,17 +203,25 @@ const INITIAL: FormState = {
 type Errors = Partial<Record<keyof FormState, string>>;
 
 /**
- * One number input → its value: null for an empty optional field, undefined for an empty field
- * the server has a default for (left out of the request), or the error to show.
+ * The form pre-filled with a run request handed over by another page (the Tuning page's "Use
+ * these parameters"): its dataset, model and parameters; a parameter it leaves out keeps the
+ * form's initial value. It trains (local, queued), as the trial it came from did.
  */
-function numberField(text: string, b: Bounds): [number | null | undefined, string | null] {
-  if (text.trim() === "") {
-    if (b.nullable) return [null, null];
-    return b.default !== undefined ? [undefined, null] : [undefined, "required"];
+function prefilledForm({ request }: LaunchPrefill): FormState {
+  const form: FormState = {
+    ...INITIAL,
+    dataset_key: request.dataset_key,
+    model_choice: request.model_id,
+    model_path: request.model_id,
+    mode: request.dry_run ? "dry-run" : "local",
+    async: true,
+  };
+  const format = oneOf(COMPLETION_FORMATS, request.completion_format);
+  if (format) form.completion_format = format;
+  for (const [name] of NUMBER_FIELDS) {
+    if (name in request) form[name] = numberText(request[name]);
   }
-  const value = Number(text);
-  const problem = outOfBounds(value, b);
-  return problem ? [undefined, problem] : [value, null];
+  return form;
 }
 
 /** Client-side checks against the contract's limits; the server's 422 is still shown. */
@@ -245,13 +257,20 @@ function LaunchForm() {
   const datasets = useDatasets();
   const tunix = useTunixStatus();
   const [params] = useSearchParams();
-  const [form, setForm] = useState<FormState>(() => ({ ...INITIAL, dataset_key: params.get("train") ?? "" }));
+  const location = useLocation();
+  // Read once, when the form mounts: later navigation (the history's filters) keeps the form.
+  const [prefill] = useState(() => readLaunchPrefill(location.state));
+  const [form, setForm] = useState<FormState>(() =>
+    prefill ? prefilledForm(prefill) : { ...INITIAL, dataset_key: params.get("train") ?? "" });
   const [errors, setErrors] = useState<Errors>({});
   const launch = useLaunchRun();
   const set = <K extends keyof FormState>(name: K, value: FormState[K]) =>
     setForm((prev) => ({ ...prev, [name]: value }));
   const presets = tunix.data?.presets ?? [];
-  const modelChoice = form.model_choice || presets[0]?.model_id || "";
+  // A pre-filled model that is not a preset is a local path or hub id (model_path holds it).
+  const unknownModel = tunix.isSuccess && !["", "local"].includes(form.model_choice)
+    && !presets.some((p) => p.model_id === form.model_choice);
+  const modelChoice = (unknownModel ? "local" : form.model_choice) || presets[0]?.model_id || "";
   const preset = presets.find((p) => p.model_id === modelChoice);
 
   const submit = () => {
@@ -278,6 +297,9 @@ function LaunchForm() {
   return (
     <section className="panel" aria-labelledby="launch-title">
       <h2 id="launch-title">Launch a run</h2>
+      {prefill && (
+        <p className="prefill" data-testid="launch:prefill">Pre-filled from {prefill.source || "another page"}.</p>
+      )}
       <label className="field">Dataset
         <select value={form.dataset_key} data-testid="launch:dataset"
           onChange={(e) => set("dataset_key", e.target.value)}>

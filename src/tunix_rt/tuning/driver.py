@@ -33,7 +33,7 @@ from tunix_rt.db import create_engine, create_sessionmaker
 from tunix_rt.training.protocol import emit, say
 from tunix_rt.tuning import service
 from tunix_rt.tuning.schemas import ChoiceParam, TuningJobCreate
-from tunix_rt.tuning.trial import TrialContext, run_trial
+from tunix_rt.tuning.trial import TrialContext, trainable
 
 SETTINGS_ENV = "TUNIX_RT_DRIVER_SETTINGS"
 CONFIG_FILE = "tune_config.json"
@@ -207,7 +207,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
         prepare_process=prepare_process,
     )
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(run_trial, context=context), {"cpu": 1}),
+        tune.with_resources(tune.with_parameters(trainable(), context=context), {"cpu": 1}),
         param_space=search_space(request),
         tune_config=tune.TuneConfig(
             num_samples=remaining,
@@ -219,6 +219,9 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
             name=f"attempt-{attempt}",
             storage_path=str(config_path.parent / "ray"),
             verbose=0,
+            checkpoint_config=tune.CheckpointConfig(
+                checkpoint_frequency=0, checkpoint_at_end=False
+            ),
         ),
     )
     grid = tuner.fit()

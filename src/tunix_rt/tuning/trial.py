@@ -1,15 +1,14 @@
 """One Ray Tune trial: an ordinary training run, executed inside the Ray worker.
 
-``run_trial`` is the function trainable. It inserts the trial's run (validated like any
-run) held by this process, executes it with the runs domain's executor (child process,
-log, metrics, checkpoints, lease), reports each held-out eval loss to Ray as it is
-written, evaluates the finished model like any run (its leaderboard row) and reports
-the job's metric. When ASHA stops the trial, Ray raises ``SystemExit`` out of
-``tune.report``: the run is cancelled with the reason and the trial marked stopped early.
+``trainable()`` is the Ray Tune trainable. Its ``setup`` inserts the trial's run
+(validated like any run) held by this process and executes it with the runs domain's
+executor (child process, log, metrics, checkpoints, lease); each ``step`` returns the
+next held-out eval loss as it is written; the last one evaluates the finished model
+like any run (its leaderboard row) and returns the job's metric. When ASHA stops the
+trial, ``cleanup`` cancels the run with the reason and marks the trial stopped early.
 
-The executor runs on an event loop in a background thread; the trainable's own thread
-only polls and reports, so a report waiting on the driver never stalls log pumping or
-lease renewal.
+The executor runs on an event loop in a background thread; ``step`` only polls, so a
+step waiting on the driver never stalls log pumping or lease renewal.
 """
 
 from __future__ import annotations
@@ -59,28 +58,45 @@ class TrialContext:
     prepare_process: Callable[[], None]
 
 
-def run_trial(config: dict[str, Any], context: TrialContext) -> None:
-    """Ray Tune function trainable: ``config`` holds the sampled run parameters."""
+def trainable() -> type[Any]:
+    """The Ray Tune class trainable (built on first use, so the server never imports
+    Ray). A class rather than a function: when the scheduler stops a trial, Ray runs its
+    ``cleanup`` in the actor before ending it, so the run is cancelled and recorded
+    properly instead of dying with the actor."""
     from ray import tune
 
-    context.prepare_process()
-    trial_id = tune.get_context().get_trial_id() or uuid.uuid4().hex[:8]
-    runner = TrialRunner(
-        Settings.model_validate_json(context.settings_json),
-        uuid.UUID(context.job_id),
-        TuningJobCreate.model_validate_json(context.request_json),
-        trial_id,
-        dict(config),
-    )
-    try:
-        runner.start()
-        for result in runner.results():
-            tune.report(result)
-    except SystemExit:
-        runner.stop_early()
-        raise
-    finally:
-        runner.close()
+    class TrialTrainable(tune.Trainable):
+        def setup(  # type: ignore[override]  # with_parameters adds context
+            self, config: dict[str, Any], context: TrialContext
+        ) -> None:
+            context.prepare_process()
+            self.runner = TrialRunner(
+                Settings.model_validate_json(context.settings_json),
+                uuid.UUID(context.job_id),
+                TuningJobCreate.model_validate_json(context.request_json),
+                self.trial_id,
+                dict(config),
+            )
+            self.runner.start()
+            self.results = self.runner.results()
+
+        def step(self) -> dict[str, Any]:
+            result = next(self.results, None)
+            if result is None:  # nothing after the final result
+                return {"done": True}
+            return result
+
+        def cleanup(self) -> None:
+            self.runner.stop_early()
+            self.runner.close()
+
+        def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
+            return {}  # a trial restarts as a new run; its run keeps its own checkpoints
+
+        def load_checkpoint(self, checkpoint: Any) -> None:
+            return None
+
+    return TrialTrainable
 
 
 class TrialRunner:
@@ -153,7 +169,8 @@ class TrialRunner:
         return run.id
 
     def results(self) -> Iterator[dict[str, Any]]:
-        """Each new held-out eval loss while the run trains, then the final result."""
+        """Each new held-out eval loss while the run trains, then the final result
+        (``done``)."""
         assert self.execution is not None
         while True:
             finished = self.execution.done()
@@ -164,7 +181,7 @@ class TrialRunner:
                 break
             time.sleep(POLL_SECONDS)
         self.execution.result()  # an executor error fails the trial
-        yield self._call(self._final())
+        yield {**self._call(self._final(), timeout=None), "done": True}
 
     async def _new_eval_points(self) -> list[tuple[int, float]]:
         after = self.last_eval[0] if self.last_eval else -1
@@ -235,8 +252,9 @@ class TrialRunner:
                 trial.ended_at = utcnow()
 
     def stop_early(self) -> None:
-        """Ray's scheduler stopped the trial: cancel its run (if still training) with the
-        reason and wait for the executor to stop the child."""
+        """The trial ends while its run still trains: Ray's scheduler stopped it. Cancel
+        the run with the reason (unless the job's cancel already did) and wait for the
+        executor to stop the child."""
         if self.run_id is None or self.execution is None or self.execution.done():
             return
         at = (
@@ -245,18 +263,22 @@ class TrialRunner:
             else "before its first eval point"
         )
         reason = f"{service.STOPPED_EARLY}: {at} was behind the other trials"
-        self._call(self._cancel(reason))
+        stopped_here = self._call(self._cancel(reason))
+        if stopped_here:
+            self._call(self._record(metric=None, stopped_early=True))
         grace = self.settings.run_cancel_grace_seconds + 10.0
         with contextlib.suppress(Exception):  # the run's own status says what happened
             self.execution.result(timeout=grace)
-        self._call(self._record(metric=None, stopped_early=True))
 
-    async def _cancel(self, reason: str) -> None:
+    async def _cancel(self, reason: str) -> bool:
+        """Request the cancel; False when the run already ended or is being cancelled."""
         async with self._maker()() as session, session.begin():
             status = await session.scalar(select(Run.status).where(Run.id == self.run_id))
-            if status not in TERMINAL_STATUSES and status != "cancel_requested":
-                assert self.run_id is not None
-                await runs.cancel_run(session, self.run_id, reason=reason)
+            if status in TERMINAL_STATUSES or status == "cancel_requested":
+                return False
+            assert self.run_id is not None
+            await runs.cancel_run(session, self.run_id, reason=reason)
+            return True
 
     def close(self) -> None:
         if self.engine is not None:
