@@ -59,8 +59,12 @@ export function TuningPlot({ param, spec, trials, metric, bestTrialId }: Props) 
   let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
   if (y0 === y1) [y0, y1] = [y0 - Math.max(Math.abs(y0) * 0.05, 0.05), y1 + Math.max(Math.abs(y1) * 0.05, 0.05)];
 
-  const sx = (x: number) => PAD.left + ((tx(x) - t0) / (t1 - t0)) * (W - PAD.left - PAD.right);
-  const sy = (y: number) => PAD.top + (1 - (y - y0) / (y1 - y0)) * (H - PAD.top - PAD.bottom);
+  // An inset inside the axes, so no point sits on an axis or the frame.
+  const INSET = 8;
+  const sx = (x: number) =>
+    PAD.left + INSET + ((tx(x) - t0) / (t1 - t0)) * (W - PAD.left - PAD.right - 2 * INSET);
+  const sy = (y: number) =>
+    PAD.top + INSET + (1 - (y - y0) / (y1 - y0)) * (H - PAD.top - PAD.bottom - 2 * INSET);
   const bottom = H - PAD.bottom;
   const xTicks = [x0, ...(log ? decades(x0, x1) : []), x1].filter(
     (x, i, all) => all.indexOf(x) === i && Number.isFinite(tx(x)),

@@ -297,16 +297,16 @@ function validate(
     if (space[row.param]) return addError(errors, key, `${row.param} is searched twice`);
     if (row.type === "choice") {
       const values = parseValues(row.values);
-      if (!values.length) return addError(errors, `${key}.values`, "enter comma-separated values");
+      if (!values.length) return addError(errors, `${key}.values`, "values: enter comma-separated values");
       space[row.param] = { type: "choice", values };
       return;
     }
     const min = row.min.trim() === "" ? NaN : Number(row.min);
     const max = row.max.trim() === "" ? NaN : Number(row.max);
     const q = row.q.trim() === "" ? null : Number(row.q);
-    if (!Number.isFinite(min)) addError(errors, `${key}.min`, "enter a number");
-    if (!Number.isFinite(max)) addError(errors, `${key}.max`, "enter a number");
-    if (q !== null && !Number.isFinite(q)) addError(errors, `${key}.q`, "enter a number");
+    if (!Number.isFinite(min)) addError(errors, `${key}.min`, "min: enter a number");
+    if (!Number.isFinite(max)) addError(errors, `${key}.max`, "max: enter a number");
+    if (q !== null && !Number.isFinite(q)) addError(errors, `${key}.q`, "q: enter a number");
     space[row.param] = { type: row.type, min, max, ...(q !== null ? { q } : {}) };
   });
 
@@ -472,7 +472,7 @@ function CreateJobForm() {
         {rows.map((row, index) => (
           <div className="space-row" key={row.id} data-testid="tuning:space-row" data-index={index}
             data-param={row.param}>
-            <label className="field">Parameter
+            <label className="field span-2">Parameter
               <select value={row.param} data-testid="tuning:space-param"
                 onChange={(e) => setRow(row.id, { param: e.target.value, type: defaultType(e.target.value) })}>
                 <option value="">— choose —</option>
@@ -487,6 +487,9 @@ function CreateJobForm() {
                 {SEARCH_TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
               </select>
             </label>
+            <button type="button" className="secondary remove" data-testid="tuning:space-remove"
+              title="Remove this parameter" aria-label={`Remove ${row.param || "parameter"}`}
+              onClick={() => setRows((prev) => prev.filter((r) => r.id !== row.id))}>✕</button>
             {row.type === "choice" ? (
               <label className="field span-3">Values (comma-separated)
                 <input value={row.values} data-testid="tuning:space-values" placeholder="8, 16, 32"
@@ -509,9 +512,6 @@ function CreateJobForm() {
                 </label>
               </>
             )}
-            <button type="button" className="secondary remove" data-testid="tuning:space-remove"
-              title="Remove this parameter" aria-label={`Remove ${row.param || "parameter"}`}
-              onClick={() => setRows((prev) => prev.filter((r) => r.id !== row.id))}>✕</button>
             {row.param && <span className="hint span-all">{row.param}: {describeBounds(row.param) || "a choice of values"}</span>}
             <div className="space-errors">
               <FieldErrors messages={errorsUnder(`search_space.${row.param || `#${index + 1}`}`)} />

@@ -187,7 +187,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
             max_concurrent=request.max_concurrent,
         )
     else:
-        searcher = BasicVariantGenerator(random_state=seed)
+        searcher = BasicVariantGenerator(random_state=seed, max_concurrent=request.max_concurrent)
     scheduler: Any = (
         ASHAScheduler(
             metric="eval_loss",
@@ -210,8 +210,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
         tune.with_resources(tune.with_parameters(trainable(), context=context), {"cpu": 1}),
         param_space=search_space(request),
         tune_config=tune.TuneConfig(
-            num_samples=remaining,
-            max_concurrent_trials=request.max_concurrent,
+            num_samples=remaining,  # at most max_concurrent at once: set on the searcher
             search_alg=searcher,
             scheduler=scheduler,
         ),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
@@ -328,14 +328,9 @@ async def interrupt_leftover_trials(session: AsyncSession, job_id: uuid.UUID) ->
 
 
 async def finished_trials(session: AsyncSession, job_id: uuid.UUID) -> list[TuningTrial]:
-    """Trials whose run ended (completed, stopped early or failed on its own)."""
-    stmt = (
-        select(TuningTrial)
-        .join(Run, Run.id == TuningTrial.run_id)
-        .where(
-            TuningTrial.job_id == job_id,
-            Run.status.in_(TERMINAL_STATUSES),
-            or_(Run.message.is_(None), ~Run.message.startswith(INTERRUPTED)),
-        )
+    """Trials that recorded their end (completed, stopped early, or failed on their own);
+    a trial whose process died with an earlier attempt never did, and is run again."""
+    stmt = select(TuningTrial).where(
+        TuningTrial.job_id == job_id, TuningTrial.ended_at.is_not(None)
     )
     return list((await session.scalars(stmt)).all())

@@ -99,6 +99,10 @@ def trainable() -> type[Any]:
     return TrialTrainable
 
 
+class TrialNotStarted(RuntimeError):
+    """The job stopped before this trial could create its run."""
+
+
 class TrialRunner:
     def __init__(
         self,
@@ -147,6 +151,9 @@ class TrialRunner:
         request = service.trial_request(self.job, self.params)
         tag = {"tuning": {"job_id": str(self.job_id), "trial_id": self.trial_id}}
         async with self.sessionmaker() as session, session.begin():
+            job_status = await session.scalar(select(Run.status).where(Run.id == self.job_id))
+            if job_status != "running":  # cancelled (or gone) while Ray was starting it
+                raise TrialNotStarted(f"tuning job {self.job_id} is {job_status}")
             # A trial run is attempted once: if its Ray worker dies, Ray (not the queue)
             # decides what happens next, so the reaper fails it instead of re-queueing.
             run = await runs.create_run(
@@ -252,32 +259,40 @@ class TrialRunner:
                 trial.ended_at = utcnow()
 
     def stop_early(self) -> None:
-        """The trial ends while its run still trains: Ray's scheduler stopped it. Cancel
-        the run with the reason (unless the job's cancel already did) and wait for the
-        executor to stop the child."""
+        """The trial ends while its run still trains: ASHA stopped it, or the job itself
+        is stopping. Cancel the run with the reason (unless the job's cancel already did)
+        and wait for the executor to stop the child."""
         if self.run_id is None or self.execution is None or self.execution.done():
             return
-        at = (
-            f"eval_loss {self.last_eval[1]:.4g} at step {self.last_eval[0]}"
-            if self.last_eval
-            else "before its first eval point"
-        )
-        reason = f"{service.STOPPED_EARLY}: {at} was behind the other trials"
-        stopped_here = self._call(self._cancel(reason))
+        stopped_here = self._call(self._cancel())
         if stopped_here:
             self._call(self._record(metric=None, stopped_early=True))
         grace = self.settings.run_cancel_grace_seconds + 10.0
         with contextlib.suppress(Exception):  # the run's own status says what happened
             self.execution.result(timeout=grace)
 
-    async def _cancel(self, reason: str) -> bool:
-        """Request the cancel; False when the run already ended or is being cancelled."""
+    def _reason(self) -> str:
+        at = (
+            f"eval_loss {self.last_eval[1]:.4g} at step {self.last_eval[0]}"
+            if self.last_eval
+            else "before its first eval point"
+        )
+        return f"{service.STOPPED_EARLY}: {at} was behind the other trials"
+
+    async def _cancel(self) -> bool:
+        """Request the cancel. True when ASHA stopped the trial; False when the run already
+        ended or is being cancelled, or the job itself is stopping."""
+        assert self.run_id is not None
         async with self._maker()() as session, session.begin():
             status = await session.scalar(select(Run.status).where(Run.id == self.run_id))
             if status in TERMINAL_STATUSES or status == "cancel_requested":
                 return False
-            assert self.run_id is not None
-            await runs.cancel_run(session, self.run_id, reason=reason)
+            job_status = await session.scalar(select(Run.status).where(Run.id == self.job_id))
+            if self.job.scheduler != "asha" or job_status != "running":
+                reason = f"its tuning job stopped ({job_status})"
+                await runs.cancel_run(session, self.run_id, reason=reason)
+                return False
+            await runs.cancel_run(session, self.run_id, reason=self._reason())
             return True
 
     def close(self) -> None:

@@ -1,0 +1,189 @@
+"""A tuning job's lifecycle: cancel stops its running trials within seconds; a server
+killed mid-job leaves no training child behind and, restarted, the job runs its
+remaining trials (nothing stays running)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.server_process import serving, upgrade
+from tests.tuning.conftest import TRIAL_BASE, arithmetic_dataset, wait_for_job
+from tunix_rt.generators.arithmetic import generate_arithmetic
+
+
+def processes_with(text: str) -> list[int]:
+    """Live processes whose command line contains ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().split()[2]
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+async def _running_trial(api: httpx.AsyncClient, job_id: str, limit: float = 120) -> dict[str, Any]:
+    """The first trial whose run is training (it has reported a step)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        job = (await api.get(f"/api/tuning/jobs/{job_id}")).json()
+        for trial in job["trials"]:
+            if trial["status"] == "running":
+                points = (await api.get(f"/api/tunix/runs/{trial['run_id']}/metrics")).json()
+                if points["data"]:
+                    return dict(trial)
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"no trial of job {job_id} started training")
+
+
+async def test_cancel_stops_the_running_trial_within_seconds(api: httpx.AsyncClient) -> None:
+    key = await arithmetic_dataset(api)
+    created = await api.post(
+        "/api/tuning/jobs",
+        json={
+            "name": "long",
+            "dataset_key": key,
+            "model_id": "tunix-rt/tiny-gemma",
+            "base": {**TRIAL_BASE, "max_steps": 100_000, "eval_every": 50},
+            "search_space": {"learning_rate": {"type": "choice", "values": [0.003, 0.01]}},
+            "num_trials": 2,
+        },
+    )
+    assert created.status_code == 201, created.text
+    job_id = created.json()["job_id"]
+    trial = await _running_trial(api, job_id)
+    run = (await api.get(f"/api/tunix/runs/{trial['run_id']}")).json()
+    config = f"{run['output_dir']}/run_config.json"
+    assert processes_with(config), "the trial's training child should be running"
+
+    started = time.monotonic()
+    cancelled = await api.post(f"/api/tuning/jobs/{job_id}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    job = await wait_for_job(api, job_id, limit=30)
+    assert time.monotonic() - started < 20
+    assert job["status"] == "cancelled", job
+    assert [t["status"] for t in job["trials"]] == ["cancelled"], json.dumps(job["trials"])
+    run = (await api.get(f"/api/tunix/runs/{trial['run_id']}")).json()
+    assert run["message"] == "its tuning job was cancelled"
+    assert not processes_with(config)
+    again = await api.post(f"/api/tuning/jobs/{job_id}/cancel")
+    assert again.status_code == 400
+
+
+def _call(url: str, method: str = "GET", body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def _wait(predicate: Any, limit: float, what: str) -> Any:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(what)
+
+
+def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short lease, so the restarted server finds the dead attempt within seconds.
+    monkeypatch.setenv("TUNIX_RT_QUEUE_LEASE_SECONDS", "4")
+    monkeypatch.setenv("TUNIX_RT_QUEUE_HEARTBEAT_SECONDS", "1")
+    monkeypatch.setenv("TUNIX_RT_EVAL_MAX_NEW_TOKENS", "24")
+    data_dir = tmp_path / "var"
+    upgrade(data_dir)
+    with serving(data_dir) as (url, _log, proc):
+        _call(f"{url}/api/traces/batch", "POST", generate_arithmetic(48, seed=3, digits=1))
+        key = _call(
+            f"{url}/api/datasets/build",
+            "POST",
+            {
+                "dataset_name": "crash",
+                "dataset_version": "v1",
+                "limit": 48,
+                "eval_fraction": 0.2,
+                "selection_strategy": "random",
+                "seed": 1,
+            },
+        )["dataset_key"]
+        job_id = _call(
+            f"{url}/api/tuning/jobs",
+            "POST",
+            {
+                "name": "crash",
+                "dataset_key": key,
+                "model_id": "tunix-rt/tiny-gemma",
+                "base": {**TRIAL_BASE, "max_steps": 2_000, "eval_every": 100},
+                "search_space": {"learning_rate": {"type": "choice", "values": [0.003]}},
+                "num_trials": 2,
+            },
+        )["job_id"]
+
+        def training() -> dict[str, Any] | None:
+            job = _call(f"{url}/api/tuning/jobs/{job_id}")
+            for trial in job["trials"]:
+                metrics = f"{url}/api/tunix/runs/{trial['run_id']}/metrics"
+                if trial["status"] == "running" and _call(metrics)["data"]:
+                    return dict(trial)
+            return None
+
+        trial = _wait(training, 120, "no trial started training")
+        run = _call(f"{url}/api/tunix/runs/{trial['run_id']}")
+        child = processes_with(f"{run['output_dir']}/run_config.json")
+        driver = processes_with(f"{data_dir.resolve()}/runs/{job_id}/tune_config.json")
+        assert child and driver
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    # Nothing keeps training on its own: the child and the Ray driver stop themselves.
+    _wait(
+        lambda: not any(_alive(p) for p in [*child, *driver]),
+        30,
+        "the training child or the tuning driver outlived the server",
+    )
+
+    with serving(data_dir) as (url, _log, _proc):
+
+        def finished() -> dict[str, Any] | None:
+            job = _call(f"{url}/api/tuning/jobs/{job_id}")
+            return dict(job) if job["status"] in ("completed", "failed", "cancelled") else None
+
+        job = _wait(finished, 300, "the restarted job never finished")
+        assert job["status"] == "completed", job
+        statuses = [t["status"] for t in job["trials"]]
+        assert statuses.count("completed") == 2, job["trials"]
+        interrupted = next(t for t in job["trials"] if t["trial_id"] == trial["trial_id"])
+        assert interrupted["status"] == "failed"
+        run = _call(f"{url}/api/tunix/runs/{interrupted['run_id']}")
+        assert run["status"] == "failed" and run["message"], run
+        assert "running" not in statuses and "cancel_requested" not in statuses
+        assert _call(f"{url}/api/tunix/runs/{job_id}")["attempt"] >= 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
