@@ -134,7 +134,7 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
                 "name": "crash",
                 "dataset_key": key,
                 "model_id": "tunix-rt/tiny-gemma",
-                "base": {**TRIAL_BASE, "max_steps": 2_000, "eval_every": 100},
+                "base": {**TRIAL_BASE, "max_steps": 240, "eval_every": 80},
                 "search_space": {"learning_rate": {"type": "choice", "values": [0.003]}},
                 "num_trials": 2,
             },
@@ -157,11 +157,12 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
         proc.wait()
 
     # Nothing keeps training on its own: the child and the Ray driver stop themselves.
-    _wait(
-        lambda: not any(_alive(p) for p in [*child, *driver]),
-        30,
-        "the training child or the tuning driver outlived the server",
-    )
+    survivors = [*child, *driver]
+    try:
+        _wait(lambda: not any(_alive(p) for p in survivors), 30, "")
+    except AssertionError:
+        alive = {p: _describe(p) for p in survivors if _alive(p)}
+        raise AssertionError(f"outlived the server: {alive}") from None
 
     with serving(data_dir) as (url, _log, _proc):
 
@@ -187,3 +188,9 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def _describe(pid: int) -> str:
+    stat = Path(f"/proc/{pid}/stat").read_text().split()
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return f"ppid {stat[3]} pgrp {stat[4]}: {cmdline[:200]}"

@@ -1,6 +1,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "./client";
 import { enumValues, property, rawProperty } from "./contract";
+import { isTerminal } from "./runs";
 
 export type TuningJob = Schemas["TuningJob"];
 export type TuningJobSummary = Schemas["TuningJobSummary"];
@@ -93,12 +94,17 @@ export function useTuningJobs(limit: number, offset: number) {
   });
 }
 
-/** One job with its trials; refreshes every 2 s until it is finished. */
+/** Whether the job or one of its trials' runs is still moving (a cancelled job's trials end
+ * `cancelled` a moment after the job does). */
+export const isLive = (job: TuningJob | undefined) =>
+  !job || !isFinished(job.status) || job.trials.some((trial) => !isTerminal(trial.status));
+
+/** One job with its trials; refreshes every 2 s until it and its trials are finished. */
 export function useTuningJob(id: string) {
   return useQuery({
     queryKey: keys.detail(id),
     queryFn: () => unwrap(api.GET("/api/tuning/jobs/{job_id}", jobParams(id))),
-    refetchInterval: (query) => (isFinished(query.state.data?.status) ? false : LIVE_MS),
+    refetchInterval: (query) => (isLive(query.state.data) ? LIVE_MS : false),
   });
 }
 

@@ -7,6 +7,7 @@ Exit codes: 0 ok; 2 invalid config, data or model (one ``error: ...`` line on st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -34,8 +35,9 @@ def _exit_when_orphaned(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        sys.stderr.write("error: the supervising process exited; stopping\n")
-        sys.stderr.flush()
+        with contextlib.suppress(OSError):  # the reader of our pipes may have died with it
+            sys.stderr.write("error: the supervising process exited; stopping\n")
+            sys.stderr.flush()
         os._exit(1)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()

@@ -17,6 +17,7 @@ It prints human lines and ``@tunix_rt`` events (``ray_started``, ``trial_result`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -42,6 +43,8 @@ CONFIG_FILE = "tune_config.json"
 ASHA_GRACE = 1
 ASHA_REDUCTION = 2
 ASHA_MAX_T = 100_000
+# How long a stopping driver waits for ray.shutdown before killing Ray's processes.
+RAY_SHUTDOWN_SECONDS = 5.0
 
 
 def search_space(request: TuningJobCreate) -> dict[str, Any]:
@@ -88,20 +91,34 @@ def _exit_when_orphaned(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        sys.stderr.write("error: the supervising process exited; stopping Ray\n")
-        sys.stderr.flush()
+        with contextlib.suppress(OSError):  # the reader of our pipes died with the parent
+            sys.stderr.write("error: the supervising process exited; stopping Ray\n")
+            sys.stderr.flush()
         _shutdown_and_exit(1)
 
     threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _shutdown_and_exit(code: int) -> None:
-    try:
+    """Stop Ray (at most a few seconds), then end every process of this driver's group —
+    the driver runs in its own session, so that is Ray's processes and nothing else;
+    the trials' training children, in their own sessions, stop when their Ray worker
+    does."""
+
+    def shutdown() -> None:
         import ray
 
         ray.shutdown()
-    finally:
-        os._exit(code)
+
+    stopper = threading.Thread(target=shutdown, name="ray-shutdown", daemon=True)
+    stopper.start()
+    stopper.join(timeout=RAY_SHUTDOWN_SECONDS)
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if os.getpgid(0) == os.getpid():  # this driver leads its group (the executor's child)
+        os.killpg(0, signal.SIGKILL)
+    os._exit(code)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
