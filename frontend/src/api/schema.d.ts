@@ -2654,8 +2654,9 @@ export interface components {
              * Metric
              * @description eval_loss (held-out loss) or an evaluation metric such as accuracy.
              * @default eval_loss
+             * @enum {string}
              */
-            metric: string;
+            metric: "eval_loss" | "score" | "accuracy" | "format_rate" | "baseline_score" | "llm_judge_score";
             /**
              * Mode
              * @default min
@@ -2692,7 +2693,7 @@ export interface components {
             search: "random" | "optuna";
             /**
              * Search Space
-             * @description Parameter → distribution; parameters: learning_rate, num_epochs, batch_size, max_steps, seed, lora_rank, lora_alpha, weight_decay, warmup_steps, eval_every, completion_format.
+             * @description Run parameter → distribution.
              */
             search_space: {
                 [key: string]: components["schemas"]["ChoiceParam"] | components["schemas"]["RangeParam"];

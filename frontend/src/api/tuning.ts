@@ -37,34 +37,18 @@ export const SEARCH_TYPES: SearchType[] = [
   ...enumValues("RangeParam", "type"),
 ];
 
-/**
- * The parameters a search may vary. The contract has no enum for the keys of `search_space`
- * (it is a free-form object); the server lists them in the field's description
- * ("…; parameters: learning_rate, num_epochs, …."), so they are read from there.
- */
+/** The parameters a search may vary: the enum of `search_space`'s keys in the contract. */
 export const SEARCHABLE: string[] = (() => {
-  const description = rawProperty("TuningJobCreate", "search_space").description ?? "";
-  const match = /parameters:\s*([A-Za-z0-9_,\s]+)/.exec(description);
-  const names = match?.[1]?.split(",").map((s) => s.trim()).filter(Boolean) ?? [];
+  const names = (rawProperty("TuningJobCreate", "search_space") as { propertyNames?: { enum?: string[] } })
+    .propertyNames?.enum ?? [];
   if (!names.length) {
-    throw new Error("openapi.json: TuningJobCreate.search_space lists no parameters; regenerate it");
+    throw new Error("openapi.json: TuningJobCreate.search_space has no parameter enum; regenerate it");
   }
   return names;
 })();
 
-/**
- * The metrics a job can optimise. The contract types `metric` as a free string (validated by the
- * server, which answers 422 with the list); these are the names the server accepts today:
- * eval_loss and the evaluation metrics (tunix_rt.tuning.service LOSS_METRIC, METRIC_JUDGES).
- */
-export const METRICS = [
-  "eval_loss",
-  "score",
-  "accuracy",
-  "format_rate",
-  "baseline_score",
-  "llm_judge_score",
-] as const;
+/** The metrics a job can optimise (the contract's enum). */
+export const METRICS = enumValues("TuningJobCreate", "metric");
 export const DEFAULT_METRIC = (property("TuningJobCreate", "metric").default as string | undefined) ?? "eval_loss";
 /** Lower is better only for a loss; every evaluation metric is higher-is-better. */
 export const modeFor = (metric: string): TuneMode => (metric.endsWith("loss") ? "min" : "max");

@@ -319,7 +319,7 @@ function validate(
       model_id: model,
       base: base as Partial<TrainParams>,
       search_space: space,
-      metric: form.metric.trim(),
+      metric: form.metric.trim() as TuningJobRequest["metric"],
       mode: form.mode,
       search: form.search,
       scheduler: form.scheduler,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,7 +12,7 @@ from tunix_rt.kit.text import Key, Label, ModelRef, Name
 from tunix_rt.training.params import TrainParams
 
 # Run parameters a search may vary (the numeric training parameters and the format).
-SEARCHABLE = (
+Searchable = Literal[
     "learning_rate",
     "num_epochs",
     "batch_size",
@@ -24,7 +24,13 @@ SEARCHABLE = (
     "warmup_steps",
     "eval_every",
     "completion_format",
-)
+]
+SEARCHABLE: tuple[str, ...] = get_args(Searchable)
+# What a job optimises: the held-out loss, or a metric of the trials' evaluations (the
+# judge reporting each: tuning.service.METRIC_JUDGES).
+Metric = Literal[
+    "eval_loss", "score", "accuracy", "format_rate", "baseline_score", "llm_judge_score"
+]
 
 Choice = str | int | float
 
@@ -49,7 +55,6 @@ class RangeParam(BaseModel):
 
 
 SearchParam = Annotated[ChoiceParam | RangeParam, Field(discriminator="type")]
-Metric = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.]+$")]
 
 
 class TuningJobCreate(BaseModel):
@@ -81,10 +86,8 @@ class TuningJobCreate(BaseModel):
     base: TrainParams = Field(
         default_factory=TrainParams, description="Run parameters (§6) shared by every trial."
     )
-    search_space: dict[str, SearchParam] = Field(
-        min_length=1,
-        max_length=len(SEARCHABLE),
-        description=f"Parameter → distribution; parameters: {', '.join(SEARCHABLE)}.",
+    search_space: dict[Searchable, SearchParam] = Field(
+        min_length=1, max_length=len(SEARCHABLE), description="Run parameter → distribution."
     )
     metric: Metric = Field(
         default="eval_loss",

@@ -266,7 +266,10 @@ class TrialRunner:
             return
         stopped_here = self._call(self._cancel())
         if stopped_here:
-            self._call(self._record(metric=None, stopped_early=True))
+            # Its last held-out loss is kept for the plots; the best trial is chosen among
+            # the trials that finished.
+            last = self.last_eval[1] if self.last_eval and self.job.metric == "eval_loss" else None
+            self._call(self._record(metric=last, stopped_early=True))
         grace = self.settings.run_cancel_grace_seconds + 10.0
         with contextlib.suppress(Exception):  # the run's own status says what happened
             self.execution.result(timeout=grace)
