@@ -18,7 +18,7 @@ LR = {"learning_rate": {"type": "loguniform", "min": 1e-4, "max": 1e-2}}
         (
             {"search_space": {"momentum": {"type": "uniform", "min": 0, "max": 1}}},
             422,
-            ["body", "search_space", "momentum"],
+            ["body", "search_space", "momentum", "[key]"],
         ),
         ({"search_space": {}}, 422, ["body", "search_space"]),
         (
