@@ -42,6 +42,7 @@ import os
 import socket
 import statistics
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,6 +75,91 @@ def ts(value: str | None) -> float:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_group(cmdline: str) -> str:
+    """Which part of the system a process belongs to, from its command line."""
+    if cmdline.startswith("ray::"):
+        return "Ray workers (trial actors)"
+    if "gcs_server" in cmdline or "raylet" in cmdline or "/site-packages/ray/" in cmdline:
+        return "Ray daemons (GCS, raylet, agents)"
+    if "tune driver" in cmdline:
+        return "tune driver"
+    if "tunix_rt.training" in cmdline:
+        return "training/generation children"
+    if " serve " in f"{cmdline} ":
+        return "server (API + queue worker)"
+    return "other"
+
+
+class CpuSampler:
+    """CPU seconds used by the server and every process below it, by group: /proc is read
+    every ``interval`` s and each process's last utime+stime kept (a process that lives
+    less than one interval is missed)."""
+
+    def __init__(self, root_pid: int, interval: float = 0.5) -> None:
+        self.root = root_pid
+        self.interval = interval
+        self.seen: dict[tuple[int, int], tuple[str, float]] = {}
+        self.names: dict[tuple[int, int], str] = {}
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        stats: dict[int, tuple[int, int, float]] = {}  # pid -> ppid, start, cpu
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                raw = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            fields = raw[raw.rindex(")") + 2 :].split()
+            cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            stats[int(entry)] = (int(fields[1]), int(fields[19]), cpu)
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _, _) in stats.items():
+            children.setdefault(ppid, []).append(pid)
+        todo = [self.root]
+        while todo:
+            pid = todo.pop()
+            todo.extend(children.get(pid, []))
+            if pid not in stats:
+                continue
+            key = (pid, stats[pid][1])
+            if key not in self.names:
+                try:
+                    text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                except OSError:
+                    continue
+                self.names[key] = process_group(text.decode(errors="replace").strip())
+            self.seen[key] = (self.names[key], stats[pid][2])
+
+    def _loop(self) -> None:
+        while not self.stop_event.is_set():
+            self._sample()
+            self.stop_event.wait(self.interval)
+
+    def __enter__(self) -> CpuSampler:
+        self._sample()
+        self.start = dict(self.seen)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop_event.set()
+        self.thread.join()
+        self._sample()
+
+    def by_group(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, (group, cpu) in self.seen.items():
+            before = self.start.get(key, (group, 0.0))[1]
+            out[group] = out.get(group, 0.0) + cpu - before
+        return {k: round(v, 2) for k, v in sorted(out.items())}
 
 
 def reset_postgres(url: str) -> None:
