@@ -233,6 +233,11 @@ class Server:
         self.__exit__()
         raise SystemExit(f"server did not become healthy; see {self.log_path}")
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def __exit__(self, *_: object) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -576,7 +581,9 @@ def main() -> dict[str, Any]:
                 pair: dict[str, Any] = {"order": "".join(order)}
                 for side in order:
                     if side == "a":
-                        a = side_a(client, key, base, rates, args)
+                        with CpuSampler(server.pid) as cpu:
+                            a = side_a(client, key, base, rates, args)
+                        a["cpu"] = cpu.by_group()
                         if params is not None and a["params"] != params:
                             log(f"  note: job sampled {a['params']}, (b) replayed {params}")
                         params = params or a["params"]
@@ -593,7 +600,9 @@ def main() -> dict[str, Any]:
                             a = side_a(client, key, base, rates, args)
                             params = a["params"]
                             log(f"[{i}] (a warm-up job to learn the sampled params: {params})")
-                        b = side_b(client, key, base, params, args)
+                        with CpuSampler(server.pid) as cpu:
+                            b = side_b(client, key, base, params, args)
+                        b["cpu"] = cpu.by_group()
                         b_results.append(b)
                         pair["b"] = b["wall"]
                         log(f"[{i}] b plain runs  {b['wall']:7.2f} s")
@@ -638,6 +647,13 @@ def main() -> dict[str, Any]:
         f"median train elapsed (child's clock) s: a {median_of(a_runs, 'train_elapsed'):.2f}, "
         f"b {median_of(b_runs, 'train_elapsed'):.2f}"
     )
+    groups = sorted({g for r in a_results + b_results for g in r["cpu"]})
+    a_cpu = {g: statistics.median(a["cpu"].get(g, 0.0) for a in a_results) for g in groups}
+    b_cpu = {g: statistics.median(b["cpu"].get(g, 0.0) for b in b_results) for g in groups}
+    log("CPU seconds by process (medians over repeats)")
+    for g in groups:
+        log(f"  {g:<40} a {a_cpu[g]:7.2f}   b {b_cpu[g]:7.2f}")
+    log(f"  {'total':<40} a {sum(a_cpu.values()):7.2f}   b {sum(b_cpu.values()):7.2f}")
     ratio = a_wall / b_wall
     normalised = statistics.median(p["work_normalised_ratio"] for p in pairs)
     overlap = max(a["max_overlap"] for a in a_results)
@@ -674,6 +690,8 @@ def main() -> dict[str, Any]:
         "met": ratio <= TARGET,
         "a_phases": {k: round(v, 2) for k, v in a_phase.items()},
         "b_phases": {k: round(v, 2) for k, v in b_phase.items()},
+        "a_cpu_seconds": {g: round(v, 2) for g, v in a_cpu.items()},
+        "b_cpu_seconds": {g: round(v, 2) for g, v in b_cpu.items()},
         "a_step_seconds": median_of(a_runs, "step_seconds"),
         "b_step_seconds": median_of(b_runs, "step_seconds"),
     }
