@@ -7,14 +7,13 @@ Exit codes: 0 ok; 2 invalid config, data or model (one ``error: ...`` line on st
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
-import threading
-import time
 import traceback
 from types import FrameType
+
+from tunix_rt.training.protocol import exit_when_orphaned
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -22,25 +21,6 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     sys.stdout.write(f"received signal {signum}, stopping\n")
     sys.stdout.flush()
     os._exit(128 + signum)
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    """Stop when the supervising worker dies (e.g. ``kill -9``).
-
-    The child runs in its own session so a signal to the worker's group does not hit
-    it; if the worker vanishes, the reaper re-queues the run and a new attempt resumes
-    in the same directory, so an orphan must not keep training and writing there.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        with contextlib.suppress(OSError):  # the reader of our pipes may have died with it
-            sys.stderr.write("error: the supervising process exited; stopping\n")
-            sys.stderr.flush()
-        os._exit(1)
-
-    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _fail(message: str) -> int:
@@ -54,7 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="JSON config file (docs/training.md)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    _exit_when_orphaned(os.getppid())
+    # If the worker vanishes, the reaper re-queues the run and a new attempt resumes in the
+    # same directory, so an orphan must not keep training and writing there.
+    exit_when_orphaned(os.getppid(), lambda: os._exit(1))
     # Quiet, CPU-only, no progress bars: the parent streams stdout line by line.
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
     os.environ.setdefault("TQDM_DISABLE", "1")

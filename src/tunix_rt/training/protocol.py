@@ -4,15 +4,34 @@ jax-free, so the server imports it too."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 PREFIX = "@tunix_rt "
 _START = time.monotonic()
+
+
+def exit_when_orphaned(parent: int, stop: Callable[[], None], what: str = "stopping") -> None:
+    """Call ``stop`` (which must end the process) when the supervising process dies
+    (e.g. ``kill -9``): a child runs in its own session, so nothing else would stop it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        with contextlib.suppress(OSError):  # the reader of our pipes may have died with it
+            sys.stderr.write(f"error: the supervising process exited; {what}\n")
+            sys.stderr.flush()
+        stop()
+
+    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def elapsed() -> float:

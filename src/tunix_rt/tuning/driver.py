@@ -31,7 +31,7 @@ from typing import Any
 
 from tunix_rt.config import Settings
 from tunix_rt.db import create_engine, create_sessionmaker
-from tunix_rt.training.protocol import emit, say
+from tunix_rt.training.protocol import emit, exit_when_orphaned, say
 from tunix_rt.tuning import service
 from tunix_rt.tuning.schemas import ChoiceParam, TuningJobCreate
 from tunix_rt.tuning.trial import TrialContext, trainable
@@ -83,20 +83,6 @@ def start_ray(settings: Settings) -> float:
             object_store_memory=128 * 1024 * 1024,
         )
     return time.monotonic() - started
-
-
-def _exit_when_orphaned(parent: int) -> None:
-    """The supervising worker died (e.g. ``kill -9``): stop Ray and its trials, exit."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        with contextlib.suppress(OSError):  # the reader of our pipes died with the parent
-            sys.stderr.write("error: the supervising process exited; stopping Ray\n")
-            sys.stderr.flush()
-        _shutdown_and_exit(1)
-
-    threading.Thread(target=watch, name="orphan-watch", daemon=True).start()
 
 
 def _shutdown_and_exit(code: int) -> None:
@@ -169,7 +155,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
     request = TuningJobCreate.model_validate(config["request"])
     prepare_process()
     signal.signal(signal.SIGTERM, _on_sigterm)
-    _exit_when_orphaned(os.getppid())
+    exit_when_orphaned(os.getppid(), lambda: _shutdown_and_exit(1), "stopping Ray")
 
     attempt, done, results = asyncio.run(_resume_state(settings, job_id))
     remaining = request.num_trials - done

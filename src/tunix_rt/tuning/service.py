@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.config import Settings
@@ -273,18 +273,23 @@ async def list_jobs(session: AsyncSession, *, limit: int, offset: int) -> JobPag
     return JobPage(rows=rows, next_offset=offset + limit if len(jobs) > limit else None)
 
 
+def _trial_runs(job_id: uuid.UUID) -> Select[Any]:
+    return select(TuningTrial.run_id).where(
+        TuningTrial.job_id == job_id, TuningTrial.run_id.is_not(None)
+    )
+
+
 async def cancel_job(session: AsyncSession, job_id: uuid.UUID) -> str:
     """Cancel the job's driver and, in the same transaction, every unfinished trial run:
     their executors (inside Ray) stop the training children within a poll interval."""
     job = await get_job(session, job_id)
     message = await runs.cancel_run(session, job.id, reason="the tuning job was cancelled")
-    trial_runs = select(TuningTrial.run_id).where(
-        TuningTrial.job_id == job.id, TuningTrial.run_id.is_not(None)
-    )
     active = list(
         (
             await session.scalars(
-                select(Run.id).where(Run.id.in_(trial_runs), Run.status.in_(("pending", "running")))
+                select(Run.id).where(
+                    Run.id.in_(_trial_runs(job.id)), Run.status.in_(("pending", "running"))
+                )
             )
         ).all()
     )
@@ -305,12 +310,9 @@ async def trial_count(session: AsyncSession, job_id: uuid.UUID) -> int:
 async def interrupt_leftover_trials(session: AsyncSession, job_id: uuid.UUID) -> int:
     """A restarted driver's first step: trial runs of an earlier attempt that never ended
     died with that attempt's Ray; mark them failed (their trials are run again)."""
-    trial_runs = select(TuningTrial.run_id).where(
-        TuningTrial.job_id == job_id, TuningTrial.run_id.is_not(None)
-    )
     result = await session.execute(
         update(Run)
-        .where(Run.id.in_(trial_runs), Run.status.not_in(TERMINAL_STATUSES))
+        .where(Run.id.in_(_trial_runs(job_id)), Run.status.not_in(TERMINAL_STATUSES))
         .values(
             status="failed",
             completed_at=utcnow(),
