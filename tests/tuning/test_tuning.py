@@ -44,7 +44,8 @@ async def test_a_three_trial_random_search_runs_each_trial_as_a_run(
         evals = [p["eval_loss"] for p in metrics["data"] if p["eval_loss"] is not None]
         assert evals[-1] == trial["metric_value"]
         evaluation = await api.get(f"/api/tunix/runs/{trial['run_id']}/evaluation")
-        assert evaluation.status_code == 200, evaluation.text
+        assert evaluation.status_code == 200, (trial["message"], evaluation.text)
+        assert trial["message"] is None
     best = min(job["trials"], key=lambda t: t["metric_value"])
     assert job["best"]["trial_id"] == best["trial_id"]
     assert job["best"]["metric_value"] == best["metric_value"]

@@ -2548,6 +2548,11 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Message
+             * @description Why a finished trial has no metric.
+             */
+            message: string | null;
             /** Metric Value */
             metric_value: number | null;
             /** Params */

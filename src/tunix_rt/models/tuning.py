@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, Float, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from tunix_rt.db import Base, JSONType, UTCDateTime, new_id, utcnow
@@ -27,6 +27,8 @@ class TuningTrial(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSONType, nullable=False)
     metric_value: Mapped[float | None] = mapped_column(Float, nullable=True)
     stopped_early: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Why a finished trial has no metric (e.g. its evaluation failed).
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

@@ -240,6 +240,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
             params=result.config,
             metric=metrics.get(request.metric),
             eval_loss=metrics.get("eval_loss"),
+            evaluation_error=metrics.get("evaluation_error"),
         )
     emit("tuning_done", trials=done + len(grid), failed=failed)
     ray.shutdown()

@@ -114,6 +114,7 @@ class Trial(BaseModel):
     status: str = Field(description="Its run's status.")
     metric_value: float | None
     stopped_early: bool
+    message: str | None = Field(description="Why a finished trial has no metric.")
     created_at: datetime
 
 

@@ -198,6 +198,7 @@ def _trial_out(trial: TuningTrial, run: Run | None) -> schemas.Trial:
         status=run.status if run is not None else "deleted",
         metric_value=trial.metric_value,
         stopped_early=trial.stopped_early,
+        message=trial.message,
         created_at=trial.created_at,
     )
 

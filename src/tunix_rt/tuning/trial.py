@@ -218,7 +218,7 @@ class TrialRunner:
         if self.last_eval:
             result["eval_loss"] = self.last_eval[1]
         if run.status != "completed":
-            await self._record(metric=None, stopped_early=False)
+            await self._record(metric=None, stopped_early=False, message=run.message)
             return result
         try:
             evaluation = await evals.evaluate_run(
@@ -229,13 +229,14 @@ class TrialRunner:
                 EvaluateRequest(judge_override=self._judges()),
             )
         except DomainError as exc:  # the trial still has its loss; say why it has no score
-            result["evaluation_error"] = exc.detail
+            message: str | None = f"evaluation failed: {exc.detail}"
+            result["evaluation_error"] = message
         else:
+            message = None
             result.update(evaluation.metrics)
         metric = result.get(self.job.metric)
-        await self._record(
-            metric=float(metric) if metric is not None else None, stopped_early=False
-        )
+        value = float(metric) if isinstance(metric, int | float) else None
+        await self._record(metric=value, stopped_early=False, message=message)
         return result
 
     def _judges(self) -> list[str] | None:
@@ -246,7 +247,9 @@ class TrialRunner:
             return None
         return [*defaults, needed]
 
-    async def _record(self, *, metric: float | None, stopped_early: bool) -> None:
+    async def _record(
+        self, *, metric: float | None, stopped_early: bool, message: str | None = None
+    ) -> None:
         async with self._maker()() as session, session.begin():
             trial = await session.scalar(
                 select(TuningTrial).where(
@@ -256,6 +259,7 @@ class TrialRunner:
             if trial is not None:
                 trial.metric_value = metric
                 trial.stopped_early = stopped_early
+                trial.message = message
                 trial.ended_at = utcnow()
 
     def stop_early(self) -> None:

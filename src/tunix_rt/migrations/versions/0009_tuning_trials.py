@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("params", JSON, nullable=False),
         sa.Column("metric_value", sa.Float(), nullable=True),
         sa.Column("stopped_early", sa.Boolean(), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
