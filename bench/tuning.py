@@ -18,13 +18,22 @@ split, then:
     and its queued auto-evaluation are done (``GET /api/tunix/runs/{id}/evaluation`` is
     200) before the next is submitted. Wall time: first POST to last evaluation.
 
-Repeats alternate the order (a, b, then b, a, ...) so drift on a shared machine hits
-both sides; a ``b`` that comes first replays the parameters of the first job (the same
-seed samples the same values). Printed: each side's wall time, the ratio a/b (target
-≤ 1.15), Ray's start-up seconds, the ratio with Ray's start-up taken out of (a), and
-where each side's time went (from the runs' own timestamps: queue, driver, Ray, training,
-evaluation, the gaps between). The last line is the JSON summary; the full result goes
-to ``bench/.results/``.
+One untimed plain run goes first (``--no-warmup`` skips it). Repeats alternate the
+order (a, b, then b, a, ...) so drift on a shared machine hits both sides; (b) always
+replays the first job's parameters (the same seed samples the same values). The bench
+stops if a trial and the plain run with the same parameters end with different eval
+losses (they must be the same computation), and flags a job that ran trials at once.
+
+Printed per pair and as medians: each side's wall time, the ratio a/b (target ≤ 1.15),
+Ray's start-up seconds, the ratio with them taken out of (a), a *work-normalised* ratio
+(both sides charged (b)'s training + evaluation seconds, plus what each spent outside
+them: on a loaded machine the shared work's time swings more than the overhead), where
+each side's time went (from the runs' own timestamps: queue, driver, Ray, training,
+evaluation, the gaps between) and the CPU seconds of the server's process tree by group
+(server, tune driver, Ray daemons, Ray workers, training/generation children; sampled
+from /proc every 0.5 s). The last line is the JSON summary; the full result goes to
+``bench/.results/``. Exit status 0 only when the ratio meets the target and the trials
+ran one at a time.
 """
 
 # ruff: noqa: E402  (imports follow the sys.path fix below)
@@ -82,9 +91,11 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def process_group(cmdline: str) -> str:
     """Which part of the system a process belongs to, from its command line."""
-    if cmdline.startswith("ray::"):
-        return "Ray workers (trial actors)"
-    if "gcs_server" in cmdline or "raylet" in cmdline or "/site-packages/ray/" in cmdline:
+    if cmdline.startswith("ray::") and "Agent" not in cmdline:
+        return "Ray workers (trial actors, idle workers)"
+    if cmdline.startswith("ray::") or any(
+        name in cmdline for name in ("gcs_server", "raylet", "/site-packages/ray/")
+    ):
         return "Ray daemons (GCS, raylet, agents)"
     if "tune driver" in cmdline:
         return "tune driver"
@@ -104,7 +115,6 @@ class CpuSampler:
         self.root = root_pid
         self.interval = interval
         self.seen: dict[tuple[int, int], tuple[str, float]] = {}
-        self.names: dict[tuple[int, int], str] = {}
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -130,13 +140,14 @@ class CpuSampler:
             if pid not in stats:
                 continue
             key = (pid, stats[pid][1])
-            if key not in self.names:
-                try:
-                    text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-                except OSError:
-                    continue
-                self.names[key] = process_group(text.decode(errors="replace").strip())
-            self.seen[key] = (self.names[key], stats[pid][2])
+            try:  # read each time: a Ray worker renames itself (ray::IDLE, ray::<actor>)
+                text = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                text = b""
+            group = process_group(text.decode(errors="replace").strip()) if text else None
+            if group is None:  # a zombie has no command line: keep what it was
+                group = self.seen.get(key, ("other", 0.0))[0]
+            self.seen[key] = (group, stats[pid][2])
 
     def _loop(self) -> None:
         while not self.stop_event.is_set():
