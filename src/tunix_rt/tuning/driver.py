@@ -216,6 +216,9 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
             num_samples=remaining,  # at most max_concurrent at once: set on the searcher
             search_alg=searcher,
             scheduler=scheduler,
+            # One Ray worker process serves trial after trial (TrialTrainable.reset_config)
+            # instead of a new process importing Ray Tune and Tunix RT for each.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=f"attempt-{attempt}",

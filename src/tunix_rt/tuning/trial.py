@@ -43,7 +43,7 @@ from tunix_rt.tuning.schemas import TuningJobCreate
 
 T = TypeVar("T")
 # How often the trial looks for new eval points while its run trains.
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,11 @@ def trainable() -> type[Any]:
             self, config: dict[str, Any], context: TrialContext
         ) -> None:
             context.prepare_process()
+            self.context = context
+            self._begin(config)
+
+        def _begin(self, config: dict[str, Any]) -> None:
+            context = self.context
             self.runner = TrialRunner(
                 Settings.model_validate_json(context.settings_json),
                 uuid.UUID(context.job_id),
@@ -86,9 +91,19 @@ def trainable() -> type[Any]:
                 return {"done": True}
             return result
 
-        def cleanup(self) -> None:
+        def _end(self) -> None:
             self.runner.stop_early()
             self.runner.close()
+
+        def cleanup(self) -> None:
+            self._end()
+
+        def reset_config(self, new_config: dict[str, Any]) -> bool:
+            """The actor is reused for the next trial (no new Python process per trial):
+            end this trial's run as ``cleanup`` would, then start the next one's."""
+            self._end()
+            self._begin(new_config)
+            return True
 
         def save_checkpoint(self, checkpoint_dir: str) -> dict[str, Any]:
             return {}  # a trial restarts as a new run; its run keeps its own checkpoints
