@@ -16,25 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.runs.test_executor import alive
+from tests.runs.test_training import child_pids
 from tests.server_process import serving, upgrade
 from tests.tuning.conftest import TRIAL_BASE, arithmetic_dataset, wait_for_job
 from tunix_rt.generators.arithmetic import generate_arithmetic
-
-
-def processes_with(text: str) -> list[int]:
-    """Live processes whose command line contains ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().split()[2]
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
 
 
 async def _running_trial(api: httpx.AsyncClient, job_id: str, limit: float = 120) -> dict[str, Any]:
@@ -69,7 +55,7 @@ async def test_cancel_stops_the_running_trial_within_seconds(api: httpx.AsyncCli
     trial = await _running_trial(api, job_id)
     run = (await api.get(f"/api/tunix/runs/{trial['run_id']}")).json()
     config = f"{run['output_dir']}/run_config.json"
-    assert processes_with(config), "the trial's training child should be running"
+    assert child_pids(config), "the trial's training child should be running"
 
     started = time.monotonic()
     cancelled = await api.post(f"/api/tuning/jobs/{job_id}/cancel")
@@ -80,7 +66,7 @@ async def test_cancel_stops_the_running_trial_within_seconds(api: httpx.AsyncCli
     assert [t["status"] for t in job["trials"]] == ["cancelled"], json.dumps(job["trials"])
     run = (await api.get(f"/api/tunix/runs/{trial['run_id']}")).json()
     assert run["message"] == "its tuning job was cancelled"
-    assert not processes_with(config)
+    assert not child_pids(config)
     again = await api.post(f"/api/tuning/jobs/{job_id}/cancel")
     assert again.status_code == 400
 
@@ -150,8 +136,8 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
 
         trial = _wait(training, 120, "no trial started training")
         run = _call(f"{url}/api/tunix/runs/{trial['run_id']}")
-        child = processes_with(f"{run['output_dir']}/run_config.json")
-        driver = processes_with(f"{data_dir.resolve()}/runs/{job_id}/tune_config.json")
+        child = child_pids(f"{run['output_dir']}/run_config.json")
+        driver = child_pids(f"{data_dir.resolve()}/runs/{job_id}/tune_config.json")
         assert child and driver
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -159,10 +145,10 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
     # Nothing keeps training on its own: the child and the Ray driver stop themselves.
     survivors = [*child, *driver]
     try:
-        _wait(lambda: not any(_alive(p) for p in survivors), 30, "")
+        _wait(lambda: not any(alive(p) for p in survivors), 30, "")
     except AssertionError:
-        alive = {p: _describe(p) for p in survivors if _alive(p)}
-        raise AssertionError(f"outlived the server: {alive}") from None
+        left = {p: _describe(p) for p in survivors if alive(p)}
+        raise AssertionError(f"outlived the server: {left}") from None
 
     with serving(data_dir) as (url, _log, _proc):
 
@@ -180,14 +166,6 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
         assert run["status"] == "failed" and run["message"], run
         assert "running" not in statuses and "cancel_requested" not in statuses
         assert _call(f"{url}/api/tunix/runs/{job_id}")["attempt"] >= 1
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
 
 
 def _describe(pid: int) -> str:

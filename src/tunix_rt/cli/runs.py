@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
+from tunix_rt.cli.common import (
+    console,
+    err_console,
+    fail,
+    invalid,
+    sessionmaker_for,
+    settings_or_exit,
+)
 from tunix_rt.config import Settings
 from tunix_rt.kit.errors import DomainError
 from tunix_rt.models.run import Run
@@ -23,7 +30,7 @@ from tunix_rt.runs import artifacts as artifacts_mod
 from tunix_rt.runs import logs as logs_mod
 from tunix_rt.runs import queue, service
 from tunix_rt.runs.capacity import Slots
-from tunix_rt.runs.executor import run_inline
+from tunix_rt.runs.executor import start_inline
 from tunix_rt.runs.schemas import RunRequest
 
 app = typer.Typer(help="Tunix training runs.", no_args_is_help=True)
@@ -73,10 +80,7 @@ def _request(config: Path | None, options: dict[str, Any]) -> RunRequest:
     try:
         return RunRequest.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(request)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"invalid run request: {problems}", 2) from None
+        raise invalid("run request", exc) from None
 
 
 def _print_line(line: logs_mod.LogLine) -> None:
@@ -168,26 +172,13 @@ async def _submit(settings: Settings, request: RunRequest, *, queued: bool, quie
             err_console.print(f"run {run.id} ({run.mode}) → {run.output_dir}", highlight=False)
             console.print(str(run.id))
             return "pending"
-        created: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
 
         async def create(session: AsyncSession, worker_id: str) -> Run:
             return await service.create_run(session, settings, request, hold_for=worker_id)
 
         # The same inline path as the API's sync mode, within this process's capacity.
-        execution = asyncio.create_task(
-            run_inline(
-                sessionmaker,
-                settings,
-                Slots(settings.worker_concurrency),
-                create,
-                on_stored=created.set_result,
-            )
-        )
-        waiters: list[asyncio.Future[Any]] = [created, execution]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if not created.done():
-            await execution  # refused before the run was stored: raises the DomainError
-        run = created.result()
+        slots = Slots(settings.worker_concurrency)
+        run, execution = await start_inline(sessionmaker, settings, slots, create)
         err_console.print(f"run {run.id} ({run.mode}) → {run.output_dir}", highlight=False)
         async for item in logs_mod.follow(sessionmaker, run.id, 0):
             if isinstance(item, str):

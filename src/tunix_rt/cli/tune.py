@@ -14,14 +14,21 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
+from tunix_rt.cli.common import (
+    console,
+    err_console,
+    fail,
+    invalid,
+    sessionmaker_for,
+    settings_or_exit,
+)
 from tunix_rt.config import Settings
 from tunix_rt.jobs import register_job_kinds
 from tunix_rt.kit.errors import DomainError
 from tunix_rt.models.run import Run
 from tunix_rt.runs import queue
 from tunix_rt.runs.capacity import Slots
-from tunix_rt.runs.executor import run_inline
+from tunix_rt.runs.executor import start_inline
 from tunix_rt.tuning import driver, schemas, service
 
 app = typer.Typer(help="Hyperparameter tuning on Ray Tune (every trial is a run).")
@@ -52,10 +59,7 @@ def _request(fields: dict[str, Any]) -> schemas.TuningJobCreate:
             {k: v for k, v in fields.items() if v is not None}
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(request)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise fail(f"invalid tuning job: {problems}", 2) from None
+        raise invalid("tuning job", exc) from None
 
 
 @app.command("start")
@@ -126,15 +130,8 @@ async def _start(settings: Settings, request: schemas.TuningJobCreate, *, queued
         async def create(session: Any, worker_id: str) -> Run:
             return await service.create_job(session, settings, request, hold_for=worker_id)
 
-        stored: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
-        execution = asyncio.create_task(
-            run_inline(sessionmaker, settings, Slots(1), create, on_stored=stored.set_result)
-        )
-        waiters: list[asyncio.Future[Any]] = [stored, execution]
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        if not stored.done():
-            await execution  # refused before anything was stored: raises the DomainError
-        job_id = stored.result().id
+        job, execution = await start_inline(sessionmaker, settings, Slots(1), create)
+        job_id = job.id
         err_console.print(f"tuning job {job_id}", highlight=False)
         await _follow(sessionmaker, job_id, request.num_trials, until=execution)
         await execution

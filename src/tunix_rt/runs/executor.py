@@ -433,7 +433,8 @@ async def execute_run(
             reason = await _supervise(proc, sessionmaker, settings, run, hook)
             if reason != "exit":
                 writer.add("system", STOP_NOTES[reason])
-                await terminate(proc, settings.run_cancel_grace_seconds, writer)
+                grace = spec.cancel_grace_seconds or settings.run_cancel_grace_seconds
+                await terminate(proc, grace, writer)
         finally:
             if proc.returncode is None:  # cancelled from outside (shutdown): stop the child
                 writer.add("system", STOP_NOTES["interrupted"])
@@ -485,3 +486,20 @@ async def run_inline(
             on_stored(run)
         await execute_run(sessionmaker, settings, run.id, worker_id=worker_id)
     return run.id
+
+
+async def start_inline(
+    sessionmaker: Sessionmaker, settings: Settings, slots: Slots, create: CreateHeld
+) -> tuple[Run, asyncio.Task[uuid.UUID]]:
+    """``run_inline`` in the background: returns the committed row (so the caller can
+    follow its log while it runs) and the task to await. A request refused before the
+    row was stored raises its error here."""
+    stored: asyncio.Future[Run] = asyncio.get_running_loop().create_future()
+    execution = asyncio.create_task(
+        run_inline(sessionmaker, settings, slots, create, on_stored=stored.set_result)
+    )
+    waiters: list[asyncio.Future[Any]] = [stored, execution]
+    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    if not stored.done():
+        await execution  # raises the DomainError that refused the request
+    return stored.result(), execution

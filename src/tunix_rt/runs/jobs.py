@@ -37,6 +37,9 @@ class ChildSpec:
     argv: list[str]
     cwd: Path
     env: dict[str, str] = field(default_factory=dict)
+    # SIGTERM → SIGKILL grace on cancel/timeout; None = TUNIX_RT_RUN_CANCEL_GRACE_SECONDS.
+    # A child that must first stop children of its own (the tuning driver) needs longer.
+    cancel_grace_seconds: float | None = None
 
 
 class JobKind(Protocol):

@@ -107,17 +107,39 @@ def _shutdown_and_exit(code: int) -> None:
     os._exit(code)
 
 
+# How long a cancelled driver waits for its trials' runs to end (their executors, in the
+# Ray workers, stop the training children) before stopping Ray.
+TRIALS_STOP_SECONDS = 15.0
+_current: dict[str, Any] = {}  # the job this driver runs, for the signal handler
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    """Cancel: the API already marked the trial runs cancelled (their executors stop the
-    children); give them a moment to record it, then stop Ray."""
+    """Cancel: the API already marked the trial runs cancelled; their executors stop the
+    children. Wait until the runs have ended (so they are recorded ``cancelled``), then
+    stop Ray."""
     del frame
     say(f"received signal {signum}: stopping the trials")
-    threading.Thread(target=_delayed_exit, args=(128 + signum,), daemon=True).start()
+    threading.Thread(target=_exit_when_trials_ended, args=(128 + signum,), daemon=True).start()
 
 
-def _delayed_exit(code: int) -> None:
-    time.sleep(3.0)
+def _exit_when_trials_ended(code: int) -> None:
+    settings: Settings | None = _current.get("settings")
+    job_id: uuid.UUID | None = _current.get("job_id")
+    if settings is not None and job_id is not None:
+        deadline = time.monotonic() + settings.run_cancel_grace_seconds + TRIALS_STOP_SECONDS - 2
+        with contextlib.suppress(Exception):  # the exit below happens whatever went wrong
+            while time.monotonic() < deadline and asyncio.run(_unfinished(settings, job_id)):
+                time.sleep(0.2)
     _shutdown_and_exit(code)
+
+
+async def _unfinished(settings: Settings, job_id: uuid.UUID) -> int:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            return await service.unfinished_trial_runs(session, job_id)
+    finally:
+        await engine.dispose()
 
 
 async def _resume_state(
@@ -154,6 +176,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
     request = TuningJobCreate.model_validate(config["request"])
     prepare_process()
+    _current.update(settings=settings, job_id=job_id)
     signal.signal(signal.SIGTERM, _on_sigterm)
     exit_when_orphaned(os.getppid(), lambda: _shutdown_and_exit(1), "stopping Ray")
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt.config import Settings
 from tunix_rt.models.run import Run
 from tunix_rt.runs.jobs import ChildSpec
-from tunix_rt.tuning.driver import CONFIG_FILE, SETTINGS_ENV
+from tunix_rt.tuning.driver import CONFIG_FILE, SETTINGS_ENV, TRIALS_STOP_SECONDS
 
 
 class TuneJob:
@@ -27,6 +27,8 @@ class TuneJob:
             argv=[sys.executable, "-m", "tunix_rt.cli", "tune", "driver", "--config", str(path)],
             cwd=out,
             env={SETTINGS_ENV: settings.model_dump_json()},
+            # On cancel the driver waits for its trials' runs to end before stopping Ray.
+            cancel_grace_seconds=settings.run_cancel_grace_seconds + TRIALS_STOP_SECONDS,
         )
 
     async def finalize(self, session: AsyncSession, settings: Settings, run: Run) -> None:

@@ -219,9 +219,9 @@ def best_trial(trials: list[tuple[TuningTrial, Run | None]], mode: str) -> schem
     )
 
 
-async def _summary(session: AsyncSession, job: Run) -> schemas.TuningJobSummary:
-    request = job_request(job)
-    trials = await trials_of(session, job.id)
+def _summary(
+    job: Run, request: TuningJobCreate, trials: list[tuple[TuningTrial, Run | None]]
+) -> schemas.TuningJobSummary:
     best = best_trial(trials, request.mode)
     return schemas.TuningJobSummary(
         job_id=job.id,
@@ -246,9 +246,8 @@ async def _summary(session: AsyncSession, job: Run) -> schemas.TuningJobSummary:
 async def job_detail(session: AsyncSession, job: Run) -> schemas.TuningJob:
     request = job_request(job)
     trials = await trials_of(session, job.id)
-    summary = await _summary(session, job)
     return schemas.TuningJob(
-        **summary.model_dump(),
+        **_summary(job, request, trials).model_dump(),
         request=request,
         trials=[_trial_out(t, r) for t, r in trials],
         best=best_trial(trials, request.mode),
@@ -270,7 +269,9 @@ async def list_jobs(session: AsyncSession, *, limit: int, offset: int) -> JobPag
         .limit(limit + 1)
     )
     jobs = list((await session.scalars(stmt)).all())
-    rows = [await _summary(session, job) for job in jobs[:limit]]
+    rows = [
+        _summary(job, job_request(job), await trials_of(session, job.id)) for job in jobs[:limit]
+    ]
     return JobPage(rows=rows, next_offset=offset + limit if len(jobs) > limit else None)
 
 
@@ -299,13 +300,14 @@ async def cancel_job(session: AsyncSession, job_id: uuid.UUID) -> str:
     return f"{message}; {len(active)} trial run(s) cancelled"
 
 
-async def trial_count(session: AsyncSession, job_id: uuid.UUID) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).select_from(TuningTrial).where(TuningTrial.job_id == job_id)
-        )
-        or 0
+async def unfinished_trial_runs(session: AsyncSession, job_id: uuid.UUID) -> int:
+    """How many of the job's trial runs have not ended yet."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Run)
+        .where(Run.id.in_(_trial_runs(job_id)), Run.status.not_in(TERMINAL_STATUSES))
     )
+    return int(count or 0)
 
 
 async def interrupt_leftover_trials(session: AsyncSession, job_id: uuid.UUID) -> int:
