@@ -91,8 +91,8 @@ class Settings(BaseSettings):
         default="",
         max_length=500,
         description=(
-            "Ray cluster tuning jobs join (e.g. ray://head:10001 or auto); empty = start an "
-            "embedded Ray sized to this machine for each tuning job."
+            "Ray cluster tuning jobs join (e.g. ray://head:10001 or auto); empty = an "
+            "embedded Ray sized to this machine, started at the first tuning job and kept."
         ),
     )
     request_max_bytes: int = Field(

@@ -138,12 +138,18 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
         run = _call(f"{url}/api/tunix/runs/{trial['run_id']}")
         child = child_pids(f"{run['output_dir']}/run_config.json")
         driver = child_pids(f"{data_dir.resolve()}/runs/{job_id}/tune_config.json")
-        assert child and driver
+        # The server's embedded Ray: its holder and every process of the holder's group
+        # (Ray's daemons and workers, the trial's Ray worker among them).
+        holder = [p for p in child_pids("tunix_rt.tuning.ray_head") if _parent_arg(p) == proc.pid]
+        assert len(holder) == 1, holder
+        ray_group = group_members(os.getpgid(holder[0]))
+        assert len(ray_group) > 2, ray_group
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    # Nothing keeps training on its own: the child and the Ray driver stop themselves.
-    survivors = [*child, *driver]
+    # Nothing keeps running on its own: the training child, the Ray driver and the
+    # embedded Ray (all in their own sessions) stop themselves.
+    survivors = [*child, *driver, *ray_group]
     try:
         _wait(lambda: not any(alive(p) for p in survivors), 30, "")
     except AssertionError:
@@ -166,6 +172,24 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
         assert run["status"] == "failed" and run["message"], run
         assert "running" not in statuses and "cancel_requested" not in statuses
         assert _call(f"{url}/api/tunix/runs/{job_id}")["attempt"] >= 1
+
+
+def _parent_arg(pid: int) -> int | None:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    return int(args[args.index("--parent") + 1]) if "--parent" in args else None
+
+
+def group_members(pgid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid and stat[0] != "Z":
+                found.append(int(entry.name))
+    return found
 
 
 def _describe(pid: int) -> str:

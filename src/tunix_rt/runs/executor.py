@@ -42,6 +42,7 @@ Reason = Literal["exit", "timeout", "cancelled", "lease_lost", "interrupted"]
 
 
 Sessionmaker = async_sessionmaker[AsyncSession]
+MetricHook = Callable[[dict[str, Any]], None]
 
 
 class _SelfLease:
@@ -84,6 +85,8 @@ class LogWriter:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     error_line: str | None = None
     last_stderr: str | None = None
+    # Called with each metric row as its line arrives (before it is stored).
+    on_metric: MetricHook | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def add(self, stream: str, line: str) -> None:
@@ -106,7 +109,10 @@ class LogWriter:
         if stream == "stdout":
             event = parse_event(line)
             if event and event.get("event") == "metric" and isinstance(event.get("step"), int):
-                self.metrics.append(_metric_row(self.run_id, self.attempt, event, now))
+                row = _metric_row(self.run_id, self.attempt, event, now)
+                self.metrics.append(row)
+                if self.on_metric is not None:
+                    self.on_metric(row)
 
     async def flush(self) -> None:
         async with self._lock:
@@ -382,13 +388,15 @@ async def execute_run(
     *,
     worker_id: str,
     lease: LeaseHook | None = None,
+    on_metric: MetricHook | None = None,
 ) -> None:
-    """Run ``run_id`` to a final status (or until its lease is lost)."""
+    """Run ``run_id`` to a final status (or until its lease is lost). ``on_metric`` sees
+    each metric row as the child reports it (a tuning trial feeds them to its scheduler)."""
     run = await _start(sessionmaker, settings, run_id, worker_id)
     if run is None:
         return
     next_seq, last_line = await _log_position(sessionmaker, run_id)
-    writer = LogWriter(sessionmaker, run_id, next_seq, attempt=run.attempt)
+    writer = LogWriter(sessionmaker, run_id, next_seq, attempt=run.attempt, on_metric=on_metric)
     if last_line is not None and not last_line.startswith(CLOSING_LINE):
         # The process that ran the previous attempt died without closing its log: lines
         # it had buffered (up to FLUSH_SECONDS of output) were never stored.

@@ -5,7 +5,9 @@ Started by the ``tune`` job kind like any run's child (own log, lease, cancel, t
 1. marks trial runs an earlier attempt left unfinished as failed (they died with that
    attempt's Ray) and counts the trials that did finish: a restarted job runs only the
    remaining ones, and an ``optuna`` search is seeded with the finished trials' results;
-2. starts Ray: embedded and sized to this machine, or joins ``TUNIX_RT_RAY_ADDRESS``;
+2. joins Ray: ``TUNIX_RT_RAY_ADDRESS``'s cluster, or the embedded Ray (sized to this
+   machine) that the process executing the job keeps for all its tuning jobs
+   (``ray_head``), or starts one of its own if that cannot be joined;
 3. runs ``Tuner.fit`` with Ray Tune's search (``BasicVariantGenerator`` or
    ``OptunaSearch``) and scheduler (FIFO or ``ASHAScheduler`` on the held-out eval loss);
    each trial is ``trial.run_trial`` — an ordinary run executed in the Ray worker.
@@ -21,7 +23,6 @@ import contextlib
 import json
 import os
 import signal
-import sys
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from tunix_rt.config import Settings
 from tunix_rt.db import create_engine, create_sessionmaker
 from tunix_rt.training.protocol import emit, exit_when_orphaned, say
 from tunix_rt.tuning import service
+from tunix_rt.tuning.ray_head import init_local_ray, quiet_ray_env, shutdown_and_exit
 from tunix_rt.tuning.schemas import ChoiceParam, TuningJobCreate
 from tunix_rt.tuning.trial import TrialContext, trainable
 
@@ -43,8 +45,10 @@ CONFIG_FILE = "tune_config.json"
 ASHA_GRACE = 1
 ASHA_REDUCTION = 2
 ASHA_MAX_T = 100_000
-# How long a stopping driver waits for ray.shutdown before killing Ray's processes.
-RAY_SHUTDOWN_SECONDS = 5.0
+# The address of the embedded Ray this job's executor keeps (``ray_head``), and how long
+# the executor spent starting it for this job (0 when it was already up).
+HEAD_ADDRESS_ENV = "TUNIX_RT_RAY_HEAD_ADDRESS"
+HEAD_SECONDS_ENV = "TUNIX_RT_RAY_HEAD_SECONDS"
 
 
 def search_space(request: TuningJobCreate) -> dict[str, Any]:
@@ -66,45 +70,26 @@ def search_space(request: TuningJobCreate) -> dict[str, Any]:
     return space
 
 
-def start_ray(settings: Settings) -> float:
-    """Join the configured cluster, or start an embedded Ray sized to this machine."""
+def start_ray(settings: Settings) -> tuple[float, str]:
+    """Join the configured cluster, or the embedded Ray of the process that runs this job
+    (``ray_head``), or — when there is none or it cannot be joined — start a Ray of this
+    driver's own sized to the machine. Returns (seconds, where)."""
     import ray
 
     started = time.monotonic()
     if settings.ray_address:
         ray.init(address=settings.ray_address, configure_logging=False, log_to_driver=True)
-    else:
-        ray.init(
-            num_cpus=os.cpu_count() or 1,
-            include_dashboard=False,
-            configure_logging=False,
-            log_to_driver=True,
-            # Trials pass only small results through the object store.
-            object_store_memory=128 * 1024 * 1024,
-        )
-    return time.monotonic() - started
-
-
-def _shutdown_and_exit(code: int) -> None:
-    """Stop Ray (at most a few seconds), then end every process of this driver's group —
-    the driver runs in its own session, so that is Ray's processes and nothing else;
-    the trials' training children, in their own sessions, stop when their Ray worker
-    does."""
-
-    def shutdown() -> None:
-        import ray
-
-        ray.shutdown()
-
-    stopper = threading.Thread(target=shutdown, name="ray-shutdown", daemon=True)
-    stopper.start()
-    stopper.join(timeout=RAY_SHUTDOWN_SECONDS)
-    with contextlib.suppress(OSError):
-        sys.stdout.flush()
-        sys.stderr.flush()
-    if os.getpgid(0) == os.getpid():  # this driver leads its group (the executor's child)
-        os.killpg(0, signal.SIGKILL)
-    os._exit(code)
+        return time.monotonic() - started, settings.ray_address
+    shared = os.environ.get(HEAD_ADDRESS_ENV, "")
+    if shared:
+        try:
+            ray.init(address=shared, configure_logging=False, log_to_driver=True)
+            return time.monotonic() - started, f"embedded, shared at {shared}"
+        except Exception as exc:  # any failure to join: start one instead
+            say(f"could not join the embedded Ray at {shared} ({exc}); starting one")
+            ray.shutdown()
+    init_local_ray(log_to_driver=True)
+    return time.monotonic() - started, "embedded, this job's own"
 
 
 # How long a cancelled driver waits for its trials' runs to end (their executors, in the
@@ -130,7 +115,7 @@ def _exit_when_trials_ended(code: int) -> None:
         with contextlib.suppress(Exception):  # the exit below happens whatever went wrong
             while time.monotonic() < deadline and asyncio.run(_unfinished(settings, job_id)):
                 time.sleep(0.2)
-    _shutdown_and_exit(code)
+    shutdown_and_exit(code)
 
 
 async def _unfinished(settings: Settings, job_id: uuid.UUID) -> int:
@@ -178,7 +163,7 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
     prepare_process()
     _current.update(settings=settings, job_id=job_id)
     signal.signal(signal.SIGTERM, _on_sigterm)
-    exit_when_orphaned(os.getppid(), lambda: _shutdown_and_exit(1), "stopping Ray")
+    exit_when_orphaned(os.getppid(), lambda: shutdown_and_exit(1), "stopping Ray")
 
     attempt, done, results = asyncio.run(_resume_state(settings, job_id))
     remaining = request.num_trials - done
@@ -187,16 +172,21 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
         emit("tuning_done", trials=done)
         return 0
 
-    seconds = start_ray(settings)
+    joined, where = start_ray(settings)
+    head = float(os.environ.get(HEAD_SECONDS_ENV) or 0.0)
     import ray
 
+    # seconds: what Ray's start cost this job — starting the shared Ray (when this job
+    # was the first to need it) plus joining it, or starting its own.
     emit(
         "ray_started",
-        seconds=round(seconds, 3),
-        address=settings.ray_address or "embedded",
+        seconds=round(head + joined, 3),
+        head_seconds=round(head, 3),
+        join_seconds=round(joined, 3),
+        address=where,
         cpus=ray.cluster_resources().get("CPU"),  # type: ignore[no-untyped-call]
     )
-    say(f"Ray started in {seconds:.1f} s ({settings.ray_address or 'embedded'})")
+    say(f"Ray ready in {head + joined:.1f} s ({where})")
 
     seed = None if request.seed is None else request.seed + attempt
     if request.search == "optuna":
@@ -274,9 +264,5 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
 
 
 def main(config_path: Path, prepare_process: Callable[[], None]) -> int:
-    # No usage reporting and no per-metric strictness (an early-stopped trial never
-    # reports the job's evaluation metric).
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    quiet_ray_env()
     return run(config_path, prepare_process)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import queue
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import Future
@@ -33,7 +33,7 @@ from tunix_rt.db import create_engine, create_sessionmaker, utcnow
 from tunix_rt.evals import service as evals
 from tunix_rt.evals.schemas import EvaluateRequest
 from tunix_rt.kit.errors import DomainError
-from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunMetric
+from tunix_rt.models.run import TERMINAL_STATUSES, Run
 from tunix_rt.models.tuning import TuningTrial
 from tunix_rt.runs import service as runs
 from tunix_rt.runs.capacity import Slots
@@ -42,8 +42,7 @@ from tunix_rt.tuning import service
 from tunix_rt.tuning.schemas import TuningJobCreate
 
 T = TypeVar("T")
-# How often the trial looks for new eval points while its run trains.
-POLL_SECONDS = 0.2
+_FINISHED = None  # queued after the last eval point, when the run's execution ends
 
 
 @dataclass(frozen=True)
@@ -140,6 +139,8 @@ class TrialRunner:
         self.run_id: uuid.UUID | None = None
         self.execution: Future[None] | None = None
         self.last_eval: tuple[int, float] | None = None
+        # Held-out eval points (step, loss) as the executor reads them from the child.
+        self.points: queue.SimpleQueue[tuple[int, float] | None] = queue.SimpleQueue()
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -156,9 +157,20 @@ class TrialRunner:
         self.thread.start()
         self.run_id = self._call(self._create())
         self.execution = asyncio.run_coroutine_threadsafe(
-            execute_run(self._maker(), self.settings, self.run_id, worker_id=self.worker_id),
+            execute_run(
+                self._maker(),
+                self.settings,
+                self.run_id,
+                worker_id=self.worker_id,
+                on_metric=self._on_metric,
+            ),
             self.loop,
         )
+        self.execution.add_done_callback(lambda _: self.points.put(_FINISHED))
+
+    def _on_metric(self, row: dict[str, Any]) -> None:
+        if row.get("eval_loss") is not None:
+            self.points.put((int(row["step"]), float(row["eval_loss"])))
 
     async def _create(self) -> uuid.UUID:
         self.engine = create_engine(self.settings)
@@ -191,37 +203,16 @@ class TrialRunner:
         return run.id
 
     def results(self) -> Iterator[dict[str, Any]]:
-        """Each new held-out eval loss while the run trains, then the final result
+        """Each new held-out eval loss as the child reports it, then the final result
         (``done``)."""
         assert self.execution is not None
-        while True:
-            finished = self.execution.done()
-            for step, eval_loss in self._call(self._new_eval_points()):
+        while (point := self.points.get()) is not _FINISHED:
+            step, eval_loss = point
+            if self.last_eval is None or step > self.last_eval[0]:
                 self.last_eval = (step, eval_loss)
                 yield {"eval_loss": eval_loss, "step": step}
-            if finished:
-                break
-            time.sleep(POLL_SECONDS)
         self.execution.result()  # an executor error fails the trial
         yield {**self._call(self._final(), timeout=None), "done": True}
-
-    async def _new_eval_points(self) -> list[tuple[int, float]]:
-        after = self.last_eval[0] if self.last_eval else -1
-        async with self._maker()() as session:
-            rows = await session.execute(
-                select(RunMetric.step, RunMetric.eval_loss)
-                .where(
-                    RunMetric.run_id == self.run_id,
-                    RunMetric.eval_loss.is_not(None),
-                    RunMetric.step > after,
-                )
-                .order_by(RunMetric.step, RunMetric.attempt.desc())
-            )
-            points: dict[int, float] = {}
-            for step, value in rows.all():
-                if value is not None:
-                    points.setdefault(int(step), float(value))
-        return sorted(points.items())
 
     async def _final(self) -> dict[str, Any]:
         """Evaluate the completed run like any run; the job's metric comes from the
