@@ -67,6 +67,9 @@ async def test_cancel_stops_the_running_trial_within_seconds(api: httpx.AsyncCli
     run = (await api.get(f"/api/tunix/runs/{trial['run_id']}")).json()
     assert run["message"] == "its tuning job was cancelled"
     assert not child_pids(config)
+    # The driver waited for its trial's run to end (its own SIGTERM handler, not Ray's).
+    driver_log = (await api.get(f"/api/tunix/runs/{job_id}")).json()["stdout"]
+    assert "stopping the trials" in driver_log, driver_log[-2000:]
     again = await api.post(f"/api/tuning/jobs/{job_id}/cancel")
     assert again.status_code == 400
 

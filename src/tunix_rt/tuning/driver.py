@@ -173,6 +173,9 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
         return 0
 
     joined, where = start_ray(settings)
+    # ray.init replaces the SIGTERM handler with its own (exit at once, leaving the
+    # trials' runs to die with the job's Ray workers): put ours back.
+    signal.signal(signal.SIGTERM, _on_sigterm)
     head = float(os.environ.get(HEAD_SECONDS_ENV) or 0.0)
     import ray
 
