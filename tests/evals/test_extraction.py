@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tunix_rt.evals.extraction import (
+from tunix_rt.kit.answers import (
     answers_match,
     extract_answer,
     normalize_answer,

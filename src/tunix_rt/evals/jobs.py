@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
 from tunix_rt.evals import service
-from tunix_rt.evals.extraction import answers_match, extract_answer
 from tunix_rt.evals.judges import PredictionItem, build_judge, parse_judge_specs, run_judges
 from tunix_rt.evals.judges.llm import LLMJudge
+from tunix_rt.kit.answers import answers_match, extract_answer
 from tunix_rt.kit.errors import BadRequest
 from tunix_rt.kit.jsonl import read_jsonl, write_jsonl
 from tunix_rt.models.evaluation import Evaluation

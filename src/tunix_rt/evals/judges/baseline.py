@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tunix_rt.evals.extraction import parse_output
 from tunix_rt.evals.judges.base import JudgeResult, PredictionItem, verdict_for
+from tunix_rt.kit.answers import parse_output
 from tunix_rt.traces.scoring import baseline_score
 
 

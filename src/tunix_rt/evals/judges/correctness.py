@@ -6,8 +6,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from tunix_rt.evals.extraction import answers_match, extract_answer
 from tunix_rt.evals.judges.base import JudgeResult, PredictionItem, percent, verdict_for
+from tunix_rt.kit.answers import answers_match, extract_answer
 
 
 class AnswerCorrectnessJudge:

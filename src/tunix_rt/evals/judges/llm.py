@@ -16,8 +16,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from tunix_rt.evals.extraction import answers_match, extract_answer, strip_special_tokens
 from tunix_rt.evals.judges.base import JudgeResult, PredictionItem, verdict_for
+from tunix_rt.kit.answers import answers_match, extract_answer, strip_special_tokens
 
 SYSTEM_PROMPT = (
     "You are a strict grader of step-by-step solutions. You reply with one JSON object "

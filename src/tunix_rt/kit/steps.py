@@ -1,0 +1,92 @@
+"""Re-checking arithmetic reasoning steps from their text.
+
+The grammar is the one ``tunix_rt.generators.arithmetic`` writes (column steps with carry
+or borrow, partial products, shifts, plans, results); every step it writes checks
+``True`` here (tests/training/test_rewards.py). Pure, so the training child (the GRPO
+``step_validity`` reward) and the server can both use it.
+"""
+
+from __future__ import annotations
+
+import re
+
+_N = r"\(?-?\d+\)?"  # an integer, negative ones possibly parenthesized
+_PLACE = r"(?:[a-z-]+|10\^\d+)"
+# Column steps: any numbers are accepted by the pattern, so a wrong digit, carry or
+# borrow is a wrong step (False) rather than an unrecognised one (None).
+_ADD_COLUMN = re.compile(rf"^{_PLACE}: (\d+) \+ (\d+) \+ (\d+) = (\d+), write (\d+) carry (\d+)$")
+_SUB_COLUMN = re.compile(rf"^{_PLACE}: (\d+) - (\d+) - (\d+) = (-?\d+), write (\d+) borrow (\d+)$")
+_SUB_BORROW = re.compile(
+    rf"^{_PLACE}: (\d+) - (\d+) - (\d+) < 0, (\d+) - (\d+) - (\d+) = (-?\d+), "
+    rf"write (\d+) borrow (\d+)$"
+)
+_MUL_COLUMN = re.compile(
+    rf"^{_PLACE}: (\d+) × (\d+) \+ (\d+) = (\d+), write (\d+)(?: carry (\d+))?$"
+)
+_BINARY = re.compile(rf"^({_N}) ([-+×]) ({_N}) = ({_N})$")
+_SHIFT = re.compile(r"^(\d+) × (\d+) = (\d+) × (\d+) = (\d+)$")
+_MUL_PLAN = re.compile(r"^(\d+) × (\d+) = (\d+ × \d+(?: \+ \d+ × \d+)+)$")
+_NEGATE_PLAN = re.compile(r"^(\d+) < (\d+), so compute (\d+) - (\d+) and negate it$")
+_ADD_NEG_PLAN = re.compile(r"^(-\d+) \+ (\d+) = (\d+) - (\d+)$")
+_SUB_NEG_PLAN = re.compile(r"^(-\d+) - (\d+) = -\((\d+) \+ (\d+)\)$")
+_SIGN = re.compile(r"^one factor is negative, so the product is (-\d+)$")
+
+
+def _int(text: str) -> int:
+    return int(text.strip("()"))
+
+
+def check_step(text: str) -> bool | None:
+    """True when a step in this generator's grammar is arithmetically right, False when
+    it is in the grammar and wrong, None when it is not a step of that grammar (so
+    it cannot be checked here)."""
+    s = " ".join(text.split())
+    if m := _ADD_COLUMN.match(s):
+        x, y, c, total, digit, carry = map(int, m.groups())
+        return (
+            x <= 9 and y <= 9 and x + y + c == total and (digit, carry) == divmod(total, 10)[::-1]
+        )
+    if m := _SUB_COLUMN.match(s):
+        x, y, b, d, digit, borrow = map(int, m.groups())
+        return x <= 9 and y <= 9 and x - y - b == d >= 0 and digit == d and borrow == 0
+    if m := _SUB_BORROW.match(s):
+        x, y, b, x10, y2, b2, d, digit, borrow = map(int, m.groups())
+        return (
+            x <= 9
+            and y <= 9
+            and x - y - b < 0
+            and (x10, y2, b2) == (x + 10, y, b)
+            and x10 - y - b == d == digit
+            and borrow == 1
+        )
+    if m := _MUL_COLUMN.match(s):
+        x, d, c, total, written = (int(g) for g in m.groups()[:5])
+        carry_text = m.group(6)
+        if x > 9 or d > 9 or x * d + c != total:
+            return False
+        if carry_text is None:
+            return written == total
+        return (written, int(carry_text)) == (total % 10, total // 10)
+    if m := _SHIFT.match(s):
+        a, factor, product, power, shifted = map(int, m.groups())
+        return a * factor == shifted and product * power == shifted and power > 0
+    if m := _MUL_PLAN.match(s):
+        a, b = int(m.group(1)), int(m.group(2))
+        terms = [term.split(" × ") for term in m.group(3).split(" + ")]
+        return all(int(left) == a for left, _ in terms) and sum(int(r) for _, r in terms) == b
+    if m := _BINARY.match(s):
+        left, op, right, result = m.groups()
+        a, b, r = _int(left), _int(right), _int(result)
+        return r == (a + b if op == "+" else a - b if op == "-" else a * b)
+    if m := _NEGATE_PLAN.match(s):
+        a, b, b2, a2 = map(int, m.groups())
+        return a < b and (b2, a2) == (b, a)
+    if m := _ADD_NEG_PLAN.match(s):
+        a, b, b2, x = map(int, m.groups())
+        return b2 == b and a == -x
+    if m := _SUB_NEG_PLAN.match(s):
+        a, b, x, b2 = map(int, m.groups())
+        return b2 == b and a == -x
+    if _SIGN.match(s):
+        return None  # true or false only with the factors, which the next step states
+    return None

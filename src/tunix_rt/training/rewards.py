@@ -1,0 +1,101 @@
+"""GRPO reward functions (SPEC §10), jax-free.
+
+Each reward scores a batch of completions the way Tunix's GRPO learner calls them:
+``fn(prompts=[...], completions=[...], answer=[...], **columns) -> list[float]`` (the
+learner sums the rewards of all functions per completion). The scores use the same
+parsing as evaluation, so what GRPO optimises is what the judges measure:
+
+- ``answer_correctness`` — 1.0 when the text after the last ``Answer:`` matches the
+  expected answer (numbers by value: ``kit.answers``), else 0.0; the ``answer_correctness``
+  judge's exact match.
+- ``format`` — 1.0 for ``Reasoning:`` + steps numbered 1..n + ``Answer:`` as the last line
+  (the ``format`` judge's ``ok``), 0.5 for a final answer line without that structure,
+  0.0 otherwise.
+- ``step_validity`` — the share of the completion's steps that the generator which wrote
+  the training traces re-checks as arithmetically right (``check_step``); steps outside
+  its grammar are not counted; 0.0 when no step could be checked. A completion whose steps
+  are all right but whose answer is wrong still scores here: it is answer_correctness
+  that ties the steps to the result.
+
+``weighted_rewards`` turns ``{name: weight}`` into the functions the learner is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tunix_rt.kit.answers import answers_match, parse_output
+from tunix_rt.kit.steps import check_step
+
+RewardFn = Callable[..., list[float]]
+
+
+def answer_correctness(
+    prompts: Sequence[str], completions: Sequence[str], answer: Sequence[Any], **_: Any
+) -> list[float]:
+    del prompts
+    return [
+        1.0 if answers_match(parse_output(text).answer, str(expected)) else 0.0
+        for text, expected in zip(completions, answer, strict=True)
+    ]
+
+
+def format_reward(prompts: Sequence[str], completions: Sequence[str], **_: Any) -> list[float]:
+    del prompts
+    scores = []
+    for text in completions:
+        parsed = parse_output(text)
+        if (
+            parsed.has_reasoning_header
+            and parsed.numbering_ok
+            and parsed.answer is not None
+            and parsed.answer_is_last
+        ):
+            scores.append(1.0)
+        elif parsed.answer is not None:
+            scores.append(0.5)
+        else:
+            scores.append(0.0)
+    return scores
+
+
+def step_validity(prompts: Sequence[str], completions: Sequence[str], **_: Any) -> list[float]:
+    del prompts
+    scores = []
+    for text in completions:
+        verdicts = [check_step(step) for step in parse_output(text).steps]
+        checked = [v for v in verdicts if v is not None]
+        scores.append(sum(checked) / len(checked) if checked else 0.0)
+    return scores
+
+
+REWARDS: dict[str, RewardFn] = {
+    "answer_correctness": answer_correctness,
+    "format": format_reward,
+    "step_validity": step_validity,
+}
+DEFAULT_WEIGHTS: dict[str, float] = {"answer_correctness": 1.0, "format": 0.1, "step_validity": 0.2}
+
+
+def weighted_rewards(weights: Mapping[str, float]) -> list[RewardFn]:
+    """One function per named reward with a non-zero weight, scaled by it. Unknown names
+    raise ``KeyError`` (the run contract refuses them before a run starts)."""
+    functions: list[RewardFn] = []
+    for name, weight in weights.items():
+        if weight == 0:
+            continue
+        base = REWARDS[name]
+
+        def scaled(
+            prompts: Sequence[str],
+            completions: Sequence[str],
+            _base: RewardFn = base,
+            _weight: float = float(weight),
+            **columns: Any,
+        ) -> list[float]:
+            return [_weight * r for r in _base(prompts=prompts, completions=completions, **columns)]
+
+        scaled.__name__ = name  # the learner logs each reward under its function's name
+        functions.append(scaled)
+    return functions
