@@ -4,28 +4,44 @@ Starts from an empty data directory (SQLite inside it), applies the migrations, 
 the Tunix RT API in-process (the FastAPI app over ``httpx.ASGITransport``, inside its
 lifespan; no server, no queue worker, no auto-evaluation):
 
-1. ``POST /api/generators/arithmetic/generate``  2-digit addition traces with written steps
-2. ``POST /api/datasets/build``                   one dataset with a held-out eval split
-3. ``POST /api/tunix/run`` (sync, twice)          tiny-gemma trained with steps
+1. ``POST /api/generators/arithmetic/generate``  traces with written steps (one call per
+                                                  operation of the suite)
+2. ``POST /api/datasets/build``                   one dataset with a held-out eval split; the
+                                                  demo checks that no held-out prompt is also
+                                                  a training prompt
+3. ``POST /api/tunix/run`` (sync, twice)          the model trained with steps
                                                   (``reasoning``) and, as a control, on the
                                                   answers only (``answer_only``)
 4. ``POST /api/tunix/runs/{id}/evaluate``         greedy generation on the eval split, judged
-                                                  by ``answer_correctness`` (exact match)
+                                                  by ``answer_correctness`` (exact match),
+                                                  overall and per operation
 
-and prints both held-out accuracies side by side with the wall time of every phase. It exits
-1 when the with-steps model scores below 90% or not clearly (≥ 20 points) above the control.
+and prints both held-out accuracies side by side with the wall time of every phase.
 
-    .venv/bin/python examples/arithmetic_demo/run_demo.py            # full recipe, ~10+ min
-    .venv/bin/python examples/arithmetic_demo/run_demo.py --quick    # 150-step smoke check
+Suites:
+
+- ``add2`` (default): 2-digit addition. Exits 1 when the with-steps model scores below 90%
+  or not clearly (≥ 20 points) above the control.
+- ``mixed``: 3-digit ``+`` and ``-`` (negative results included) and 2-digit ``×``, at
+  least 300 held-out problems. Exits 1 when the with-steps model scores below 95%, less
+  than 30 points above the control, or the whole demo takes longer than 15 minutes.
+
+Both exit 1 when a held-out prompt also occurs in the training split.
+
+    .venv/bin/python examples/arithmetic_demo/run_demo.py                 # add2, ~8 min
+    .venv/bin/python examples/arithmetic_demo/run_demo.py --quick         # 150-step smoke check
+    .venv/bin/python examples/arithmetic_demo/run_demo.py --suite mixed   # ~15 min
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +51,84 @@ from tunix_rt.app import create_app
 from tunix_rt.config import Settings, load_settings
 from tunix_rt.migrations import upgrade
 
-MODEL_ID = "tunix-rt/tiny-gemma"
-TARGET = 0.90  # with-steps held-out exact match
-MARGIN = 0.20  # "clearly above the control": at least this many points (as a fraction)
 VARIANTS = (("with steps", "reasoning"), ("answers only", "answer_only"))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One generator call: ``digits``-digit operands and one operation."""
+
+    symbol: str  # as the generator API takes it
+    digits: int
+    category: str  # the traces' meta.task, which the evaluation reports per category
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    title: str
+    operations: tuple[Operation, ...]
+    target: float  # with-steps held-out exact match, at least
+    margin: float  # points (as a fraction) above the control, at least
+    min_eval: int  # held-out problems, at least (1 = no requirement)
+    max_wall_s: float | None  # the whole demo, at most (None = not checked)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+SUITES = {
+    "add2": Suite(
+        name="add2",
+        title="2-digit additions",
+        operations=(Operation("+", 2, "addition"),),
+        target=0.90,
+        margin=0.20,
+        min_eval=1,
+        max_wall_s=None,
+        defaults={
+            "model": "tunix-rt/tiny-gemma",
+            "steps": 1500,
+            "count": None,  # 4000 + eval
+            "eval": 200,
+            "batch_size": 16,
+            "learning_rate": 3e-3,
+            "warmup": 100,
+            "max_seq_length": 256,
+            "control_steps": None,  # same as steps
+            "control_max_seq_length": None,  # same as max_seq_length
+            "eval_every": None,  # the server's default
+            "max_new_tokens": 160,
+            "eval_batch_size": 50,
+        },
+    ),
+    "mixed": Suite(
+        name="mixed",
+        title="3-digit + and -, 2-digit ×",
+        operations=(
+            Operation("+", 3, "addition"),
+            Operation("-", 3, "subtraction"),
+            Operation("×", 2, "multiplication"),
+        ),
+        target=0.95,
+        margin=0.30,
+        min_eval=300,
+        max_wall_s=15 * 60,
+        defaults={
+            "model": "tunix-rt/tiny-gemma",
+            "steps": 1500,
+            "count": None,  # per operation: 3000 + eval share
+            "eval": 360,
+            "batch_size": 16,
+            "learning_rate": 3e-3,
+            "warmup": 100,
+            "max_seq_length": 352,
+            "control_steps": None,
+            "control_max_seq_length": 48,
+            "eval_every": None,  # set to steps: one eval loss at the end only
+            "max_new_tokens": 320,
+            "eval_batch_size": 120,
+        },
+    ),
+}
 
 
 class DemoError(Exception):
@@ -47,40 +137,81 @@ class DemoError(Exception):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
-        description="Train tiny-gemma on arithmetic with and without steps through Tunix RT "
+        description="Train a small model on arithmetic with and without steps through Tunix RT "
         "and compare held-out accuracy."
     )
+    ap.add_argument("--suite", choices=sorted(SUITES), default="add2", help="default add2")
     ap.add_argument("--data-dir", type=Path, default=Path("var/demo"), help="default ./var/demo")
     ap.add_argument(
         "--reset", action="store_true", help="delete --data-dir first if it is not empty"
     )
     ap.add_argument("--quick", action="store_true", help="smoke check: 150 steps, 50 held out")
-    ap.add_argument("--steps", type=int, default=None, help="max_steps per run (default 1500)")
+    ap.add_argument("--model", default=None, help="model_id (default tunix-rt/tiny-gemma)")
+    ap.add_argument("--steps", type=int, default=None, help="max_steps of the with-steps run")
     ap.add_argument(
-        "--count", type=int, default=None, help="traces to generate (default 4200; max 10000)"
+        "--control-steps", type=int, default=None, help="max_steps of the control (default --steps)"
     )
     ap.add_argument(
-        "--eval", type=int, default=None, help="held-out problems (default 200; --quick 50)"
+        "--count",
+        type=int,
+        default=None,
+        help="traces to generate per operation (add2: 4000 + --eval; max 10000 in all)",
+    )
+    ap.add_argument(
+        "--counts",
+        default=None,
+        help="mixed: traces per operation, comma separated in the order + - × (overrides --count)",
+    )
+    ap.add_argument(
+        "--eval", type=int, default=None, help="held-out problems (add2 200, mixed 360; --quick 50)"
     )
     ap.add_argument("--seed", type=int, default=1234, help="generator, split and training seed")
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--learning-rate", type=float, default=3e-3)
-    ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--max-seq-length", type=int, default=256)
-    ap.add_argument("--eval-batch-size", type=int, default=50)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--learning-rate", type=float, default=None)
+    ap.add_argument("--warmup", type=int, default=None)
+    ap.add_argument("--max-seq-length", type=int, default=None)
+    ap.add_argument("--control-max-seq-length", type=int, default=None)
+    ap.add_argument("--eval-every", type=int, default=None, help="eval-loss interval in steps")
+    ap.add_argument("--max-new-tokens", type=int, default=None, help="with-steps evaluation")
+    ap.add_argument("--eval-batch-size", type=int, default=None)
     args = ap.parse_args(argv)
-    if args.steps is None:
-        args.steps = 150 if args.quick else 1500
-    if args.eval is None:
-        args.eval = 50 if args.quick else 200
-    if args.count is None:
-        args.count = 4000 + args.eval
+    suite = SUITES[args.suite]
+    if args.quick:
+        args.steps = 150 if args.steps is None else args.steps
+        args.eval = 50 if args.eval is None else args.eval
+    for key, value in suite.defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     if args.quick:
         args.warmup = min(args.warmup, max(1, args.steps // 10))
-    if not 1 <= args.count <= 10_000:
-        ap.error("--count must be from 1 to 10000 (the generator API's limit per call)")
-    if not 1 <= args.eval <= args.count // 2:
-        ap.error("--eval must be from 1 to half of --count (eval_fraction ≤ 0.5)")
+    if args.control_steps is None:
+        args.control_steps = args.steps
+    if args.control_max_seq_length is None:
+        args.control_max_seq_length = args.max_seq_length
+    if args.eval_every is None and suite.name == "mixed":
+        args.eval_every = args.steps
+    n_ops = len(suite.operations)
+    if args.counts is not None:
+        try:
+            args.counts = [int(c) for c in args.counts.split(",")]
+        except ValueError:
+            ap.error("--counts takes integers separated by commas")
+        if len(args.counts) != n_ops:
+            ap.error(f"--counts needs {n_ops} numbers for suite {suite.name}")
+    elif args.count is not None:
+        args.counts = [args.count] * n_ops
+    elif suite.name == "add2":
+        args.counts = [4000 + args.eval]
+    else:
+        args.counts = [3000 + -(-args.eval // n_ops)] * n_ops
+    args.total = sum(args.counts)
+    if not all(c >= 1 for c in args.counts) or args.total > 10_000:
+        ap.error("traces must number from 1 to 10000 in all (the generator and build limit)")
+    if not 1 <= args.eval <= args.total // 2:
+        ap.error("--eval must be from 1 to half of the traces (eval_fraction ≤ 0.5)")
+    if args.eval < suite.min_eval and not args.quick:
+        ap.error(f"suite {suite.name} holds out at least {suite.min_eval} problems")
+    args.suite_obj = suite
     return args
 
 
@@ -129,39 +260,50 @@ class Phases:
         print(f"✓ {name}: {dt:.1f} s{'  ' + note if note else ''}", flush=True)
 
 
+async def export_prompts(client: httpx.AsyncClient, dataset_key: str, split: str) -> list[str]:
+    """The prompts of one split of a built dataset, read back through the export API."""
+    url = f"/api/datasets/{dataset_key}/export.jsonl"
+    resp = await client.get(url, params={"format": "trace", "split": split})
+    if resp.status_code >= 400:
+        raise DemoError(f"GET {url} → {resp.status_code}: {resp.text[:2000]}")
+    return [json.loads(line)["prompts"] for line in resp.text.splitlines() if line.strip()]
+
+
 async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases) -> int:
+    suite: Suite = args.suite_obj
     app = create_app(settings)
     results: dict[str, dict[str, Any]] = {}
     timeout = httpx.Timeout(None)  # a sync training run answers only when it is done
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://demo", timeout=timeout
+            transport=transport,
+            base_url="http://localhost",  # a loopback Host passes the Host guard
+            timeout=timeout,
         ) as client:
             status = await call(client, "GET", "/api/tunix/status")
             if not status["available"]:
                 raise DemoError(f"Tunix is not available: {status['message']}")
 
-            t0 = phases.start(f"generate {args.count} arithmetic traces")
-            gen = await call(
-                client,
-                "POST",
-                "/api/generators/arithmetic/generate",
-                json={
-                    "count": args.count,
-                    "seed": args.seed,
-                    "digits": 2,
-                    "ops": ["+"],
-                    "terms": 2,
-                    "unique": True,
-                },
-            )
-            example = gen["preview"][0]
-            phases.done(
-                "generate",
-                t0,
-                f"{gen['count']} traces, e.g. {example['prompt']!r} → {example['final_answer']}",
-            )
+            t0 = phases.start(f"generate {args.total} arithmetic traces ({suite.title})")
+            notes = []
+            for n, (op, count) in enumerate(zip(suite.operations, args.counts, strict=True)):
+                gen = await call(
+                    client,
+                    "POST",
+                    "/api/generators/arithmetic/generate",
+                    json={
+                        "count": count,
+                        "seed": args.seed + n,  # other operands for every operation
+                        "digits": op.digits,
+                        "ops": [op.symbol],
+                        "terms": 2,
+                        "unique": True,
+                    },
+                )
+                example = gen["preview"][0]
+                notes.append(f"{gen['count']} × {example['prompt']!r} → {example['final_answer']}")
+            phases.done("generate", t0, "; ".join(notes))
 
             t0 = phases.start("build dataset")
             built = await call(
@@ -169,42 +311,52 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 "POST",
                 "/api/datasets/build",
                 json={
-                    "dataset_name": "arith-demo",
-                    "dataset_version": f"s{args.seed}-n{args.count}",
+                    "dataset_name": f"arith-{suite.name}",
+                    "dataset_version": f"s{args.seed}-n{args.total}",
+                    # every trace the demo generated in this (empty) data directory
                     "filters": {"source": "arithmetic"},
-                    "limit": args.count,
+                    "limit": args.total,
                     "selection_strategy": "latest",
                     "seed": args.seed,
-                    "eval_fraction": args.eval / args.count,
+                    "eval_fraction": args.eval / args.total,
                 },
             )
             dataset_key = built["dataset_key"]
+            train_prompts = set(await export_prompts(client, dataset_key, "train"))
+            eval_prompts = await export_prompts(client, dataset_key, "eval")
+            leaked = sum(p in train_prompts for p in eval_prompts)
+            results["leak"] = {"held_out": len(eval_prompts), "leaked": leaked}
             phases.done(
                 "build dataset",
                 t0,
-                f"{dataset_key}: {built['train_count']} train / {built['eval_count']} held out",
+                f"{dataset_key}: {built['train_count']} train / {built['eval_count']} held out; "
+                f"held-out prompts also in train: {leaked}",
             )
+            if leaked:
+                print(f"FAIL: {leaked} held-out prompts also occur in the training split")
+                return 1
 
             for label, fmt in VARIANTS:
-                t0 = phases.start(f"train {label} ({fmt}, {args.steps} steps)")
+                steps = args.steps if fmt == "reasoning" else args.control_steps
+                seq = args.max_seq_length if fmt == "reasoning" else args.control_max_seq_length
+                t0 = phases.start(f"train {label} ({fmt}, {steps} steps × {seq} tokens max)")
+                body: dict[str, Any] = {
+                    "dataset_key": dataset_key,
+                    "model_id": args.model,
+                    "dry_run": False,
+                    "learning_rate": args.learning_rate,
+                    "num_epochs": 1,
+                    "batch_size": args.batch_size,
+                    "max_seq_length": seq,
+                    "max_steps": steps,
+                    "warmup_steps": min(args.warmup, steps),
+                    "seed": args.seed,
+                    "completion_format": fmt,
+                }
+                if args.eval_every is not None:
+                    body["eval_every"] = min(args.eval_every, steps)
                 run = await call(
-                    client,
-                    "POST",
-                    "/api/tunix/run",
-                    params={"mode": "sync"},
-                    json={
-                        "dataset_key": dataset_key,
-                        "model_id": MODEL_ID,
-                        "dry_run": False,
-                        "learning_rate": args.learning_rate,
-                        "num_epochs": 1,
-                        "batch_size": args.batch_size,
-                        "max_seq_length": args.max_seq_length,
-                        "max_steps": args.steps,
-                        "warmup_steps": args.warmup,
-                        "seed": args.seed,
-                        "completion_format": fmt,
-                    },
+                    client, "POST", "/api/tunix/run", params={"mode": "sync"}, json=body
                 )
                 if run["status"] != "completed":
                     raise DemoError(
@@ -216,6 +368,7 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 results[fmt] = {
                     "label": label,
                     "run_id": run["run_id"],
+                    "steps": steps,
                     "first_loss": losses[0] if losses else None,
                     "final_loss": losses[-1] if losses else None,
                     "train_s": time.monotonic() - t0,
@@ -236,7 +389,7 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                     json={
                         "judge_override": "answer_correctness",
                         "batch_size": args.eval_batch_size,
-                        "max_new_tokens": 160 if fmt == "reasoning" else 32,
+                        "max_new_tokens": args.max_new_tokens if fmt == "reasoning" else 32,
                         "temperature": 0.0,
                     },
                 )
@@ -245,7 +398,11 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 accuracy = float(ev["metrics"].get("accuracy", ev["score"] / 100))
                 correct = int(summary.get("correct", round(accuracy * total)))
                 results[fmt].update(
-                    accuracy=accuracy, correct=correct, total=total, eval_s=time.monotonic() - t0
+                    accuracy=accuracy,
+                    correct=correct,
+                    total=total,
+                    by_category=summary.get("by_category") or {},
+                    eval_s=time.monotonic() - t0,
                 )
                 wrong = await call(
                     client,
@@ -256,7 +413,8 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 if wrong["data"]:
                     w = wrong["data"][0]
                     results[fmt]["wrong_example"] = (
-                        f"expected {w['expected_answer']}, got {w['extracted_answer']!r}"
+                        f"{w['prompt']!r}: expected {w['expected_answer']}, "
+                        f"got {w['extracted_answer']!r}"
                     )
                 phases.done(f"evaluate {label}", t0, f"{correct}/{total} = {accuracy:.1%}")
 
@@ -267,47 +425,67 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{x:.4g}"
 
 
+def _cell(r: dict[str, Any], category: str | None = None) -> str:
+    if category is None:
+        return f"{r['correct']}/{r['total']} = {r['accuracy']:.1%}"
+    c = r["by_category"].get(category)
+    return "n/a" if c is None else f"{c['correct']}/{c['total']} = {c['accuracy']:.1%}"
+
+
 def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], phases: Phases) -> int:
+    suite: Suite = args.suite_obj
     steps, ctrl = results["reasoning"], results["answer_only"]
     print()
     print(
-        f"Arithmetic demo: {MODEL_ID}, {args.count - args.eval} train / {args.eval} held-out "
-        f"2-digit additions, batch {args.batch_size}, lr {args.learning_rate:g}, "
-        f"warm-up {args.warmup}, {args.steps} steps, seed {args.seed}"
+        f"Arithmetic demo ({suite.name}): {args.model}, {args.total - args.eval} train / "
+        f"{args.eval} held-out {suite.title}, batch {args.batch_size}, lr {args.learning_rate:g}, "
+        f"warm-up {args.warmup}, {steps['steps']} / {ctrl['steps']} steps "
+        f"(max {args.max_seq_length} / {args.control_max_seq_length} tokens), seed {args.seed}"
     )
-    header = f"{'':<28}{'with steps':>16}{'answers only':>16}"
+    header = f"{'':<28}{'with steps':>18}{'answers only':>18}"
     print(header)
     print("-" * len(header))
+    print(f"{'held-out exact match':<28}{_cell(steps):>18}{_cell(ctrl):>18}")
+    if len(suite.operations) > 1:
+        for op in suite.operations:
+            name = f"  {op.symbol} ({op.digits}-digit)"
+            print(f"{name:<28}{_cell(steps, op.category):>18}{_cell(ctrl, op.category):>18}")
     rows = [
-        ("held-out exact match", lambda r: f"{r['correct']}/{r['total']} = {r['accuracy']:.1%}"),
         ("first → final train loss", lambda r: f"{_fmt(r['first_loss'])}→{_fmt(r['final_loss'])}"),
         ("train wall (s)", lambda r: f"{r['train_s']:.1f}"),
         ("evaluate wall (s)", lambda r: f"{r['eval_s']:.1f}"),
     ]
     for name, cell in rows:
-        print(f"{name:<28}{cell(steps):>16}{cell(ctrl):>16}")
+        print(f"{name:<28}{cell(steps):>18}{cell(ctrl):>18}")
+    print(
+        f"held-out prompts also in the training split: {results['leak']['leaked']} "
+        f"(of {results['leak']['held_out']})"
+    )
     print()
     print("Wall time per phase:")
     for name, dt in phases.times:
         print(f"  {name:<26}{dt:>9.1f} s")
-    print(f"  {'total':<26}{sum(dt for _, dt in phases.times):>9.1f} s")
+    wall = sum(dt for _, dt in phases.times)
+    print(f"  {'total':<26}{wall:>9.1f} s")
     for r in (steps, ctrl):
         if "wrong_example" in r:
             print(f"  a wrong answer ({r['label']}): {r['wrong_example']}")
     print()
-    ok_target = steps["accuracy"] >= TARGET
-    ok_margin = steps["accuracy"] - ctrl["accuracy"] >= MARGIN
-    if ok_target and ok_margin:
+    gap = steps["accuracy"] - ctrl["accuracy"]
+    why = []
+    if steps["accuracy"] < suite.target:
+        why.append(f"with steps {steps['accuracy']:.1%} < {suite.target:.0%}")
+    if gap < suite.margin:
+        why.append(f"only {gap * 100:.1f} points above control (< {suite.margin * 100:.0f})")
+    if suite.max_wall_s is not None and wall > suite.max_wall_s:
+        why.append(f"took {wall:.0f} s > {suite.max_wall_s:.0f} s")
+    if not why:
         print(
-            f"PASS: with steps {steps['accuracy']:.1%} ≥ {TARGET:.0%} and "
-            f"{(steps['accuracy'] - ctrl['accuracy']) * 100:.1f} points above the control"
+            f"PASS: with steps {steps['accuracy']:.1%} ≥ {suite.target:.0%} and "
+            f"{gap * 100:.1f} points above the control"
+            + ("" if suite.max_wall_s is None else f", {wall:.0f} s ≤ {suite.max_wall_s:.0f} s")
         )
         return 0
-    why = []
-    if not ok_target:
-        why.append(f"with steps {steps['accuracy']:.1%} < {TARGET:.0%}")
-    if not ok_margin:
-        why.append(f"only {(steps['accuracy'] - ctrl['accuracy']) * 100:.1f} points above control")
     print("FAIL: " + "; ".join(why) + (" (expected with --quick)" if args.quick else ""))
     return 1
 
