@@ -24,6 +24,15 @@ from tunix_rt.db import Base
 from tunix_rt.jobs import register_job_kinds
 
 PG_URL = os.environ.get("TUNIX_RT_TEST_DATABASE_URL", "")
+# Every test's training and generation children share one JAX compilation cache (the
+# product keeps one per data directory; each test has its own): a shape compiled once in
+# the suite is loaded, not compiled again. It wins over the per-data-dir default.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    str(Path(__file__).resolve().parents[1] / "var" / "test-cache" / "jax"),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -150,6 +150,15 @@ class Settings(BaseSettings):
     )
     eval_pass_score: float = Field(default=50.0, ge=0, le=100, description="Score for `pass`.")
     eval_batch_size: int = Field(default=16, ge=1, le=1024)
+    jax_compile_cache: bool = Field(
+        default=True,
+        description=(
+            "Training and generation children keep compiled XLA programs in "
+            "{data_dir}/cache/jax (JAX's persistent compilation cache), so a run or an "
+            "evaluation with shapes seen before skips most of its compile time. An "
+            "explicit JAX_COMPILATION_CACHE_DIR in the environment wins."
+        ),
+    )
     eval_max_new_tokens: int = Field(default=256, ge=1, le=32768)
     eval_regression_tolerance: float = Field(
         default=0.05, ge=0, le=1, description="Relative regression that fails a check."

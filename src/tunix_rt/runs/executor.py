@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import func, insert, select, update
@@ -413,7 +414,7 @@ async def execute_run(
         await _fail_early(sessionmaker, run_id, worker_id, writer, f"prepare: {detail}")
         return
     writer.add("system", f"attempt {run.attempt}: starting {' '.join(spec.argv[1:])}")
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
+    env = {**compile_cache_env(settings), **os.environ, "PYTHONUNBUFFERED": "1", **spec.env}
     try:
         proc = await asyncio.create_subprocess_exec(
             *spec.argv,
@@ -463,6 +464,19 @@ async def execute_run(
     if reason == "lease_lost":
         return
     await _finish(sessionmaker, settings, run_id, worker_id, reason, proc.returncode, writer)
+
+
+def compile_cache_env(settings: Settings) -> dict[str, str]:
+    """JAX's persistent compilation cache for the children (``TUNIX_RT_JAX_COMPILE_CACHE``):
+    every program cached, however quick its compile (the tiny models' are < 1 s each, and
+    a child compiles several)."""
+    if not settings.jax_compile_cache:
+        return {}
+    return {
+        "JAX_COMPILATION_CACHE_DIR": str(Path(settings.data_dir).resolve() / "cache" / "jax"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+        "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
+    }
 
 
 def inline_worker_id() -> str:

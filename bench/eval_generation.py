@@ -1,0 +1,200 @@
+"""Evaluation generation speed: tokens/s at batch 1 against batch 16 and 64, one run.
+
+    .venv/bin/python bench/eval_generation.py [--prompts 128] [--steps 300]
+
+Trains tiny-gemma on 2-digit addition with steps through the product (in-process API,
+SQLite in a fresh data directory under ``var/bench/``; a sync run of ``--steps`` steps),
+so the model writes realistic reasoning and stops at ``<end_of_turn>``. Then, in this
+process, the evaluation's own generation code (``tunix_rt.training.generate.run_generate``,
+what an evaluation's child runs) answers the same held-out prompts at each batch size,
+twice: *cold* (the first evaluation at that batch shape: compilation included) and *warm*
+(a second evaluation, a new sampler as every evaluation makes, its programs loaded from
+JAX's persistent compilation cache, which the product turns on for its children). Tokens
+are the generated tokens up to the end of each answer (``result.tokens``), so padding
+and tokens after ``<end_of_turn>`` do not count. Outputs must be identical at every
+batch size (greedy decoding); the bench says so otherwise.
+
+Printed: tokens/s per batch size (cold, warm), the ratios to batch 1 (target: batch 16 ≥
+5× batch 1), and the JSON summary last; the full result goes to ``bench/.results/``.
+Exit status 0 when the target holds for both cold and warm.
+"""
+
+# ruff: noqa: E402  (imports follow the sys.path fix below)
+from __future__ import annotations
+
+import sys
+
+# bench/queue.py is named like the stdlib module: keep this folder off the import path.
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+
+import argparse
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BATCHES = (1, 16, 64)
+TARGET = 5.0
+
+
+async def train(data_dir: Path, steps: int, prompts: int) -> tuple[Path, list[dict[str, Any]]]:
+    """A trained tiny model (run directory) and held-out examples from its dataset."""
+    from tunix_rt.app import create_app
+    from tunix_rt.config import load_settings
+    from tunix_rt.datasets.formats import render_prompt
+    from tunix_rt.generators.arithmetic import generate_arithmetic
+    from tunix_rt.migrations import upgrade
+
+    settings = load_settings(
+        data_dir=data_dir, database_url="", embedded_worker=False, eval_auto=False
+    )
+    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", timeout=httpx.Timeout(None)
+        ) as client:
+            traces = generate_arithmetic(1200 + prompts, seed=11, digits=2)
+            for start in range(0, len(traces), 1000):  # the batch endpoint's limit
+                stored = await client.post("/api/traces/batch", json=traces[start : start + 1000])
+                assert stored.status_code == 201, stored.text
+            built = await client.post(
+                "/api/datasets/build",
+                json={
+                    "dataset_name": "gen-bench",
+                    "dataset_version": "v1",
+                    "limit": len(traces),
+                    "eval_fraction": prompts / len(traces),
+                    "selection_strategy": "random",
+                    "seed": 1,
+                },
+            )
+            assert built.status_code == 201, built.text
+            key = built.json()["dataset_key"]
+            started = time.monotonic()
+            run = await client.post(
+                "/api/tunix/run",
+                json={
+                    "dataset_key": key,
+                    "model_id": "tunix-rt/tiny-gemma",
+                    "dry_run": False,
+                    "learning_rate": 3e-3,
+                    "batch_size": 16,
+                    "max_seq_length": 160,
+                    "max_steps": steps,
+                    "warmup_steps": 30,
+                    "seed": 0,
+                },
+            )
+            body = run.json()
+            if run.status_code >= 400 or body["status"] != "completed":
+                raise SystemExit(f"training failed: {run.status_code} {str(body)[-2000:]}")
+            print(f"trained {steps} steps in {time.monotonic() - started:.1f} s", flush=True)
+    # Held-out prompts, rendered as an evaluation renders them (problems the training
+    # set never had: another generator seed, minus any the dataset holds).
+    seen = {t["prompt"] for t in traces}
+    fresh = [
+        t for t in generate_arithmetic(4 * prompts, seed=97, digits=2) if t["prompt"] not in seen
+    ]
+    examples = [
+        {"id": str(i), "prompt": render_prompt(t["prompt"])} for i, t in enumerate(fresh[:prompts])
+    ]
+    return Path(body["output_dir"]), examples
+
+
+def generate(run_dir: Path, examples_file: Path, out: Path, batch: int, new: int) -> Any:
+    from tunix_rt.training.config import GenerateConfig
+    from tunix_rt.training.generate import run_generate
+
+    return run_generate(
+        GenerateConfig(
+            task="generate",
+            run_dir=str(run_dir),
+            input_file=str(examples_file),
+            output_file=str(out),
+            batch_size=batch,
+            max_new_tokens=new,
+        )
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    args = parser.parse_args()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    data_dir = ROOT / "var" / "bench" / f"eval-generation-{stamp}"
+    data_dir.mkdir(parents=True)
+    # Generation here runs in this process: give it the compilation cache the executor
+    # gives an evaluation's child (TUNIX_RT_JAX_COMPILE_CACHE, on by default).
+    from tunix_rt.config import load_settings
+    from tunix_rt.runs.executor import compile_cache_env
+
+    for name, value in compile_cache_env(load_settings(data_dir=data_dir)).items():
+        os.environ.setdefault(name, value)
+    run_dir, examples = asyncio.run(train(data_dir, args.steps, args.prompts))
+    prompts_file = data_dir / "prompts.jsonl"
+    prompts_file.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    load = [os.getloadavg()[0]]
+    results: dict[int, dict[str, float]] = {}
+    outputs: dict[int, list[str]] = {}
+    for batch in BATCHES:
+        row: dict[str, float] = {}
+        for phase in ("cold", "warm"):
+            out = data_dir / f"out-{batch}-{phase}.jsonl"
+            summary = generate(run_dir, prompts_file, out, batch, args.max_new_tokens)
+            row[phase] = float(summary["tokens_per_second"])
+            row[f"{phase}_seconds"] = float(summary["generate_seconds"])
+            outputs[batch] = [json.loads(line)["output"] for line in out.read_text().splitlines()]
+        results[batch] = row
+        load.append(os.getloadavg()[0])
+        print(
+            f"batch {batch:>3}: cold {row['cold']:8.0f} tok/s ({row['cold_seconds']:.2f} s), "
+            f"warm {row['warm']:8.0f} tok/s ({row['warm_seconds']:.2f} s)",
+            flush=True,
+        )
+    differing = sum(
+        a != b for b in BATCHES[1:] for a, b in zip(outputs[1], outputs[b], strict=True)
+    )
+    if differing:
+        print(f"outputs differ between batch sizes for {differing} prompt(s)", flush=True)
+    ratios = {
+        f"{phase}_{b}_over_1": round(results[b][phase] / results[1][phase], 2)
+        for phase in ("cold", "warm")
+        for b in BATCHES[1:]
+    }
+    met = ratios["cold_16_over_1"] >= TARGET and ratios["warm_16_over_1"] >= TARGET
+    summary = {
+        "bench": "eval_generation",
+        "prompts": len(examples),
+        "max_new_tokens": args.max_new_tokens,
+        "tokens_per_second": {str(b): results[b] for b in BATCHES},
+        **ratios,
+        "outputs_differing": differing,
+        "load_average": [round(x, 2) for x in load],
+        "target": TARGET,
+        "met": met and not differing,
+    }
+    results_dir = ROOT / "bench" / ".results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir / f"eval-generation-{stamp}.json").write_text(json.dumps(summary, indent=2))
+    print(
+        f"batch 16 / batch 1: cold {ratios['cold_16_over_1']}×, warm {ratios['warm_16_over_1']}× "
+        f"(target ≥ {TARGET}×); batch 64: cold {ratios['cold_64_over_1']}×, "
+        f"warm {ratios['warm_64_over_1']}×",
+        flush=True,
+    )
+    print(json.dumps(summary, separators=(",", ":")), flush=True)
+    return 0 if summary["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
