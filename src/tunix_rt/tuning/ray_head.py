@@ -55,6 +55,9 @@ def init_local_ray(*, log_to_driver: bool) -> str:
     import ray
 
     ray.init(
+        # A new Ray of our own, whatever else runs here: without an address, ray.init
+        # joins the last cluster `ray start` recorded on this machine (/tmp/ray).
+        address="local",
         num_cpus=os.cpu_count() or 1,
         include_dashboard=False,
         configure_logging=False,
