@@ -66,8 +66,8 @@ def ray_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Path]]:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # `ray start --block` can take long to stop
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         shutil.rmtree(temp, ignore_errors=True)
