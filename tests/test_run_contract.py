@@ -109,8 +109,11 @@ def _cli_accepts(name: str, value: Any, monkeypatch: pytest.MonkeyPatch) -> bool
 
     monkeypatch.setattr(cli_runs, "_submit", fake_submit)
     option = "--" + next((o for o, f in CLI_RENAMED.items() if f == name), name).replace("_", "-")
+    # A boolean field is a --name/--no-name flag pair.
+    given = ([option] if value else ["--no-" + option[2:]]) if isinstance(value, bool) else []
+    given = given or [option, str(value)]
     result = CliRunner().invoke(
-        cli_app, ["runs", "submit", "--dataset-key", "d", "--model-id", "m", option, str(value)]
+        cli_app, ["runs", "submit", "--dataset-key", "d", "--model-id", "m", *given]
     )
     if result.exit_code == 0:
         assert getattr(submitted[0], name) == value

@@ -174,6 +174,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--eval-every", type=int, default=None, help="eval-loss interval in steps")
     ap.add_argument("--max-new-tokens", type=int, default=None, help="with-steps evaluation")
     ap.add_argument("--eval-batch-size", type=int, default=None)
+    ap.add_argument(
+        "--group-by-length",
+        action="store_true",
+        help="train on batches of similar lengths, each padded only to its longest example",
+    )
     args = ap.parse_args(argv)
     suite = SUITES[args.suite]
     if args.quick:
@@ -352,6 +357,7 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                     "warmup_steps": min(args.warmup, steps),
                     "seed": args.seed,
                     "completion_format": fmt,
+                    "group_by_length": args.group_by_length,
                 }
                 if args.eval_every is not None:
                     body["eval_every"] = min(args.eval_every, steps)

@@ -2089,6 +2089,12 @@ export interface components {
              */
             eval_every?: number | null;
             /**
+             * Group By Length
+             * @description Batch examples of similar length together, each batch padded only to its longest example (rounded up to 32 tokens): less compute on padding when lengths differ a lot.
+             * @default false
+             */
+            group_by_length: boolean;
+            /**
              * Learning Rate
              * @default 0.00002
              */
@@ -2486,6 +2492,12 @@ export interface components {
              * @description Eval-loss interval in steps.
              */
             eval_every?: number | null;
+            /**
+             * Group By Length
+             * @description Batch examples of similar length together, each batch padded only to its longest example (rounded up to 32 tokens): less compute on padding when lengths differ a lot.
+             * @default false
+             */
+            group_by_length: boolean;
             /**
              * Learning Rate
              * @default 0.00002

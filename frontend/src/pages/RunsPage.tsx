@@ -179,6 +179,7 @@ type FormState = {
   mode: RunMode;
   async: boolean;
   completion_format: CompletionFormat;
+  group_by_length: boolean;
 } & Record<NumberField, string>;
 
 // The number fields start at the contract's example request (a small, quick run), else at the
@@ -197,6 +198,7 @@ const INITIAL: FormState = {
   mode: "dry-run",
   async: true,
   completion_format: property("RunRequest", "completion_format").default as CompletionFormat,
+  group_by_length: property("RunRequest", "group_by_length").default === true,
   ...(Object.fromEntries(NUMBER_FIELDS.map(([name]) => [name, initialNumber(name)])) as Record<NumberField, string>),
 };
 
@@ -218,6 +220,7 @@ function prefilledForm({ request }: LaunchPrefill): FormState {
   };
   const format = oneOf(COMPLETION_FORMATS, request.completion_format);
   if (format) form.completion_format = format;
+  if (typeof request.group_by_length === "boolean") form.group_by_length = request.group_by_length;
   for (const [name] of NUMBER_FIELDS) {
     if (name in request) form[name] = numberText(request[name]);
   }
@@ -247,6 +250,7 @@ function validate(form: FormState, modelChoice: string): { body?: RunRequest; er
       model_id: model,
       dry_run: form.mode === "dry-run",
       completion_format: form.completion_format,
+      group_by_length: form.group_by_length,
       // null only where the contract allows it (numberField checks `nullable`).
       ...(numbers as Partial<Schemas["RunRequest"]>),
     },
@@ -354,6 +358,10 @@ function LaunchForm() {
               <option key={f} value={f}>{COMPLETION_LABELS[f] ?? f}</option>
             ))}
           </select>
+        </label>
+        <label className="field checkbox" title={property("RunRequest", "group_by_length").description}>
+          <input type="checkbox" checked={form.group_by_length} data-testid="launch:group-by-length"
+            onChange={(e) => set("group_by_length", e.target.checked)} /> group by length
         </label>
       </div>
       <div className="row">

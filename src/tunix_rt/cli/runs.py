@@ -120,6 +120,13 @@ def submit(
         str | None, typer.Option("--queue", help="Named queue (default: default).")
     ] = None,
     completion_format: Annotated[str | None, typer.Option(help="reasoning | answer_only")] = None,
+    group_by_length: Annotated[
+        bool | None,
+        typer.Option(
+            "--group-by-length/--no-group-by-length",
+            help="Batch examples of similar length together (less padding).",
+        ),
+    ] = None,
     queue: Annotated[
         bool, typer.Option("--async", help="Queue it for a worker and return at once.")
     ] = False,
@@ -151,6 +158,7 @@ def submit(
             "priority": priority,
             "queue": queue_name,
             "completion_format": completion_format,
+            "group_by_length": group_by_length,
         },
     )
     if request.dry_run:

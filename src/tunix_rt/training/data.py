@@ -117,10 +117,24 @@ def total_steps(n_examples: int, batch_size: int, num_epochs: int, max_steps: in
     return num_epochs * steps_per_epoch(n_examples, batch_size)
 
 
-def batch_indices(n_examples: int, batch_size: int, seed: int, steps: int) -> Iterator[np.ndarray]:
+# Batches grouped by length are formed within "megabatches" of this many batches of a
+# shuffled epoch (sorted by length there), then the epoch's batches are shuffled: similar
+# lengths in a batch, random order of batches, every example once per epoch.
+GROUP_BATCHES = 50
+GROUP_ROUND = 32  # a grouped batch's length is rounded up to this (few compiled shapes)
+
+
+def batch_indices(
+    n_examples: int,
+    batch_size: int,
+    seed: int,
+    steps: int,
+    lengths: np.ndarray | None = None,
+) -> Iterator[np.ndarray]:
     """Deterministic batches: one seeded permutation per epoch, full batches only (a data
     set smaller than a batch is repeated). The same arguments give the same sequence, which
-    resuming from a checkpoint relies on (the trainer skips the batches already trained)."""
+    resuming from a checkpoint relies on (the trainer skips the batches already trained).
+    With ``lengths``, each epoch's batches group examples of similar length."""
     per_epoch = steps_per_epoch(n_examples, batch_size)
     produced = 0
     epoch = 0
@@ -129,12 +143,33 @@ def batch_indices(n_examples: int, batch_size: int, seed: int, steps: int) -> It
         order = rng.permutation(n_examples)
         if n_examples < batch_size:
             order = np.resize(order, batch_size)
-        for b in range(per_epoch):
+        epoch_batches = [order[b * batch_size : (b + 1) * batch_size] for b in range(per_epoch)]
+        if lengths is not None:
+            epoch_batches = _grouped(order[: per_epoch * batch_size], lengths, batch_size, rng)
+        for batch in epoch_batches:
             if produced >= steps:
                 return
-            yield order[b * batch_size : (b + 1) * batch_size]
+            yield batch
             produced += 1
         epoch += 1
+
+
+def _grouped(
+    order: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    span = batch_size * GROUP_BATCHES
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def trimmed_length(lengths: np.ndarray, seq_len: int) -> int:
+    """The padded length of a grouped batch whose examples have ``lengths``."""
+    longest = int(lengths.max()) if len(lengths) else seq_len
+    return min(seq_len, -(-longest // GROUP_ROUND) * GROUP_ROUND)
 
 
 def cut_at_end_of_turn(text: str) -> str:

@@ -61,6 +61,14 @@ class TrainParams(BaseModel):
     completion_format: CompletionFormat = Field(
         default="reasoning", description="Train on steps + answer, or on the answer only."
     )
+    group_by_length: bool = Field(
+        default=False,
+        description=(
+            "Batch examples of similar length together, each batch padded only to its "
+            "longest example (rounded up to 32 tokens): less compute on padding when "
+            "lengths differ a lot."
+        ),
+    )
 
 
 TRAIN_PARAM_FIELDS = frozenset(TrainParams.model_fields)

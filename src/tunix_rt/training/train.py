@@ -18,7 +18,7 @@ from tunix.sft import peft_trainer
 from tunix.sft import utils as sft_utils
 
 from tunix_rt.training import model as model_lib
-from tunix_rt.training.data import Encoded, batch_indices
+from tunix_rt.training.data import Encoded, batch_indices, trimmed_length
 from tunix_rt.training.prepare import CHECKPOINTS_DIR, MAX_EVAL_BATCHES, Prepared
 from tunix_rt.training.protocol import MetricsFile, elapsed, emit, say
 
@@ -35,10 +35,14 @@ def gen_model_input(batch: peft_trainer.TrainingInput) -> dict[str, Any]:
     }
 
 
-def batches(data: Encoded, batch_size: int, seed: int, steps: int) -> Iterator[Any]:
-    for index in batch_indices(len(data.tokens), batch_size, seed, steps):
+def batches(
+    data: Encoded, batch_size: int, seed: int, steps: int, group_by_length: bool = False
+) -> Iterator[Any]:
+    lengths = data.lengths if group_by_length else None
+    for index in batch_indices(len(data.tokens), batch_size, seed, steps, lengths):
+        width = trimmed_length(data.lengths[index], data.seq_len) if group_by_length else None
         yield peft_trainer.TrainingInput(
-            input_tokens=data.tokens[index], input_mask=data.loss_mask[index]
+            input_tokens=data.tokens[index, :width], input_mask=data.loss_mask[index, :width]
         )
 
 
@@ -203,7 +207,10 @@ def run_train(prep: Prepared) -> dict[str, Any]:
     )
     t_train = time.monotonic()
     if start_step < prep.total_steps:
-        trainer.train(batches(prep.train, cfg.batch_size, cfg.seed, prep.total_steps), eval_data)
+        trainer.train(
+            batches(prep.train, cfg.batch_size, cfg.seed, prep.total_steps, cfg.group_by_length),
+            eval_data,
+        )
     else:
         say(f"already trained {start_step} of {prep.total_steps} steps; nothing to do")
         trainer.close()
