@@ -12,6 +12,7 @@ data-testid values (``area:element``) of the Runs pages:
               launch:batch-size  launch:max-seq-length  launch:max-steps  launch:seed
               launch:lora-rank  launch:eval-every  launch:checkpoint-every
               launch:timeout-seconds  launch:priority  launch:completion-format
+              launch:group-by-length
               launch:field-error  launch:submit  launch:error
               launch:result (data-run-id)  launch:open  launch:status (data-status)
   run:        run:back  run:id  run:error  run:status (data-status)  run:model
@@ -82,7 +83,11 @@ def launch(page: Page, dataset_key: str, **fields: Any) -> str:
     page.get_by_test_id("launch:mode-local").check()
     page.get_by_test_id("launch:async").check()
     for name, value in fields.items():
-        page.get_by_test_id(f"launch:{name.replace('_', '-')}").fill(str(value))
+        field = page.get_by_test_id(f"launch:{name.replace('_', '-')}")
+        if isinstance(value, bool):
+            field.set_checked(value)
+        else:
+            field.fill(str(value))
     page.get_by_test_id("launch:submit").click()
     result = page.get_by_test_id("launch:result")
     expect(result).to_be_visible()
@@ -173,7 +178,10 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
         max_seq_length=128,
         max_steps=240,
         eval_every=40,
+        group_by_length=True,
     )
+    status, run = api_request(server_url, "GET", f"/api/tunix/runs/{run_id}")
+    assert status == 200 and run["config"]["group_by_length"] is True, run
     # A second run queues behind it (or starts beside it); it is the one we cancel.
     other_id = launch(page, key, max_steps=400, priority=-1)
 
