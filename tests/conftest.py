@@ -22,17 +22,16 @@ from tunix_rt.app import create_app
 from tunix_rt.config import Settings, load_settings
 from tunix_rt.db import Base
 from tunix_rt.jobs import register_job_kinds
+from tunix_rt.runs.executor import jax_cache_env
 
 PG_URL = os.environ.get("TUNIX_RT_TEST_DATABASE_URL", "")
 # Every test's training and generation children share one JAX compilation cache (the
 # product keeps one per data directory; each test has its own): a shape compiled once in
 # the suite is loaded, not compiled again. It wins over the per-data-dir default.
-os.environ.setdefault(
-    "JAX_COMPILATION_CACHE_DIR",
-    str(Path(__file__).resolve().parents[1] / "var" / "test-cache" / "jax"),
-)
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+for _name, _value in jax_cache_env(
+    Path(__file__).resolve().parents[1] / "var" / "test-cache" / "jax"
+).items():
+    os.environ.setdefault(_name, _value)
 
 
 @pytest.fixture(scope="session", autouse=True)

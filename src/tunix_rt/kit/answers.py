@@ -119,6 +119,16 @@ class ParsedOutput:
     answer: str | None
     answer_is_last: bool
 
+    @property
+    def well_formed(self) -> bool:
+        """The trained shape: header, steps numbered 1..n, the answer as the last line."""
+        return (
+            self.has_reasoning_header
+            and self.numbering_ok
+            and self.answer is not None
+            and self.answer_is_last
+        )
+
 
 _STEP = re.compile(r"^\s*(\d+)[.)]\s+(\S.*)$")
 

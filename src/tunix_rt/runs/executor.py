@@ -472,8 +472,12 @@ def compile_cache_env(settings: Settings) -> dict[str, str]:
     a child compiles several)."""
     if not settings.jax_compile_cache:
         return {}
+    return jax_cache_env(Path(settings.data_dir).resolve() / "cache" / "jax")
+
+
+def jax_cache_env(directory: Path) -> dict[str, str]:
     return {
-        "JAX_COMPILATION_CACHE_DIR": str(Path(settings.data_dir).resolve() / "cache" / "jax"),
+        "JAX_COMPILATION_CACHE_DIR": str(directory),
         "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
         "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "-1",
     }

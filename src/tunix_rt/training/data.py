@@ -143,9 +143,11 @@ def batch_indices(
         order = rng.permutation(n_examples)
         if n_examples < batch_size:
             order = np.resize(order, batch_size)
-        epoch_batches = [order[b * batch_size : (b + 1) * batch_size] for b in range(per_epoch)]
-        if lengths is not None:
-            epoch_batches = _grouped(order[: per_epoch * batch_size], lengths, batch_size, rng)
+        epoch_batches = (
+            _grouped(order[: per_epoch * batch_size], lengths, batch_size, rng)
+            if lengths is not None
+            else [order[b * batch_size : (b + 1) * batch_size] for b in range(per_epoch)]
+        )
         for batch in epoch_batches:
             if produced >= steps:
                 return

@@ -46,17 +46,7 @@ def format_reward(prompts: Sequence[str], completions: Sequence[str], **_: Any) 
     scores = []
     for text in completions:
         parsed = parse_output(text)
-        if (
-            parsed.has_reasoning_header
-            and parsed.numbering_ok
-            and parsed.answer is not None
-            and parsed.answer_is_last
-        ):
-            scores.append(1.0)
-        elif parsed.answer is not None:
-            scores.append(0.5)
-        else:
-            scores.append(0.0)
+        scores.append(1.0 if parsed.well_formed else 0.5 if parsed.answer is not None else 0.0)
     return scores
 
 

@@ -19,12 +19,7 @@ def format_check(output: str) -> dict[str, Any]:
         "has_answer": parsed.answer is not None,
         "answer_is_last": parsed.answer_is_last,
     }
-    checks["ok"] = (
-        parsed.has_reasoning_header
-        and parsed.numbering_ok
-        and parsed.answer is not None
-        and parsed.answer_is_last
-    )
+    checks["ok"] = parsed.well_formed
     return checks
 
 
