@@ -26,12 +26,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_env(data_dir: Path) -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    # A fresh embedded SQLite database, whatever the caller's environment points at.
+    # A fresh embedded SQLite database, whatever the caller's environment points at —
+    # unless the caller names the database.
     for name in ("DATABASE_URL", "TUNIX_RT_DATABASE_URL", "BACKEND_PORT"):
         env.pop(name, None)
     env.update(TUNIX_RT_DATA_DIR=str(data_dir), REDIAI_MODE="mock", PYTHONUNBUFFERED="1")
+    if database_url:
+        env["DATABASE_URL"] = database_url
     return env
 
 
@@ -74,7 +77,7 @@ def upgrade(data_dir: Path) -> None:
 
 @contextmanager
 def serving(
-    data_dir: Path, *flags: str, cwd: Path | None = None
+    data_dir: Path, *flags: str, cwd: Path | None = None, database_url: str | None = None
 ) -> Iterator[tuple[str, Path, subprocess.Popen[bytes]]]:
     """``tunix-rt serve FLAGS`` on a free port: yields (base URL, log file, process)."""
     port = free_port()
@@ -82,7 +85,7 @@ def serving(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [cli(), "serve", "--host", "127.0.0.1", "--port", str(port), *flags],
-            env=server_env(data_dir),
+            env=server_env(data_dir, database_url),
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -18,7 +18,7 @@ import pytest
 
 from tests.runs.test_executor import alive
 from tests.runs.test_training import child_pids
-from tests.server_process import serving, upgrade
+from tests.server_process import serving
 from tests.tuning.conftest import TRIAL_BASE, arithmetic_dataset, wait_for_job
 from tunix_rt.generators.arithmetic import generate_arithmetic
 
@@ -94,15 +94,17 @@ def _wait(predicate: Any, limit: float, what: str) -> Any:
 
 
 def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    clean_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A short lease, so the restarted server finds the dead attempt within seconds.
     monkeypatch.setenv("TUNIX_RT_QUEUE_LEASE_SECONDS", "4")
     monkeypatch.setenv("TUNIX_RT_QUEUE_HEARTBEAT_SECONDS", "1")
     monkeypatch.setenv("TUNIX_RT_EVAL_MAX_NEW_TOKENS", "24")
     data_dir = tmp_path / "var"
-    upgrade(data_dir)
-    with serving(data_dir) as (url, _log, proc):
+    data_dir.mkdir()
+    # Each backend's migrated test database (SQLite file or Postgres), as in the other
+    # tests; the server and its restart both use it.
+    with serving(data_dir, database_url=clean_db) as (url, _log, proc):
         _call(f"{url}/api/traces/batch", "POST", generate_arithmetic(48, seed=3, digits=1))
         key = _call(
             f"{url}/api/datasets/build",
@@ -159,7 +161,7 @@ def test_a_killed_server_resumes_the_job_and_leaves_no_orphans(
         left = {p: _describe(p) for p in survivors if alive(p)}
         raise AssertionError(f"outlived the server: {left}") from None
 
-    with serving(data_dir) as (url, _log, _proc):
+    with serving(data_dir, database_url=clean_db) as (url, _log, _proc):
 
         def finished() -> dict[str, Any] | None:
             job = _call(f"{url}/api/tuning/jobs/{job_id}")

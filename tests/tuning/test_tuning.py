@@ -4,7 +4,6 @@ tiny preset (nothing here fakes Ray or Tunix)."""
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from tests.tuning.conftest import TRIAL_BASE, arithmetic_dataset, wait_for_job
 
@@ -55,8 +54,6 @@ async def test_a_three_trial_random_search_runs_each_trial_as_a_run(
     assert listed[0]["job_id"] == job_id and listed[0]["trials_finished"] == 3
 
 
-# The scheduler's decisions do not depend on the database: one backend is enough.
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 async def test_asha_stops_the_clearly_worse_trials_and_their_runs_end_cancelled(
     api: httpx.AsyncClient,
 ) -> None:
