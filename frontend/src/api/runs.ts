@@ -1,4 +1,11 @@
-import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useRef } from "react";
+import {
+  keepPreviousData,
+  useMutation,
+  useQuery,
+  useQueryClient,
+  type UseQueryResult,
+} from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "./client";
 import { enumValues } from "./contract";
 
@@ -91,22 +98,39 @@ export function useRun(id: string) {
   });
 }
 
+/**
+ * A query polled while its run moves stops polling when the run ends; the rows the run wrote
+ * between the last poll and its end (the final step, the last checkpoint) would then never
+ * show. Fetch once more when `live` turns false.
+ */
+function useFinalFetch<T>(query: UseQueryResult<T>, live: boolean): UseQueryResult<T> {
+  const wasLive = useRef(live);
+  const { refetch } = query;
+  useEffect(() => {
+    if (wasLive.current && !live) void refetch();
+    wasLive.current = live;
+  }, [live, refetch]);
+  return query;
+}
+
 export function useRunMetrics(id: string, live: boolean) {
-  return useQuery({
+  const query = useQuery({
     queryKey: keys.metrics(id),
     queryFn: () => unwrap(api.GET("/api/tunix/runs/{run_id}/metrics", runParams(id))),
     refetchInterval: live ? LIVE_MS : false,
   });
+  return useFinalFetch(query, live);
 }
 
 export function useArtifacts(id: string, live: boolean) {
-  return useQuery({
+  const query = useQuery({
     queryKey: keys.artifacts(id),
     queryFn: async () =>
       (await unwrap(api.GET("/api/tunix/runs/{run_id}/artifacts", runParams(id)))).artifacts,
     refetchInterval: live ? 5_000 : false,
     retry: false,
   });
+  return useFinalFetch(query, live);
 }
 
 /**
