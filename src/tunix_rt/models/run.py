@@ -120,6 +120,12 @@ class RunMetric(Base):
     tokens_per_second: Mapped[float | None] = mapped_column(Float, nullable=True)
     elapsed_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     total_steps: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # GRPO runs: the step's summed reward over its completions, KL to the start model, and
+    # the share of completions with the right answer.
+    reward_mean: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reward_std: Mapped[float | None] = mapped_column(Float, nullable=True)
+    kl: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accuracy: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
     __table_args__ = (Index("ix_run_metrics_run_id_step", "run_id", "step"),)

@@ -155,6 +155,10 @@ def _metric_row(run_id: uuid.UUID, attempt: int, event: dict[str, Any], now: Any
         "tokens_per_second": _num(event.get("tokens_per_second")),
         "elapsed_seconds": _num(event.get("elapsed_seconds")),
         "total_steps": total if isinstance(total, int) else None,
+        "reward_mean": _num(event.get("reward_mean")),
+        "reward_std": _num(event.get("reward_std")),
+        "kl": _num(event.get("kl")),
+        "accuracy": _num(event.get("accuracy")),
         "created_at": now,
     }
 

@@ -63,8 +63,24 @@ def render_examples(
         yield {"id": str(record["id"]), "prompt": prompt, "completion": completion}
 
 
-def write_training_files(settings: Settings, run: Run) -> Path:
-    """Write data/train.jsonl, data/eval.jsonl and the child config; return its path."""
+def render_prompts(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, str]]:
+    """Stored trace records → ``{"id", "prompt", "answer"}``: what GRPO samples from and
+    rewards against."""
+    from tunix_rt.datasets.formats import render_prompt
+
+    for record in records:
+        payload = record["payload"]
+        yield {
+            "id": str(record["id"]),
+            "prompt": render_prompt(str(payload["prompt"])),
+            "answer": str(payload["final_answer"]),
+        }
+
+
+def write_training_files(settings: Settings, run: Run, init_dir: str | None = None) -> Path:
+    """Write data/train.jsonl, data/eval.jsonl (SFT) and the child config; return its path.
+    A GRPO run's train.jsonl holds prompts and expected answers, and ``init_dir`` is the
+    directory of the run it starts from."""
     from tunix_rt.datasets.service import iter_split  # datasets own their storage
 
     params = train_params_of(run.config)
@@ -74,21 +90,21 @@ def write_training_files(settings: Settings, run: Run) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     key = run.dataset_key or ""
     train_file = data_dir / "train.jsonl"
-    train_count = write_jsonl(
-        train_file, render_examples(iter_split(settings, key, "train"), answer_only=answer_only)
+    records = iter_split(settings, key, "train")
+    rows = (
+        render_prompts(records)
+        if params.algorithm == "grpo"
+        else render_examples(records, answer_only=answer_only)
     )
-    if train_count == 0:
+    if write_jsonl(train_file, rows) == 0:
         raise Unprocessable("dataset_key", f"dataset {key!r} has no training examples")
-    eval_file: Path | None = data_dir / "eval.jsonl"
-    assert eval_file is not None
-    if (
-        write_jsonl(
-            eval_file, render_examples(iter_split(settings, key, "eval"), answer_only=answer_only)
-        )
-        == 0
-    ):
-        eval_file.unlink()
-        eval_file = None
+    eval_file: Path | None = None
+    if params.algorithm == "sft":
+        eval_file = data_dir / "eval.jsonl"
+        eval_rows = render_examples(iter_split(settings, key, "eval"), answer_only=answer_only)
+        if write_jsonl(eval_file, eval_rows) == 0:
+            eval_file.unlink()
+            eval_file = None
     child = TrainConfig(
         task="dry_run" if run.mode == "dry-run" else "train",
         run_id=str(run.id),
@@ -97,6 +113,7 @@ def write_training_files(settings: Settings, run: Run) -> Path:
         train_file=str(train_file),
         eval_file=str(eval_file) if eval_file else None,
         model_dirs=[str(d) for d in settings.model_directories],
+        init_dir=str(Path(init_dir).resolve()) if init_dir else None,
         **params.model_dump(),
     )
     path = output_dir / CHILD_CONFIG
@@ -115,7 +132,16 @@ class TrainJob:
         self.on_trained = list(on_trained)
 
     async def prepare(self, session: AsyncSession, settings: Settings, run: Run) -> ChildSpec:
-        config_path = await asyncio.to_thread(write_training_files, settings, run)
+        params = train_params_of(run.config)
+        init_dir = None
+        if params.init_from is not None:
+            parent = await session.get(Run, params.init_from.run_id)
+            if parent is None:
+                raise Unprocessable(
+                    ("init_from", "run_id"), f"run {params.init_from.run_id} no longer exists"
+                )
+            init_dir = parent.output_dir
+        config_path = await asyncio.to_thread(write_training_files, settings, run, init_dir)
         return ChildSpec(argv=training_argv(config_path), cwd=Path(run.output_dir))
 
     async def finalize(self, session: AsyncSession, settings: Settings, run: Run) -> None:

@@ -37,10 +37,12 @@ class RunRequest(TrainParams):
     )
 
     dataset_key: Key = Field(description="A built dataset.")
-    model_id: ModelRef = Field(
+    model_id: ModelRef | None = Field(
+        default=None,
         description=(
             "Preset (tunix-rt/tiny-gemma), a checkpoint directory inside a model directory "
-            "(TUNIX_RT_MODEL_DIRS; by name or absolute path) or a cached hub id."
+            "(TUNIX_RT_MODEL_DIRS; by name or absolute path) or a cached hub id. Required "
+            "for sft; a grpo run continues init_from's model (leave it out)."
         ),
     )
     output_dir: Name | None = Field(
@@ -137,6 +139,12 @@ class RunMetricPoint(_FromRow):
     tokens_per_second: float | None
     elapsed_seconds: float | None
     total_steps: int | None
+    reward_mean: float | None = Field(default=None, description="GRPO: mean summed reward.")
+    reward_std: float | None = Field(default=None, description="GRPO: its standard deviation.")
+    kl: float | None = Field(default=None, description="GRPO: KL to the start model.")
+    accuracy: float | None = Field(
+        default=None, description="GRPO: share of the step's completions answered right."
+    )
     created_at: datetime
 
 

@@ -21,6 +21,8 @@ from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.observability.metrics import retire_runs
 from tunix_rt.runs import schemas
 from tunix_rt.runs.schemas import RunRequest, TunixStatus
+from tunix_rt.training.config import FINAL_MODEL_FILE
+from tunix_rt.training.params import algorithm_problem
 from tunix_rt.training.presets import PRESETS
 from tunix_rt.training.protocol import PREFIX, parse_event
 from tunix_rt.training.resolve import ModelNotFound, resolve_model
@@ -132,6 +134,45 @@ def remove_run_dir(settings: Settings, path: str) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+async def init_run(session: AsyncSession, request: RunRequest) -> Run:
+    """The completed local training run a GRPO request starts from (404/422 otherwise)."""
+    assert request.init_from is not None
+    run_id = request.init_from.run_id
+    parent = await session.get(Run, run_id)
+    if parent is None:
+        raise NotFound(f"init_from.run_id: run {run_id} not found")
+    if parent.kind != "train" or parent.mode != "local" or parent.status != "completed":
+        raise Unprocessable(
+            ("init_from", "run_id"),
+            f"run {run_id} is a {parent.status} {parent.mode} {parent.kind} run; GRPO "
+            "starts from a completed local training run",
+        )
+    if not (Path(parent.output_dir) / FINAL_MODEL_FILE).is_file():
+        raise Unprocessable(
+            ("init_from", "run_id"),
+            f"run {run_id} has no final model ({FINAL_MODEL_FILE} is missing from its directory)",
+        )
+    if request.model_id is not None and request.model_id != parent.model_id:
+        raise Unprocessable(
+            "model_id",
+            f"a GRPO run continues init_from's model ({parent.model_id}); leave model_id out",
+        )
+    return parent
+
+
+async def run_model_id(session: AsyncSession, settings: Settings, request: RunRequest) -> str:
+    """The model a request trains, checked: its own ``model_id`` (sft) or init_from's (grpo)."""
+    problem = algorithm_problem(request)
+    if problem is not None:
+        raise Unprocessable(*problem)
+    if request.algorithm == "grpo":
+        return (await init_run(session, request)).model_id
+    if request.model_id is None:
+        raise Unprocessable("model_id", "required for algorithm 'sft'")
+    check_model(settings, request.model_id)
+    return request.model_id
+
+
 async def check_run_request(
     session: AsyncSession, settings: Settings, request: RunRequest, run_id: uuid.UUID
 ) -> Path:
@@ -142,8 +183,8 @@ async def check_run_request(
             + tunix_status().message
             + " (dry_run=true works without them)"
         )
+    await run_model_id(session, settings, request)
     await _check_dataset(session, settings, request.dataset_key)
-    check_model(settings, request.model_id)
     output_dir = run_dir(settings, request.output_dir or str(run_id))
     await _check_output_dir(session, output_dir)
     return output_dir
@@ -211,8 +252,10 @@ async def create_run(
     (``extra_config`` tags it, e.g. with its tuning trial)."""
     run_id = new_id()
     output_dir = await check_run_request(session, settings, request, run_id)
+    model_id = await run_model_id(session, settings, request)
     config = {**request.model_dump(mode="json"), **(extra_config or {})}
     config["output_dir"] = str(output_dir)
+    config["model_id"] = model_id
     return await add_run(
         session,
         settings,
@@ -221,7 +264,7 @@ async def create_run(
         mode="dry-run" if request.dry_run else "local",
         config=config,
         dataset_key=request.dataset_key,
-        model_id=request.model_id,
+        model_id=model_id,
         output_dir=output_dir,
         queue=request.queue,
         priority=request.priority,

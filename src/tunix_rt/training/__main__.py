@@ -12,8 +12,12 @@ import signal
 import sys
 import traceback
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tunix_rt.training.protocol import exit_when_orphaned
+
+if TYPE_CHECKING:
+    from tunix_rt.training.config import TrainConfig
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -60,9 +64,11 @@ def main(argv: list[str] | None = None) -> int:
             emit("done", task="generate", **summary)
             say(f"done: {summary['count']} outputs in {summary['generate_seconds']}s")
             return 0
+        say(f"task {cfg.task}: run {cfg.run_id}, model {cfg.model_id}, {cfg.algorithm}")
+        if cfg.algorithm == "grpo":
+            return _grpo(cfg)
         from tunix_rt.training.prepare import dry_run_report, prepare, write_resolved_config
 
-        say(f"task {cfg.task}: run {cfg.run_id}, model {cfg.model_id}")
         prep = prepare(cfg)
         write_resolved_config(prep)
         if cfg.task == "dry_run":
@@ -95,6 +101,35 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         sys.stderr.flush()
         return 1
+
+
+def _grpo(cfg: TrainConfig) -> int:
+    from tunix_rt.training import grpo_prepare
+    from tunix_rt.training.protocol import emit, say
+
+    prep = grpo_prepare.prepare_grpo(cfg)
+    grpo_prepare.write_resolved_config(prep)
+    if cfg.task == "dry_run":
+        report = grpo_prepare.dry_run_report(prep)
+        emit("dry_run", **report)
+        say(
+            f"dry run ok: GRPO from {prep.init_dir} on {report['train_examples']} prompts "
+            f"(≤ {report['max_prompt_length']} tokens, {report['truncated_examples']} "
+            f"truncated), {report['completions_per_step']} completions per step, "
+            f"{report['total_steps']} steps"
+        )
+        emit("done", task="dry_run", final_step=0)
+        return 0
+    _quiet_logs()
+    from tunix_rt.training.grpo import run_grpo
+
+    summary = run_grpo(prep)
+    emit("done", task="train", **summary)
+    say(
+        f"done: step {summary['final_step']}, reward {summary['first_reward']} -> "
+        f"{summary['final_reward']}, model saved to {prep.out / 'model'}"
+    )
+    return 0
 
 
 def _quiet_logs() -> None:

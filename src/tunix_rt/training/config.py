@@ -22,6 +22,9 @@ from tunix_rt.training.params import (
     TrainParams,
 )
 
+# A run directory holds a final model when this file exists (training.model writes it).
+FINAL_MODEL_FILE = Path("model") / "model.json"
+
 
 class ConfigError(ValueError):
     """The config, its data or its model is invalid; the child exits with code 2."""
@@ -47,6 +50,8 @@ class TrainConfig(TrainParams):
     eval_file: AbsPath | None = None
     # Where local checkpoints may come from (TUNIX_RT_MODEL_DIRS), besides the HF caches.
     model_dirs: list[AbsPath] = Field(default_factory=list, max_length=64)
+    # GRPO: the directory of the init_from run (its model/ and tokenizer/), set by the server.
+    init_dir: AbsPath | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -12,13 +12,18 @@ tests/test_run_contract.py drives every bound through each consumer.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 CompletionFormat = Literal["reasoning", "answer_only"]
-# Training algorithm. GRPO (SPEC §10) arrives as a second value with its own parameters.
-Method = Literal["sft"]
+# Training algorithm (SPEC §10): supervised fine-tuning, or GRPO from a trained model.
+Algorithm = Literal["sft", "grpo"]
+# GRPO's reward functions by name (tunix_rt.training.rewards implements each).
+RewardName = Literal["answer_correctness", "format", "step_validity"]
+REWARD_NAMES: tuple[RewardName, ...] = ("answer_correctness", "format", "step_validity")
 
 STEPS_MAX = 10_000_000
 SEED_MAX = 2**31 - 1
@@ -39,6 +44,47 @@ MaxNewTokens = Annotated[int, Field(ge=1, le=32768)]
 Temperature = Annotated[float, Field(ge=0, le=2, allow_inf_nan=False)]
 TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
+NumGenerations = Annotated[int, Field(ge=2, le=64)]
+Beta = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+SamplingTemperature = Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)]
+RolloutTokens = Annotated[int, Field(ge=1, le=8192)]
+RewardWeight = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
+
+# What a GRPO run uses for each of its parameters left out.
+DEFAULT_REWARD_WEIGHTS: dict[str, float] = {
+    "answer_correctness": 1.0,
+    "format": 0.1,
+    "step_validity": 0.2,
+}
+
+
+@dataclass(frozen=True)
+class GrpoSettings:
+    """A GRPO run's own parameters, defaults filled in (``grpo_settings``)."""
+
+    num_generations: int = 4
+    beta: float = 0.04
+    temperature: float = 0.9
+    max_new_tokens: int = 256
+    rewards: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REWARD_WEIGHTS))
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+GRPO_DEFAULTS = GrpoSettings()
+GRPO_FIELDS = (*GrpoSettings.__dataclass_fields__, "init_from")
+# SFT settings that mean nothing to GRPO (it trains on the model's own samples).
+SFT_ONLY = {"completion_format": "reasoning", "group_by_length": False, "lora_rank": 0}
+
+
+class InitFrom(BaseModel):
+    """The trained model a run continues from: a completed local run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: uuid.UUID = Field(description="A completed local run with a final model.")
+
 
 class TrainParams(BaseModel):
     """How to train: optimiser, schedule, sizes, seed, adapter and what the loss sees."""
@@ -51,7 +97,37 @@ class TrainParams(BaseModel):
     max_seq_length: MaxSeqLength = 2048
     max_steps: Steps | None = Field(default=None, description="Stop after this many steps.")
     seed: Seed = 0
-    method: Method = Field(default="sft", description="Training method (sft; grpo later).")
+    algorithm: Algorithm = Field(
+        default="sft",
+        validation_alias=AliasChoices("algorithm", "method"),
+        description=(
+            "sft: supervised fine-tuning on the dataset's completions; grpo: reinforcement "
+            "learning (Tunix GRPO) on the dataset's prompts from init_from's model. "
+            "'method' is accepted as another name."
+        ),
+    )
+    init_from: InitFrom | None = Field(
+        default=None, description="GRPO: the completed run whose final model it starts from."
+    )
+    num_generations: NumGenerations | None = Field(
+        default=None, description="GRPO: completions sampled per prompt (default 4)."
+    )
+    beta: Beta | None = Field(
+        default=None, description="GRPO: weight of the KL penalty to the start model (0.04)."
+    )
+    temperature: SamplingTemperature | None = Field(
+        default=None, description="GRPO: sampling temperature of the rollouts (0.9)."
+    )
+    max_new_tokens: RolloutTokens | None = Field(
+        default=None, description="GRPO: longest completion sampled, in tokens (256)."
+    )
+    rewards: dict[RewardName, RewardWeight] | None = Field(
+        default=None,
+        description=(
+            "GRPO: reward functions and their weights (default answer_correctness 1, "
+            "format 0.1, step_validity 0.2)."
+        ),
+    )
     lora_rank: LoraRank = Field(default=0, description="0 = full fine-tune.")
     lora_alpha: LoraAlpha | None = Field(default=None, description="LoRA scale; default 2×rank.")
     weight_decay: WeightDecay = Field(default=0.0, description="AdamW weight decay.")
@@ -75,5 +151,40 @@ TRAIN_PARAM_FIELDS = frozenset(TrainParams.model_fields)
 
 
 def train_params_of(config: dict[str, object]) -> TrainParams:
-    """The training parameters held in a stored run config (which has more keys)."""
-    return TrainParams.model_validate({k: v for k, v in config.items() if k in TRAIN_PARAM_FIELDS})
+    """The training parameters held in a stored run config (which has more keys; configs
+    stored before GRPO name the algorithm ``method``)."""
+    fields = TRAIN_PARAM_FIELDS | {"method"}
+    return TrainParams.model_validate({k: v for k, v in config.items() if k in fields})
+
+
+def algorithm_problem(params: TrainParams) -> tuple[str, str] | None:
+    """The first (field, message) that the chosen algorithm does not allow, or None: GRPO
+    needs ``init_from`` and takes no SFT-only setting; SFT takes no GRPO parameter."""
+    if params.algorithm == "sft":
+        for name in GRPO_FIELDS:
+            if getattr(params, name) is not None:
+                return name, "only for algorithm 'grpo' (this run's algorithm is 'sft')"
+        return None
+    if params.init_from is None:
+        return "init_from", "algorithm 'grpo' needs the run to start from: {\"run_id\": ...}"
+    for name, neutral in SFT_ONLY.items():
+        if getattr(params, name) != neutral:
+            return name, f"not used by algorithm 'grpo' (leave it out or {neutral!r})"
+    if params.rewards is not None and not any(w > 0 for w in params.rewards.values()):
+        return "rewards", "at least one reward needs a weight above 0"
+    new_tokens = params.max_new_tokens or GRPO_DEFAULTS.max_new_tokens
+    if new_tokens >= params.max_seq_length:
+        return "max_new_tokens", (
+            f"must leave room for the prompt within max_seq_length ({params.max_seq_length})"
+        )
+    return None
+
+
+def grpo_settings(params: TrainParams) -> GrpoSettings:
+    """A GRPO run's parameters with the defaults filled in."""
+    given = {
+        name: value
+        for name in GrpoSettings.__dataclass_fields__
+        if (value := getattr(params, name)) is not None
+    }
+    return replace(GRPO_DEFAULTS, **given)

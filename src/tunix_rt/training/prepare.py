@@ -17,6 +17,7 @@ from tunix_rt.training.data import (
     total_steps,
     training_texts,
 )
+from tunix_rt.training.params import algorithm_problem
 from tunix_rt.training.presets import PRESETS, memory_estimate_bytes, param_count
 from tunix_rt.training.protocol import say
 from tunix_rt.training.resolve import ModelNotFound, ResolvedModel, resolve_model
@@ -87,6 +88,9 @@ def _tokenizer(cfg: TrainConfig, resolved: ResolvedModel, out: Path, texts: list
 
 
 def prepare(cfg: TrainConfig) -> Prepared:
+    problem = algorithm_problem(cfg)
+    if problem is not None:
+        raise ConfigError(f"{problem[0]}: {problem[1]}")
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     try:

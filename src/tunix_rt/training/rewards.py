@@ -27,6 +27,7 @@ from typing import Any
 
 from tunix_rt.kit.answers import answers_match, parse_output
 from tunix_rt.kit.steps import check_step
+from tunix_rt.training.params import DEFAULT_REWARD_WEIGHTS
 
 RewardFn = Callable[..., list[float]]
 
@@ -65,7 +66,7 @@ REWARDS: dict[str, RewardFn] = {
     "format": format_reward,
     "step_validity": step_validity,
 }
-DEFAULT_WEIGHTS: dict[str, float] = {"answer_correctness": 1.0, "format": 0.1, "step_validity": 0.2}
+DEFAULT_WEIGHTS = DEFAULT_REWARD_WEIGHTS
 
 
 def weighted_rewards(weights: Mapping[str, float]) -> list[RewardFn]:
