@@ -32,7 +32,7 @@ export const isTerminal = (status: string | undefined) =>
  * required; the contract does not (only dataset_key and model_id are), so the rest may be left
  * out and the server fills them.
  */
-export type RunRequest = Partial<Schemas["RunRequest"]> & { dataset_key: string; model_id: string };
+export type RunRequest = Partial<Schemas["RunRequest"]> & { dataset_key: string };
 export type RunSummary = Schemas["RunSummary"];
 export type Run = Schemas["Run"];
 export type MetricPoint = Schemas["RunMetricPoint"];

@@ -1622,6 +1622,18 @@ export interface components {
             /** Trace Id */
             trace_id: string | null;
         };
+        /**
+         * InitFrom
+         * @description The trained model a run continues from: a completed local run.
+         */
+        InitFrom: {
+            /**
+             * Run Id
+             * Format: uuid
+             * @description A completed local run with a final model.
+             */
+            run_id: string;
+        };
         /** JudgeRef */
         JudgeRef: {
             /** Name */
@@ -1996,6 +2008,11 @@ export interface components {
         /** RunMetricPoint */
         RunMetricPoint: {
             /**
+             * Accuracy
+             * @description GRPO: share of the step's completions answered right.
+             */
+            accuracy: number | null;
+            /**
              * Attempt
              * @description The attempt that reported it (the newest wins).
              */
@@ -2009,10 +2026,25 @@ export interface components {
             elapsed_seconds: number | null;
             /** Eval Loss */
             eval_loss: number | null;
+            /**
+             * Kl
+             * @description GRPO: KL to the start model.
+             */
+            kl: number | null;
             /** Learning Rate */
             learning_rate: number | null;
             /** Loss */
             loss: number | null;
+            /**
+             * Reward Mean
+             * @description GRPO: mean summed reward.
+             */
+            reward_mean: number | null;
+            /**
+             * Reward Std
+             * @description GRPO: its standard deviation.
+             */
+            reward_std: number | null;
             /** Step */
             step: number;
             /** Tokens Per Second */
@@ -2056,10 +2088,22 @@ export interface components {
          */
         RunRequest: {
             /**
+             * Algorithm
+             * @description sft: supervised fine-tuning on the dataset's completions; grpo: reinforcement learning (Tunix GRPO) on the dataset's prompts from init_from's model. 'method' is accepted as another name.
+             * @default sft
+             * @enum {string}
+             */
+            algorithm: "sft" | "grpo";
+            /**
              * Batch Size
              * @default 8
              */
             batch_size: number;
+            /**
+             * Beta
+             * @description GRPO: weight of the KL penalty to the start model (0.04).
+             */
+            beta?: number | null;
             /**
              * Checkpoint Every
              * @description Checkpoint interval.
@@ -2094,6 +2138,8 @@ export interface components {
              * @default false
              */
             group_by_length: boolean;
+            /** @description GRPO: the completed run whose final model it starts from. */
+            init_from?: components["schemas"]["InitFrom"] | null;
             /**
              * Learning Rate
              * @default 0.00002
@@ -2111,6 +2157,11 @@ export interface components {
              */
             lora_rank: number;
             /**
+             * Max New Tokens
+             * @description GRPO: longest completion sampled, in tokens (256).
+             */
+            max_new_tokens?: number | null;
+            /**
              * Max Seq Length
              * @default 2048
              */
@@ -2121,22 +2172,20 @@ export interface components {
              */
             max_steps?: number | null;
             /**
-             * Method
-             * @description Training method (sft; grpo later).
-             * @default sft
-             * @constant
-             */
-            method: "sft";
-            /**
              * Model Id
-             * @description Preset (tunix-rt/tiny-gemma), a checkpoint directory inside a model directory (TUNIX_RT_MODEL_DIRS; by name or absolute path) or a cached hub id.
+             * @description Preset (tunix-rt/tiny-gemma), a checkpoint directory inside a model directory (TUNIX_RT_MODEL_DIRS; by name or absolute path) or a cached hub id. Required for sft; a grpo run continues init_from's model (leave it out).
              */
-            model_id: string;
+            model_id?: string | null;
             /**
              * Num Epochs
              * @default 3
              */
             num_epochs: number;
+            /**
+             * Num Generations
+             * @description GRPO: completions sampled per prompt (default 4).
+             */
+            num_generations?: number | null;
             /**
              * Output Dir
              * @description Name of the run directory, created under {data_dir}/runs/; default the run id. Never shared by runs.
@@ -2155,10 +2204,22 @@ export interface components {
              */
             queue: string;
             /**
+             * Rewards
+             * @description GRPO: reward functions and their weights (default answer_correctness 1, format 0.1, step_validity 0.2).
+             */
+            rewards?: {
+                [key: string]: number;
+            } | null;
+            /**
              * Seed
              * @default 0
              */
             seed: number;
+            /**
+             * Temperature
+             * @description GRPO: sampling temperature of the rollouts (0.9).
+             */
+            temperature?: number | null;
             /** Timeout Seconds */
             timeout_seconds?: number | null;
             /**
@@ -2471,10 +2532,22 @@ export interface components {
          */
         TrainParams: {
             /**
+             * Algorithm
+             * @description sft: supervised fine-tuning on the dataset's completions; grpo: reinforcement learning (Tunix GRPO) on the dataset's prompts from init_from's model. 'method' is accepted as another name.
+             * @default sft
+             * @enum {string}
+             */
+            algorithm: "sft" | "grpo";
+            /**
              * Batch Size
              * @default 8
              */
             batch_size: number;
+            /**
+             * Beta
+             * @description GRPO: weight of the KL penalty to the start model (0.04).
+             */
+            beta?: number | null;
             /**
              * Checkpoint Every
              * @description Checkpoint interval.
@@ -2498,6 +2571,8 @@ export interface components {
              * @default false
              */
             group_by_length: boolean;
+            /** @description GRPO: the completed run whose final model it starts from. */
+            init_from?: components["schemas"]["InitFrom"] | null;
             /**
              * Learning Rate
              * @default 0.00002
@@ -2515,6 +2590,11 @@ export interface components {
              */
             lora_rank: number;
             /**
+             * Max New Tokens
+             * @description GRPO: longest completion sampled, in tokens (256).
+             */
+            max_new_tokens?: number | null;
+            /**
              * Max Seq Length
              * @default 2048
              */
@@ -2525,22 +2605,32 @@ export interface components {
              */
             max_steps?: number | null;
             /**
-             * Method
-             * @description Training method (sft; grpo later).
-             * @default sft
-             * @constant
-             */
-            method: "sft";
-            /**
              * Num Epochs
              * @default 3
              */
             num_epochs: number;
             /**
+             * Num Generations
+             * @description GRPO: completions sampled per prompt (default 4).
+             */
+            num_generations?: number | null;
+            /**
+             * Rewards
+             * @description GRPO: reward functions and their weights (default answer_correctness 1, format 0.1, step_validity 0.2).
+             */
+            rewards?: {
+                [key: string]: number;
+            } | null;
+            /**
              * Seed
              * @default 0
              */
             seed: number;
+            /**
+             * Temperature
+             * @description GRPO: sampling temperature of the rollouts (0.9).
+             */
+            temperature?: number | null;
             /**
              * Warmup Steps
              * @description Linear warm-up steps.

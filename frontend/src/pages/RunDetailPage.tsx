@@ -12,7 +12,7 @@ import {
 } from "../api/runs";
 import { ErrorMessage } from "../components/ErrorMessage";
 import { EvaluationPanel } from "../components/EvaluationPanel";
-import { LossChart } from "../components/LossChart";
+import { LossChart, RewardChart } from "../components/LossChart";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatDate } from "../lib/format";
 import { formatBytes, formatDuration, formatNumber, progressOf } from "../lib/runs";
@@ -94,6 +94,8 @@ function TrainingPanel({ runId, live }: { runId: string; live: boolean }) {
   const points = metrics.data?.data ?? [];
   const progress = progressOf(points, metrics.data?.total_steps);
   const last = points[points.length - 1];
+  // A GRPO run reports rewards per step (SFT runs leave them null).
+  const grpo = points.some((p) => typeof p.reward_mean === "number");
   return (
     <section className="panel" data-testid="run:training">
       <h2>Training</h2>
@@ -107,10 +109,20 @@ function TrainingPanel({ runId, live }: { runId: string; live: boolean }) {
             {live && progress.etaSeconds !== null && (
               <span className="hint" data-testid="run:eta">ETA {formatDuration(progress.etaSeconds)}</span>
             )}
-            {last && (
+            {last && !grpo && (
               <span className="hint">
                 loss {formatNumber(last.loss)} · eval {formatNumber(last.eval_loss)} · lr{" "}
                 {formatNumber(last.learning_rate, 3)} · {formatNumber(last.tokens_per_second, 4)} tok/s
+              </span>
+            )}
+            {last && grpo && (
+              <span className="hint" data-testid="run:grpo-stats">
+                reward <span data-testid="run:reward">{formatNumber(last.reward_mean, 3)}</span> ±{" "}
+                {formatNumber(last.reward_std, 3)} · accuracy{" "}
+                <span data-testid="run:accuracy">
+                  {typeof last.accuracy === "number" ? `${(last.accuracy * 100).toFixed(1)}%` : "—"}
+                </span>{" "}
+                · KL {formatNumber(last.kl, 3)} · lr {formatNumber(last.learning_rate, 3)}
               </span>
             )}
           </div>
@@ -121,6 +133,7 @@ function TrainingPanel({ runId, live }: { runId: string; live: boolean }) {
       ) : (
         <p className="hint" data-testid="run:progress-empty">{live ? "Waiting for the first step…" : "No steps recorded."}</p>
       )}
+      {grpo && <RewardChart points={points} />}
       <LossChart points={points} />
     </section>
   );

@@ -4,6 +4,7 @@ import { useDatasets } from "../api/datasets";
 import type { Schemas } from "../api/client";
 import {
   bounds,
+  boundsOf,
   enumValues,
   exampleOf,
   oneOf,
@@ -158,6 +159,34 @@ const NUMBER_FIELDS = [
 ] as const satisfies readonly (readonly [keyof Schemas["RunRequest"], string])[];
 type NumberField = (typeof NUMBER_FIELDS)[number][0];
 
+/** GRPO's own number inputs (shown for algorithm grpo); empty = the server's default. */
+const GRPO_NUMBER_FIELDS = [
+  ["num_generations", "Generations per prompt"],
+  ["beta", "KL weight (beta)"],
+  ["temperature", "Temperature"],
+  ["max_new_tokens", "Max new tokens"],
+] as const satisfies readonly (readonly [keyof Schemas["RunRequest"], string])[];
+type GrpoNumberField = (typeof GRPO_NUMBER_FIELDS)[number][0];
+const GRPO_BOUNDS = Object.fromEntries(
+  GRPO_NUMBER_FIELDS.map(([name]) => [name, bounds("RunRequest", name)]),
+) as Record<GrpoNumberField, Bounds>;
+// SFT-only inputs, hidden for GRPO (the server refuses them there).
+const SFT_ONLY_FIELDS: readonly NumberField[] = ["lora_rank", "lora_alpha"];
+
+type Algorithm = Schemas["RunRequest"]["algorithm"];
+const ALGORITHMS = enumValues("RunRequest", "algorithm");
+const ALGORITHM_LABELS: Record<Algorithm, string> = {
+  sft: "SFT (supervised)",
+  grpo: "GRPO (reinforcement, from a trained run)",
+};
+/** The reward functions by name and the bounds of a weight, from the contract. */
+const REWARDS_SCHEMA = property("RunRequest", "rewards") as {
+  propertyNames?: { enum?: string[] };
+  additionalProperties?: Parameters<typeof boundsOf>[0];
+};
+const REWARD_NAMES: string[] = REWARDS_SCHEMA.propertyNames?.enum ?? [];
+const REWARD_BOUNDS: Bounds = boundsOf(REWARDS_SCHEMA.additionalProperties ?? {});
+
 const FIELD_BOUNDS = Object.fromEntries(
   NUMBER_FIELDS.map(([name]) => [name, bounds("RunRequest", name)]),
 ) as Record<NumberField, Bounds>;
@@ -180,7 +209,12 @@ type FormState = {
   async: boolean;
   completion_format: CompletionFormat;
   group_by_length: boolean;
-} & Record<NumberField, string>;
+  algorithm: Algorithm;
+  /** GRPO: the completed run it starts from. */
+  init_from: string;
+  /** GRPO: a weight per reward name; empty = the server's default weights. */
+  rewards: Record<string, string>;
+} & Record<NumberField | GrpoNumberField, string>;
 
 // The number fields start at the contract's example request (a small, quick run), else at the
 // field's default; a field with neither starts empty (null: the server decides).
@@ -199,10 +233,14 @@ const INITIAL: FormState = {
   async: true,
   completion_format: property("RunRequest", "completion_format").default as CompletionFormat,
   group_by_length: property("RunRequest", "group_by_length").default === true,
+  algorithm: property("RunRequest", "algorithm").default as Algorithm,
+  init_from: "",
+  rewards: Object.fromEntries(REWARD_NAMES.map((name) => [name, ""])),
   ...(Object.fromEntries(NUMBER_FIELDS.map(([name]) => [name, initialNumber(name)])) as Record<NumberField, string>),
+  ...(Object.fromEntries(GRPO_NUMBER_FIELDS.map(([name]) => [name, ""])) as Record<GrpoNumberField, string>),
 };
 
-type Errors = Partial<Record<keyof FormState, string>>;
+type Errors = Partial<Record<keyof FormState | `reward_${string}`, string>>;
 
 /**
  * The form pre-filled with a run request handed over by another page (the Tuning page's "Use
@@ -213,8 +251,8 @@ function prefilledForm({ request }: LaunchPrefill): FormState {
   const form: FormState = {
     ...INITIAL,
     dataset_key: request.dataset_key,
-    model_choice: request.model_id,
-    model_path: request.model_id,
+    model_choice: request.model_id ?? "",
+    model_path: request.model_id ?? "",
     mode: request.dry_run ? "dry-run" : "local",
     async: true,
   };
@@ -229,6 +267,7 @@ function prefilledForm({ request }: LaunchPrefill): FormState {
 
 /** Client-side checks against the contract's limits; the server's 422 is still shown. */
 function validate(form: FormState, modelChoice: string): { body?: RunRequest; errors: Errors } {
+  if (form.algorithm === "grpo") return validateGrpo(form);
   const errors: Errors = {};
   const model = modelChoice === "local" ? form.model_path.trim() : modelChoice;
   if (!form.dataset_key.trim()) errors.dataset_key = "pick a dataset";
@@ -257,6 +296,43 @@ function validate(form: FormState, modelChoice: string): { body?: RunRequest; er
   };
 }
 
+/** A GRPO request: the dataset, the run it starts from, the schedule and GRPO's own settings. */
+function validateGrpo(form: FormState): { body?: RunRequest; errors: Errors } {
+  const errors: Errors = {};
+  if (!form.dataset_key.trim()) errors.dataset_key = "pick a dataset";
+  if (!form.init_from) errors.init_from = "pick the completed run to start from";
+  const numbers: Record<string, number | null> = {};
+  for (const [name] of NUMBER_FIELDS) {
+    if (SFT_ONLY_FIELDS.includes(name)) continue;
+    const [value, error] = numberField(form[name], FIELD_BOUNDS[name]);
+    if (error) errors[name] = error;
+    else if (value !== undefined) numbers[name] = value;
+  }
+  for (const [name] of GRPO_NUMBER_FIELDS) {
+    const [value, error] = numberField(form[name], GRPO_BOUNDS[name]);
+    if (error) errors[name] = error;
+    else if (value !== undefined && value !== null) numbers[name] = value;
+  }
+  const rewards: Record<string, number> = {};
+  for (const name of REWARD_NAMES) {
+    const [value, error] = numberField(form.rewards[name] ?? "", REWARD_BOUNDS);
+    if (error) errors[`reward_${name}`] = error;
+    else if (typeof value === "number") rewards[name] = value;
+  }
+  if (Object.keys(errors).length) return { errors };
+  return {
+    errors,
+    body: {
+      dataset_key: form.dataset_key.trim(),
+      dry_run: form.mode === "dry-run",
+      algorithm: "grpo",
+      init_from: { run_id: form.init_from },
+      ...(Object.keys(rewards).length ? { rewards } : {}),
+      ...(numbers as Partial<Schemas["RunRequest"]>),
+    },
+  };
+}
+
 function LaunchForm() {
   const datasets = useDatasets();
   const tunix = useTunixStatus();
@@ -277,6 +353,11 @@ function LaunchForm() {
   const modelChoice = (unknownModel ? "local" : form.model_choice) || presets[0]?.model_id || "";
   const preset = presets.find((p) => p.model_id === modelChoice);
 
+  const grpo = form.algorithm === "grpo";
+  // GRPO starts from a completed local run with a final model (the server checks the rest).
+  const startRuns = useRuns({ status: "completed", mode: "local" }, 100, 0);
+  const startChoices = (startRuns.data?.data ?? []).filter((r) => r.kind === "train");
+
   const submit = () => {
     launch.reset();
     const { body, errors: found } = validate(form, modelChoice);
@@ -284,8 +365,8 @@ function LaunchForm() {
     if (body) launch.mutate({ body, async: form.async });
   };
 
-  const num = (name: NumberField, label: string) => {
-    const b = FIELD_BOUNDS[name];
+  const num = (name: NumberField | GrpoNumberField, label: string) => {
+    const b = name in GRPO_BOUNDS ? GRPO_BOUNDS[name as GrpoNumberField] : FIELD_BOUNDS[name as NumberField];
     return (
       <label className="field" key={name} title={b.description}>{label}
         <input type="number" value={form[name]} min={b.min} max={b.max}
@@ -314,7 +395,30 @@ function LaunchForm() {
         </select>
         {errors.dataset_key && <span className="field-error" data-testid="launch:field-error">{errors.dataset_key}</span>}
       </label>
-      <label className="field">Model
+      <label className="field" title={property("RunRequest", "algorithm").description}>Algorithm
+        <select value={form.algorithm} data-testid="launch:algorithm"
+          onChange={(e) => set("algorithm", e.target.value as Algorithm)}>
+          {ALGORITHMS.map((a) => (
+            <option key={a} value={a}>{ALGORITHM_LABELS[a] ?? a}</option>
+          ))}
+        </select>
+      </label>
+      {grpo && (
+        <label className="field" title={property("RunRequest", "init_from").description}>Start from run
+          <select value={form.init_from} data-testid="launch:init-from"
+            onChange={(e) => set("init_from", e.target.value)}>
+            <option value="">— choose a completed run —</option>
+            {startChoices.map((r) => (
+              <option key={r.run_id} value={r.run_id}>
+                {shortId(r.run_id)} · {r.dataset_key ?? "—"} · {r.model_id}
+              </option>
+            ))}
+          </select>
+          <span className="hint">GRPO continues that run&apos;s model on this dataset&apos;s prompts.</span>
+          {errors.init_from && <span className="field-error" data-testid="launch:field-error">{errors.init_from}</span>}
+        </label>
+      )}
+      {!grpo && <label className="field">Model
         <select value={modelChoice} data-testid="launch:model"
           onChange={(e) => set("model_choice", e.target.value)}>
           {presets.length === 0 && (
@@ -327,9 +431,9 @@ function LaunchForm() {
         </select>
         {preset && <span className="hint">{preset.description}</span>}
         {errors.model_choice && <span className="field-error" data-testid="launch:field-error">{errors.model_choice}</span>}
-      </label>
+      </label>}
       <ErrorMessage error={tunix.error} />
-      {modelChoice === "local" && (
+      {!grpo && modelChoice === "local" && (
         <label className="field" title={MODEL_ID_HELP}>Checkpoint directory or hub id
           <input value={form.model_path} data-testid="launch:model-path" placeholder="/models/gemma-2b-it"
             onChange={(e) => set("model_path", e.target.value)} />
@@ -350,19 +454,32 @@ function LaunchForm() {
         </label>
       </div>
       <div className="form-grid">
-        {NUMBER_FIELDS.map(([name, label]) => num(name, label))}
-        <label className="field">Completion
+        {NUMBER_FIELDS.filter(([name]) => !grpo || !SFT_ONLY_FIELDS.includes(name)).map(([name, label]) => num(name, label))}
+        {grpo && GRPO_NUMBER_FIELDS.map(([name, label]) => num(name, label))}
+        {grpo && REWARD_NAMES.map((name) => (
+          <label className="field" key={name} title={property("RunRequest", "rewards").description}>
+            Reward weight: {name}
+            <input type="number" value={form.rewards[name] ?? ""} min={REWARD_BOUNDS.min}
+              max={REWARD_BOUNDS.max} step="any" placeholder="default"
+              data-testid={`launch:reward-${name.replaceAll("_", "-")}`}
+              onChange={(e) => set("rewards", { ...form.rewards, [name]: e.target.value })} />
+            {errors[`reward_${name}`] && (
+              <span className="field-error" data-testid="launch:field-error">{errors[`reward_${name}`]}</span>
+            )}
+          </label>
+        ))}
+        {!grpo && <label className="field">Completion
           <select value={form.completion_format} data-testid="launch:completion-format"
             onChange={(e) => set("completion_format", e.target.value as CompletionFormat)}>
             {COMPLETION_FORMATS.map((f) => (
               <option key={f} value={f}>{COMPLETION_LABELS[f] ?? f}</option>
             ))}
           </select>
-        </label>
-        <label className="field checkbox" title={property("RunRequest", "group_by_length").description}>
+        </label>}
+        {!grpo && <label className="field checkbox" title={property("RunRequest", "group_by_length").description}>
           <input type="checkbox" checked={form.group_by_length} data-testid="launch:group-by-length"
             onChange={(e) => set("group_by_length", e.target.checked)} /> group by length
-        </label>
+        </label>}
       </div>
       <div className="row">
         <button type="button" data-testid="launch:submit" onClick={submit} disabled={launch.isPending}>

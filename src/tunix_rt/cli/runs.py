@@ -35,7 +35,7 @@ from tunix_rt.runs.schemas import RunRequest
 
 app = typer.Typer(help="Tunix training runs.", no_args_is_help=True)
 
-REQUEST_FIELDS = set(RunRequest.model_fields)
+REQUEST_FIELDS = set(RunRequest.model_fields) | {"method"}  # method: the older name of algorithm
 STREAM_STYLE = {"stdout": "", "stderr": "yellow", "system": "cyan"}
 
 
@@ -83,6 +83,20 @@ def _request(config: Path | None, options: dict[str, Any]) -> RunRequest:
         raise invalid("run request", exc) from None
 
 
+def _reward_weights(items: list[str] | None) -> dict[str, str] | None:
+    """``--reward answer_correctness=1 --reward format=0.1`` → a mapping the request
+    validates (names and weights are checked there)."""
+    if not items:
+        return None
+    weights: dict[str, str] = {}
+    for item in items:
+        name, sep, weight = item.partition("=")
+        if not sep or not name.strip():
+            raise fail(f"--reward: expected NAME=WEIGHT (got {item!r})", 2)
+        weights[name.strip()] = weight.strip()
+    return weights
+
+
 def _print_line(line: logs_mod.LogLine) -> None:
     style = STREAM_STYLE.get(line.stream, "")
     console.print(line.chunk, style=style or None, markup=False, highlight=False)
@@ -110,7 +124,29 @@ def submit(
     lora_rank: Annotated[int | None, typer.Option(help="0 = full fine-tune.")] = None,
     lora_alpha: Annotated[float | None, typer.Option(help="LoRA scale; default 2×rank.")] = None,
     weight_decay: Annotated[float | None, typer.Option(help="AdamW weight decay.")] = None,
-    method: Annotated[str | None, typer.Option(help="Training method: sft.")] = None,
+    algorithm: Annotated[
+        str | None,
+        typer.Option("--algorithm", "--method", help="sft (default) or grpo (needs --init-from)."),
+    ] = None,
+    init_from: Annotated[
+        str | None, typer.Option(help="GRPO: the completed run whose model it starts from.")
+    ] = None,
+    num_generations: Annotated[
+        int | None, typer.Option(help="GRPO: completions per prompt (4).")
+    ] = None,
+    beta: Annotated[float | None, typer.Option(help="GRPO: KL penalty weight (0.04).")] = None,
+    temperature: Annotated[
+        float | None, typer.Option(help="GRPO: rollout sampling temperature (0.9).")
+    ] = None,
+    max_new_tokens: Annotated[
+        int | None, typer.Option(help="GRPO: longest completion in tokens (256).")
+    ] = None,
+    reward: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="GRPO: NAME=WEIGHT, repeatable (answer_correctness, format, step_validity).",
+        ),
+    ] = None,
     eval_every: Annotated[int | None, typer.Option()] = None,
     checkpoint_every: Annotated[int | None, typer.Option()] = None,
     warmup_steps: Annotated[int | None, typer.Option()] = None,
@@ -150,7 +186,13 @@ def submit(
             "lora_rank": lora_rank,
             "lora_alpha": lora_alpha,
             "weight_decay": weight_decay,
-            "method": method,
+            "algorithm": algorithm,
+            "init_from": {"run_id": init_from} if init_from else None,
+            "num_generations": num_generations,
+            "beta": beta,
+            "temperature": temperature,
+            "max_new_tokens": max_new_tokens,
+            "rewards": _reward_weights(reward),
             "eval_every": eval_every,
             "checkpoint_every": checkpoint_every,
             "warmup_steps": warmup_steps,
