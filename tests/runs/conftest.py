@@ -13,9 +13,13 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from tests.conftest import serve_in_process
+from tunix_rt.app import create_app
 from tunix_rt.config import Settings
 from tunix_rt.db import Base, create_engine, create_sessionmaker, utcnow
 from tunix_rt.models.run import Run
@@ -30,6 +34,18 @@ def run_settings(settings: Settings) -> Settings:
     return settings.model_copy(
         update={"embedded_worker": False, "run_cancel_grace_seconds": 2.0, "run_poll_seconds": 0.2}
     )
+
+
+@pytest.fixture
+def run_app(run_settings: Settings) -> FastAPI:
+    return create_app(run_settings)
+
+
+@pytest.fixture
+async def api(run_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app served in this process (a real socket, so streaming works)."""
+    async with serve_in_process(run_app) as client:
+        yield client
 
 
 @pytest.fixture

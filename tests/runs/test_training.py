@@ -9,13 +9,11 @@ import asyncio
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from tests.conftest import serve_in_process
@@ -33,17 +31,6 @@ TINY = {
     "max_seq_length": 128,
     "seed": 0,
 }
-
-
-@pytest.fixture
-def run_app(run_settings: Settings) -> FastAPI:
-    return create_app(run_settings)
-
-
-@pytest.fixture
-async def api(run_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve_in_process(run_app) as client:
-        yield client
 
 
 async def build_arithmetic_dataset(
