@@ -56,46 +56,79 @@ def test_word_problems_have_true_nonnegative_answers() -> None:
 def test_addition_steps_are_column_by_column_with_carries() -> None:
     (trace,) = [t for t in generate_arithmetic(300, seed=1) if t["prompt"] == "What is 76 + 47?"]
     assert [s["content"] for s in trace["steps"]] == [
-        "ones: 6 + 7 + 0 = 13, write 3 carry 1",
-        "tens: 7 + 4 + 1 = 12, write 2 carry 1",
-        "hundreds: 0 + 0 + 1 = 1, write 1 carry 0",
+        "ones: 6 + 7 + 0 = 13",
+        "tens: 7 + 4 + 1 = 12",
+        "hundreds: 0 + 0 + 1 = 01",
         "76 + 47 = 123",
     ]
     assert [s["i"] for s in trace["steps"]] == [0, 1, 2, 3]
     assert [s["type"] for s in trace["steps"]] == ["digit", "digit", "digit", "result"]
 
 
+def test_every_step_of_a_shape_has_the_same_form_and_length() -> None:
+    """Column sums are written with two digits and the last column is always there, so the
+    n-th step of every problem of one shape has the same length (the result step, last,
+    is the only one whose length depends on the numbers)."""
+    (small,) = [t for t in generate_arithmetic(300, seed=1) if t["prompt"] == "What is 13 + 84?"]
+    assert [s["content"] for s in small["steps"]] == [
+        "ones: 3 + 4 + 0 = 07",
+        "tens: 1 + 8 + 0 = 09",
+        "hundreds: 0 + 0 + 0 = 00",
+        "13 + 84 = 97",
+    ]
+    for digits, ops in ((3, "+"), (3, "-"), (2, "×")):
+        traces = generate_arithmetic(300, seed=digits, digits=digits, ops=ops)
+        shapes = {tuple(len(s["content"]) for s in t["steps"][:-1]) for t in traces}
+        assert len(shapes) == 1, (ops, shapes)
+
+
 def test_every_digit_step_is_arithmetically_true() -> None:
     """Each column step states a true equation and its written digit/carry follow from it."""
-    add = re.compile(r"^\w[\w-]*: (\d) \+ (\d) \+ (\d) = (\d+), write (\d) carry (\d)$")
-    sub = re.compile(
-        r"^\w[\w-]*: (\d) - (\d) - (\d) (?:< 0, (\d+) - \d - \d )?= (\d), "
-        r"write (\d) borrow (\d)$"
-    )
+    add = re.compile(r"^\w[\w-]*: (\d) \+ (\d) \+ (\d) = (\d\d)$")
+    sub = re.compile(r"^\w[\w-]*: (\d) - (\d) - (\d) = ([-+]\d\d), write (\d) borrow (\d)$")
     for trace in generate_arithmetic(300, seed=5, digits=4, ops="+-", terms=3):
         for step in trace["steps"]:
             if m := add.match(step["content"]):
-                x, y, c, total, digit, carry = map(int, m.groups())
-                assert x + y + c == total and digit == total % 10 and carry == total // 10
+                x, y, c, total = map(int, m.groups())
+                assert x + y + c == total and c in (0, 1)
             elif m := sub.match(step["content"]):
-                x, y, b, _, digit, written, borrow = (
-                    int(g) if g is not None else None for g in m.groups()
-                )
-                assert (x - y - b) % 10 == digit == written  # type: ignore[operator]
-                assert borrow == (1 if x - y - b < 0 else 0)  # type: ignore[operator]
+                x, y, b, diff, digit, borrow = map(int, m.groups())
+                assert diff == x - y - b
+                assert digit == (x - y - b) % 10
+                assert borrow == (1 if x - y - b < 0 else 0)
             else:
                 assert step["type"] in {"result", "plan"}, step
 
 
-def test_subtraction_below_zero_and_multiplication_decomposition() -> None:
+def test_subtraction_compares_first_and_multiplication_is_long_multiplication() -> None:
     traces = generate_arithmetic(200, seed=2, digits=2, ops="-")
-    negative = next(t for t in traces if t["final_answer"].startswith("-"))
-    assert negative["steps"][0]["type"] == "plan"
-    assert "negate" in negative["steps"][0]["content"]
-    mult = generate_arithmetic(20, seed=2, digits=2, ops="*")
-    for trace in mult:
+    for trace in traces:
         a, b = map(int, re.findall(r"\d+", trace["prompt"]))
-        assert trace["steps"][0]["content"].startswith(f"{a} × {b} = {a} × {b % 10} + ")
+        assert trace["steps"][0]["type"] == "plan"
+        sign = "≥" if a >= b else "<"
+        assert trace["steps"][0]["content"] == f"{a} - {b} {sign} 0"
+        # The columns work out the larger minus the smaller: its ones digits first.
+        big, small = max(a, b), min(a, b)
+        assert trace["steps"][1]["content"].startswith(f"ones: {big % 10} - {small % 10} - 0 = ")
+    (product,) = [
+        t for t in generate_arithmetic(400, seed=2, ops="*") if t["prompt"] == "What is 68 × 65?"
+    ]
+    assert [s["content"] for s in product["steps"]] == [
+        "ones: 8 × 5 + 0 = 40",
+        "tens: 6 × 5 + 4 = 34",
+        "68 × 5 = 0340",
+        "ones: 8 × 6 + 0 = 48",
+        "tens: 6 × 6 + 4 = 40",
+        "68 × 60 = 4080",
+        "ones: 0 + 0 + 0 = 00",
+        "tens: 4 + 8 + 0 = 12",
+        "hundreds: 3 + 0 + 1 = 04",
+        "thousands: 0 + 4 + 0 = 04",
+        "68 × 65 = 4420",
+    ]
+    for trace in generate_arithmetic(20, seed=2, digits=2, ops="*"):
+        a, b = map(int, re.findall(r"\d+", trace["prompt"]))
+        assert trace["steps"][2]["content"] == f"{a} × {b % 10} = {a * (b % 10):04d}"
         assert trace["steps"][-1]["content"] == f"{a} × {b} = {a * b}"
         assert trace["meta"]["task"] == "multiplication"
 
@@ -109,7 +142,7 @@ def test_meta_fields() -> None:
         assert meta["task"] in {"addition", "multiplication"}
         assert meta["digits"] == 3 and meta["ops"] == "+×"
         assert meta["difficulty"]
-        assert trace["trace_version"] == "1.0"
+        assert trace["trace_version"] == "1.1"
 
 
 def test_unique_prompts_and_operand_digits() -> None:

@@ -63,7 +63,26 @@ def test_the_trainer_gets_batches_trimmed_to_their_group() -> None:
     for batch in batches(data, 8, 0, 16, True):
         kept = (batch.input_tokens != 0).sum(axis=1)
         assert set(kept.tolist()) <= {40, 300}
-    assert {b.input_tokens.shape[1] for b in batches(data, 8, 0, 16)} == {320}
+
+
+def test_random_batches_are_padded_to_their_own_longest_example() -> None:
+    from tunix_rt.training.data import Encoded
+    from tunix_rt.training.train import batches
+
+    lengths = np.array([40] * 120 + [300] * 8, dtype=np.int32)
+    tokens = np.zeros((128, 320), dtype=np.int32)
+    for row, n in enumerate(lengths):
+        tokens[row, :n] = 5
+    data = Encoded(
+        tokens=tokens, loss_mask=tokens.copy(), lengths=lengths, seq_len=320, truncated=0
+    )
+    widths = Counter()
+    for batch in batches(data, 8, 0, 32):
+        kept = (batch.input_tokens != 0).sum(axis=1)
+        assert set(kept.tolist()) <= {40, 300}  # nothing of an example is cut
+        widths[batch.input_tokens.shape[1]] += 1
+        assert batch.input_tokens.shape[1] == (320 if kept.max() == 300 else 64)
+    assert widths[64] > 0 and widths[320] > 0
 
 
 def test_a_run_grouped_by_length_trains(tmp_path: Path) -> None:

@@ -107,9 +107,15 @@ def test_every_generated_step_checks_out_and_a_changed_number_does_not() -> None
                     continue
                 assert verdict is True, step
                 checked += 1
-                # Change the step's last number (a result, a written digit, a carry or
-                # borrow, a plan's term) by one: the step must no longer check.
-                tokens = step["content"].split(" ")
+                content = step["content"]
+                if content.endswith((" ≥ 0", " < 0")):
+                    # The sign of a difference: the other sign must not check.
+                    flipped = content[:-3] + ("<" if content[-3] == "≥" else "≥") + " 0"
+                    wrong += check_step(flipped) is False
+                    continue
+                # Change the step's last number (a result, a column sum, a written digit,
+                # a carry or borrow, a plan's term) by one: the step must no longer check.
+                tokens = content.split(" ")
                 spots = [i for i, t in enumerate(tokens) if t.strip(",()").lstrip("-").isdigit()]
                 i = spots[-1]
                 number = tokens[i].strip(",()")
@@ -119,3 +125,27 @@ def test_every_generated_step_checks_out_and_a_changed_number_does_not() -> None
                     wrong += 1
     assert checked > 1000
     assert wrong == checked
+
+
+NEGATIVE_1_1 = """Reasoning:
+1. 348 - 460 < 0
+2. ones: 0 - 8 - 0 = -08, write 2 borrow 1
+3. tens: 6 - 4 - 1 = +01, write 1 borrow 0
+4. hundreds: 4 - 3 - 0 = +01, write 1 borrow 0
+5. 348 - 460 = -112
+Answer: -112"""
+
+
+def test_trace_version_1_1_steps_check_and_wrong_ones_do_not() -> None:
+    assert step_validity(["p"], [NEGATIVE_1_1]) == [1.0]
+    assert check_step("ones: 7 + 5 + 0 = 12") is True
+    assert check_step("ones: 7 + 5 + 0 = 13") is False
+    assert check_step("tens: 6 × 4 + 2 = 26") is True
+    assert check_step("tens: 6 × 4 + 2 = 24") is False
+    assert check_step("348 - 460 ≥ 0") is False
+    assert check_step("460 - 348 ≥ 0") is True
+    assert check_step("ones: 0 - 8 - 0 = -08, write 8 borrow 1") is False
+    assert check_step("ones: 0 - 8 - 0 = +08, write 2 borrow 1") is False
+    assert check_step("ones: 0 - 8 - 0 = -08, write 2 borrow 0") is False
+    assert check_step("61 × 4 = 0244") is True
+    assert check_step("61 × 80 = 4890") is False

@@ -2,16 +2,25 @@
 
 Pure and deterministic: the same arguments always give the same traces. Every trace works
 the problem digit by digit, one operation per step, in a fixed textual format a tiny model
-can learn:
+can learn (trace version 1.1):
 
-- addition, column by column from the ones with an explicit carry in and out:
-  ``ones: 7 + 9 + 0 = 16, write 6 carry 1``
-- subtraction, column by column with an explicit borrow (a negative result is computed as
-  the reversed difference and negated):
-  ``ones: 3 - 8 - 0 < 0, 13 - 8 - 0 = 5, write 5 borrow 1``
-- multiplication by decomposition into one partial product per digit of the second
-  factor (``27 × 19 = 27 × 9 + 27 × 10``), each partial product digit by digit with
-  carries, then the partial products added column by column.
+- addition, column by column from the ones, the carry in written as the third term and the
+  column sum always with two digits (its tens digit is the carry out), one column more
+  than the longer operand: ``ones: 7 + 9 + 0 = 16``, ``tens: 2 + 1 + 1 = 04``
+- subtraction: first the sign (``827 - 515 ≥ 0``; ``348 - 460 < 0``, then the columns work
+  out 460 - 348 and the result is negated), then column by column the signed difference
+  with two digits and an explicit borrow: ``ones: 0 - 8 - 0 = -08, write 2 borrow 1``
+- multiplication: long multiplication, for each digit of the second factor the columns of
+  the first (``tens: 6 × 4 + 0 = 24``) and the partial product shifted to its place and
+  zero-padded to the width of the product (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the
+  partial products added column by column.
+
+Every step of a problem shape has one length (two-digit column results, the same columns
+for every problem), so the n-th step of every 3-digit addition sits at the same place: a
+small model finds the operand digits it copies at fixed distances. Version 1.0 wrote
+``= 16, write 6 carry 1``, borrowed with ``3 - 8 - 0 < 0, 13 - 8 - 0 = 5``, planned
+products with ``27 × 19 = 27 × 9 + 27 × 10`` and dropped a final zero column;
+``tunix_rt.kit.steps.check_step`` reads both.
 
 Each binary operation ends with a step stating its result (``27 + 19 = 46``). Problems
 with more than two terms are evaluated left to right; the prompt parenthesizes where that
@@ -25,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-TRACE_VERSION = "1.0"
+TRACE_VERSION = "1.1"
 SOURCE = "arithmetic"
 
 MIN_DIGITS, MAX_DIGITS = 1, 6
@@ -91,99 +100,92 @@ def _digits(value: int) -> list[int]:
     return [int(ch) for ch in reversed(str(value))]
 
 
-def _add_steps(a: int, b: int, steps: _Steps) -> int:
+def _add_columns(a: int, b: int, width: int, steps: _Steps) -> int:
+    """``width`` column steps (zero-padded operands), each the same length: the column sum
+    is written with two digits (``= 04``), so step ``n`` always sits at the same place."""
     da, db = _digits(a), _digits(b)
     carry = 0
-    column = 0
-    while column < max(len(da), len(db)) or carry:
+    for column in range(width):
         x = da[column] if column < len(da) else 0
         y = db[column] if column < len(db) else 0
         total = x + y + carry
-        digit, carry_out = total % 10, total // 10
-        steps.add(
-            "digit",
-            f"{_place(column)}: {x} + {y} + {carry} = {total}, write {digit} carry {carry_out}",
-        )
-        carry = carry_out
-        column += 1
-    result = a + b
+        steps.add("digit", f"{_place(column)}: {x} + {y} + {carry} = {total:02d}")
+        carry = total // 10
+    return a + b
+
+
+def _add_steps(a: int, b: int, steps: _Steps) -> int:
+    # One column more than the longer operand, always (the last one may write a 0), so
+    # every problem of a shape has the same steps at the same places.
+    result = _add_columns(a, b, max(len(str(a)), len(str(b))) + 1, steps)
     steps.add("result", f"{a} + {b} = {result}")
     return result
 
 
 def _sub_columns(big: int, small: int, steps: _Steps) -> None:
+    """Column steps of ``big - small`` (big ≥ small ≥ 0), each the same length: the signed
+    column difference with two digits (``= +04``, ``= -05``); a negative one writes the
+    digit plus 10 and borrows 1."""
     da, db = _digits(big), _digits(small)
     borrow = 0
     for column in range(len(da)):
         x = da[column]
         y = db[column] if column < len(db) else 0
-        if x - y - borrow < 0:
-            digit = x + 10 - y - borrow
-            steps.add(
-                "digit",
-                f"{_place(column)}: {x} - {y} - {borrow} < 0, "
-                f"{x + 10} - {y} - {borrow} = {digit}, write {digit} borrow 1",
-            )
-            borrow = 1
-        else:
-            digit = x - y - borrow
-            steps.add(
-                "digit",
-                f"{_place(column)}: {x} - {y} - {borrow} = {digit}, write {digit} borrow 0",
-            )
-            borrow = 0
+        diff = x - y - borrow
+        borrow_out = 1 if diff < 0 else 0
+        steps.add(
+            "digit",
+            f"{_place(column)}: {x} - {y} - {borrow} = {'-' if diff < 0 else '+'}{abs(diff):02d}, "
+            f"write {diff + 10 * borrow_out} borrow {borrow_out}",
+        )
+        borrow = borrow_out
 
 
 def _sub_steps(a: int, b: int, steps: _Steps) -> int:
+    # The comparison comes first, in one form for both cases, so the column steps that
+    # follow sit at the same places whatever the sign of the result.
     if a >= b:
+        steps.add("plan", f"{a} - {b} ≥ 0")
         _sub_columns(a, b, steps)
     else:
-        steps.add("plan", f"{a} < {b}, so compute {b} - {a} and negate it")
+        steps.add("plan", f"{a} - {b} < 0")  # the columns then work out b - a
         _sub_columns(b, a, steps)
     result = a - b
     steps.add("result", f"{a} - {b} = {result}")
     return result
 
 
-def _mul_by_digit(a: int, d: int, steps: _Steps) -> int:
-    """a × d for one digit d, digit by digit with carries."""
+def _mul_by_digit(a: int, d: int, steps: _Steps) -> None:
+    """Column steps of ``a × d`` for one digit d, each the same length (two-digit column
+    totals, every column writes a digit and a carry; the last carry is the top digit)."""
     carry = 0
-    da = _digits(a)
-    for column, x in enumerate(da):
+    for column, x in enumerate(_digits(a)):
         total = x * d + carry
-        last = column == len(da) - 1
-        if last:
-            steps.add("digit", f"{_place(column)}: {x} × {d} + {carry} = {total}, write {total}")
-        else:
-            digit, carry_out = total % 10, total // 10
-            steps.add(
-                "digit",
-                f"{_place(column)}: {x} × {d} + {carry} = {total}, write {digit} carry {carry_out}",
-            )
-            carry = carry_out
-    product = a * d
-    steps.add("partial", f"{a} × {d} = {product}")
-    return product
+        steps.add("digit", f"{_place(column)}: {x} × {d} + {carry} = {total:02d}")
+        carry = total // 10
 
 
 def _mul_steps(a: int, b: int, steps: _Steps) -> int:
+    """Long multiplication: one partial product per digit of the second factor (already
+    shifted to its place, zero-padded to the width of the product: ``61 × 80 = 4880``,
+    ``61 × 4 = 0244``), then the partial products added column by column."""
     sign = -1 if (a < 0) != (b < 0) else 1
     a_abs, b_abs = abs(a), abs(b)
     db = _digits(b_abs)
-    if len(db) > 1:
-        parts = " + ".join(f"{a_abs} × {d * 10**k}" for k, d in enumerate(db))
-        steps.add("plan", f"{a_abs} × {b_abs} = {parts}")
+    width = len(str(a_abs)) + len(db)  # the product has at most this many digits
     partials: list[int] = []
     for k, d in enumerate(db):
-        product = _mul_by_digit(a_abs, d, steps)
-        if k:
-            shifted = product * 10**k
-            steps.add("shift", f"{a_abs} × {d * 10**k} = {product} × {10**k} = {shifted}")
-            product = shifted
+        _mul_by_digit(a_abs, d, steps)
+        product = a_abs * d * 10**k
+        if len(db) > 1:
+            steps.add("partial", f"{a_abs} × {d * 10**k} = {product:0{width}d}")
         partials.append(product)
     running = partials[0]
-    for part in partials[1:]:
-        running = _add_steps(running, part, steps)
+    for n, part in enumerate(partials[1:], start=2):
+        total = _add_columns(running, part, width, steps)
+        if n < len(partials):
+            steps.add("result", f"{running:0{width}d} + {part:0{width}d} = {total:0{width}d}")
+        running = total
     result = sign * running
     if sign < 0:
         steps.add("sign", f"one factor is negative, so the product is {result}")

@@ -1,9 +1,12 @@
 """Re-checking arithmetic reasoning steps from their text.
 
-The grammar is the one ``tunix_rt.generators.arithmetic`` writes (column steps with carry
-or borrow, partial products, shifts, plans, results); every step it writes checks
-``True`` here (tests/training/test_rewards.py). Pure, so the training child (the GRPO
-``step_validity`` reward) and the server can both use it.
+The grammar is the one ``tunix_rt.generators.arithmetic`` writes (column steps, partial
+products, shifts, plans, results) in its current trace version 1.1 (two-digit column
+results without ``write``/``carry``, signed subtraction columns, the sign of a difference
+stated first, zero-padded partial products) and in 1.0, so older traces still check.
+Every step the generator writes checks ``True`` here (tests/training/test_rewards.py).
+Pure, so the training child (the GRPO ``step_validity`` reward) and the server can both
+use it.
 """
 
 from __future__ import annotations
@@ -14,18 +17,29 @@ _N = r"\(?-?\d+\)?"  # an integer, negative ones possibly parenthesized
 _PLACE = r"(?:[a-z-]+|10\^\d+)"
 # Column steps: any numbers are accepted by the pattern, so a wrong digit, carry or
 # borrow is a wrong step (False) rather than an unrecognised one (None).
-_ADD_COLUMN = re.compile(rf"^{_PLACE}: (\d+) \+ (\d+) \+ (\d+) = (\d+), write (\d+) carry (\d+)$")
-_SUB_COLUMN = re.compile(rf"^{_PLACE}: (\d+) - (\d+) - (\d+) = (-?\d+), write (\d+) borrow (\d+)$")
+# Version 1.1 writes column results with two digits and no ``write … carry …`` (the tens
+# digit is the carry): ``ones: 7 + 5 + 0 = 12``; 1.0 wrote ``= 12, write 2 carry 1``.
+_ADD_COLUMN = re.compile(
+    rf"^{_PLACE}: (\d+) \+ (\d+) \+ (\d+) = (\d+)(?:, write (\d+) carry (\d+))?$"
+)
+# ``= 2`` (trace version 1.0) or the signed, two-digit ``= +02`` / ``= -05`` (1.1): a
+# negative column difference writes the difference plus 10 and borrows 1.
+_SUB_COLUMN = re.compile(
+    rf"^{_PLACE}: (\d+) - (\d+) - (\d+) = ([-+]?\d+), write (\d+) borrow (\d+)$"
+)
 _SUB_BORROW = re.compile(
     rf"^{_PLACE}: (\d+) - (\d+) - (\d+) < 0, (\d+) - (\d+) - (\d+) = (-?\d+), "
     rf"write (\d+) borrow (\d+)$"
 )
 _MUL_COLUMN = re.compile(
-    rf"^{_PLACE}: (\d+) × (\d+) \+ (\d+) = (\d+), write (\d+)(?: carry (\d+))?$"
+    rf"^{_PLACE}: (\d+) × (\d+) \+ (\d+) = (\d+)(?:, write (\d+)(?: carry (\d+))?)?$"
 )
 _BINARY = re.compile(rf"^({_N}) ([-+×]) ({_N}) = ({_N})$")
 _SHIFT = re.compile(r"^(\d+) × (\d+) = (\d+) × (\d+) = (\d+)$")
 _MUL_PLAN = re.compile(r"^(\d+) × (\d+) = (\d+ × \d+(?: \+ \d+ × \d+)+)$")
+# The sign of a difference, stated before its columns (1.1): ``827 - 515 ≥ 0`` (the columns
+# work out 827 - 515) or ``348 - 460 < 0`` (they work out 460 - 348).
+_SUB_PLAN = re.compile(r"^(\d+) - (\d+) (≥|<) 0$")
 _NEGATE_PLAN = re.compile(r"^(\d+) < (\d+), so compute (\d+) - (\d+) and negate it$")
 _ADD_NEG_PLAN = re.compile(r"^(-\d+) \+ (\d+) = (\d+) - (\d+)$")
 _SUB_NEG_PLAN = re.compile(r"^(-\d+) - (\d+) = -\((\d+) \+ (\d+)\)$")
@@ -42,13 +56,20 @@ def check_step(text: str) -> bool | None:
     it cannot be checked here)."""
     s = " ".join(text.split())
     if m := _ADD_COLUMN.match(s):
-        x, y, c, total, digit, carry = map(int, m.groups())
-        return (
-            x <= 9 and y <= 9 and x + y + c == total and (digit, carry) == divmod(total, 10)[::-1]
-        )
+        x, y, c, total = map(int, m.groups()[:4])
+        if not (x <= 9 and y <= 9 and x + y + c == total):
+            return False
+        return m.group(5) is None or (int(m.group(5)), int(m.group(6))) == (total % 10, total // 10)
     if m := _SUB_COLUMN.match(s):
         x, y, b, d, digit, borrow = map(int, m.groups())
-        return x <= 9 and y <= 9 and x - y - b == d >= 0 and digit == d and borrow == 0
+        negative = d < 0
+        return (
+            x <= 9
+            and y <= 9
+            and x - y - b == d
+            and digit == d + 10 * negative
+            and borrow == int(negative)
+        )
     if m := _SUB_BORROW.match(s):
         x, y, b, x10, y2, b2, d, digit, borrow = map(int, m.groups())
         return (
@@ -60,10 +81,13 @@ def check_step(text: str) -> bool | None:
             and borrow == 1
         )
     if m := _MUL_COLUMN.match(s):
-        x, d, c, total, written = (int(g) for g in m.groups()[:5])
-        carry_text = m.group(6)
+        x, d, c, total = (int(g) for g in m.groups()[:4])
+        written_text, carry_text = m.group(5), m.group(6)
         if x > 9 or d > 9 or x * d + c != total:
             return False
+        if written_text is None:
+            return True
+        written = int(written_text)
         if carry_text is None:
             return written == total
         return (written, int(carry_text)) == (total % 10, total // 10)
@@ -78,6 +102,9 @@ def check_step(text: str) -> bool | None:
         left, op, right, result = m.groups()
         a, b, r = _int(left), _int(right), _int(result)
         return r == (a + b if op == "+" else a - b if op == "-" else a * b)
+    if m := _SUB_PLAN.match(s):
+        a, b, relation = int(m.group(1)), int(m.group(2)), m.group(3)
+        return (a - b >= 0) == (relation == "≥")
     if m := _NEGATE_PLAN.match(s):
         a, b, b2, a2 = map(int, m.groups())
         return a < b and (b2, a2) == (b, a)

@@ -38,9 +38,11 @@ def gen_model_input(batch: peft_trainer.TrainingInput) -> dict[str, Any]:
 def batches(
     data: Encoded, batch_size: int, seed: int, steps: int, group_by_length: bool = False
 ) -> Iterator[Any]:
+    """Every batch is padded only to its own longest example (rounded up to 32 tokens, so
+    few shapes compile); ``group_by_length`` also forms batches of similar lengths."""
     lengths = data.lengths if group_by_length else None
     for index in batch_indices(len(data.tokens), batch_size, seed, steps, lengths):
-        width = trimmed_length(data.lengths[index], data.seq_len) if group_by_length else None
+        width = trimmed_length(data.lengths[index], data.seq_len)
         yield peft_trainer.TrainingInput(
             input_tokens=data.tokens[index, :width], input_mask=data.loss_mask[index, :width]
         )
