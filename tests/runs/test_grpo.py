@@ -17,9 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from tests.conftest import serve_in_process
 from tests.runs.conftest import Sessionmaker, add_run
 from tests.runs.test_training import TINY, build_arithmetic_dataset, child_pids, run_count
+from tunix_rt.app import create_app
+from tunix_rt.cli import app as cli_app
 from tunix_rt.config import Settings
 from tunix_rt.models.run import Run
 
@@ -239,3 +243,55 @@ async def test_a_valid_grpo_request_passes_the_same_checks(
     )
     assert response.status_code == 202, response.text
     assert response.json()["model_id"] == parent.model_id
+
+
+def test_cli_submits_a_grpo_run_from_an_sft_run(
+    run_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", run_settings.resolved_database_url)
+    monkeypatch.setenv("TUNIX_RT_DATA_DIR", str(run_settings.data_dir))
+    monkeypatch.setenv("TUNIX_RT_EMBEDDED_WORKER", "false")
+
+    async def dataset() -> str:
+        async with serve_in_process(create_app(run_settings)) as client:
+            return await build_arithmetic_dataset(client)
+
+    key = asyncio.run(dataset())
+    runner = CliRunner()
+    common = ["runs", "submit", "--dataset-key", key, "--local", "--batch-size", "2"]
+    sft = runner.invoke(
+        cli_app,
+        [*common, "--model-id", TINY["model_id"], "--max-steps", "6", "--max-seq-length", "128"],
+    )
+    assert sft.exit_code == 0, sft.output
+    listed = runner.invoke(cli_app, ["runs", "list", "--kind", "train", "--json"])
+    sft_id = json.loads(listed.output.splitlines()[0])["run_id"]
+
+    bad = runner.invoke(cli_app, [*common, "--algorithm", "grpo", "--init-from", sft_id,
+                                  "--reward", "answer_correctness"])  # fmt: skip
+    assert bad.exit_code == 2 and "NAME=WEIGHT" in bad.output
+    unknown = runner.invoke(cli_app, [*common, "--algorithm", "grpo", "--init-from", sft_id,
+                                      "--reward", "bogus=1"])  # fmt: skip
+    assert unknown.exit_code != 0 and "rewards" in unknown.output
+
+    grpo = runner.invoke(
+        cli_app,
+        [
+            *common,
+            "--algorithm", "grpo", "--init-from", sft_id, "--max-steps", "2",
+            "--max-seq-length", "128", "--num-generations", "2", "--max-new-tokens", "48",
+            "--temperature", "1.0", "--beta", "0.1", "--learning-rate", "0.0001",
+            "--reward", "answer_correctness=1", "--reward", "format=0.5",
+        ],
+    )  # fmt: skip
+    assert grpo.exit_code == 0, grpo.output
+    assert "completed" in grpo.output and "GRPO 2 steps" in grpo.output
+    newest = runner.invoke(cli_app, ["runs", "list", "--kind", "train", "--json"]).output
+    newest = newest.splitlines()[0]
+    shown = json.loads(
+        runner.invoke(cli_app, ["runs", "show", json.loads(newest)["run_id"]]).output
+    )
+    config = shown["config"]
+    assert config["algorithm"] == "grpo" and config["init_from"] == {"run_id": sft_id}
+    assert config["rewards"] == {"answer_correctness": 1.0, "format": 0.5}
+    assert (config["num_generations"], config["beta"], config["temperature"]) == (2, 0.1, 1.0)
