@@ -1,6 +1,6 @@
 """Evaluation generation speed: tokens/s at batch 1 against batch 16 and 64, one run.
 
-    .venv/bin/python bench/eval_generation.py [--prompts 128] [--steps 300]
+    .venv/bin/python bench/eval_generation.py [--prompts 128] [--steps 200]
 
 Trains tiny-gemma on 2-digit addition with steps through the product (in-process API,
 SQLite in a fresh data directory under ``var/bench/``; a sync run of ``--steps`` steps),
@@ -8,11 +8,17 @@ so the model writes realistic reasoning and stops at ``<end_of_turn>``. Then, in
 process, the evaluation's own generation code (``tunix_rt.training.generate.run_generate``,
 what an evaluation's child runs) answers the same held-out prompts at each batch size,
 twice: *cold* (the first evaluation at that batch shape: compilation included) and *warm*
-(a second evaluation, a new sampler as every evaluation makes, its programs loaded from
-JAX's persistent compilation cache, which the product turns on for its children). Tokens
-are the generated tokens up to the end of each answer (``result.tokens``), so padding
+(a second evaluation, its programs loaded from JAX's persistent compilation cache, which
+the product turns on for its children). Before every evaluation the in-process JAX caches
+are cleared, so each one traces and loads (or compiles) its programs as a new child
+process would. Tokens are the generated tokens up to the end of each answer, so padding
 and tokens after ``<end_of_turn>`` do not count. Outputs must be identical at every
 batch size (greedy decoding); the bench says so otherwise.
+
+The same run also measures the previous path, Tunix's ``Sampler`` (what ``run_generate``
+still uses for LoRA and non-Gemma models), at batch 1 and 16 (``--no-baseline`` skips
+it), so old and new figures share one machine state. Every figure is printed with the
+1-minute load average at its end: the CPU may be shared.
 
 Printed: tokens/s per batch size (cold, warm), the ratios to batch 1 (target: batch 16 ≥
 5× batch 1), and the JSON summary last; the full result goes to ``bench/.results/``.
@@ -108,20 +114,32 @@ async def train(data_dir: Path, steps: int, prompts: int) -> tuple[Path, list[di
     return Path(body["output_dir"]), examples
 
 
-def generate(run_dir: Path, examples_file: Path, out: Path, batch: int, new: int) -> Any:
+def generate(
+    run_dir: Path, examples_file: Path, out: Path, batch: int, new: int, tunix_sampler: bool
+) -> Any:
+    import jax
+
+    from tunix_rt.training import decode
     from tunix_rt.training.config import GenerateConfig
     from tunix_rt.training.generate import run_generate
 
-    return run_generate(
-        GenerateConfig(
-            task="generate",
-            run_dir=str(run_dir),
-            input_file=str(examples_file),
-            output_file=str(out),
-            batch_size=batch,
-            max_new_tokens=new,
+    jax.clear_caches()  # as a new child: trace, then load from the persistent cache
+    supports = decode.supports
+    if tunix_sampler:  # the previous path, which run_generate keeps for other models
+        decode.supports = lambda model: False  # type: ignore[assignment]
+    try:
+        return run_generate(
+            GenerateConfig(
+                task="generate",
+                run_dir=str(run_dir),
+                input_file=str(examples_file),
+                output_file=str(out),
+                batch_size=batch,
+                max_new_tokens=new,
+            )
         )
-    )
+    finally:
+        decode.supports = supports
 
 
 def main() -> int:
@@ -129,6 +147,7 @@ def main() -> int:
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=96)
+    parser.add_argument("--no-baseline", action="store_true", help="skip Tunix's sampler")
     args = parser.parse_args()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data_dir = ROOT / "var" / "bench" / f"eval-generation-{stamp}"
@@ -143,53 +162,74 @@ def main() -> int:
     run_dir, examples = asyncio.run(train(data_dir, args.steps, args.prompts))
     prompts_file = data_dir / "prompts.jsonl"
     prompts_file.write_text("".join(json.dumps(e) + "\n" for e in examples))
-    load = [os.getloadavg()[0]]
-    results: dict[int, dict[str, float]] = {}
-    outputs: dict[int, list[str]] = {}
-    for batch in BATCHES:
-        row: dict[str, float] = {}
-        for phase in ("cold", "warm"):
-            out = data_dir / f"out-{batch}-{phase}.jsonl"
-            summary = generate(run_dir, prompts_file, out, batch, args.max_new_tokens)
-            row[phase] = float(summary["tokens_per_second"])
-            row[f"{phase}_seconds"] = float(summary["generate_seconds"])
-            outputs[batch] = [json.loads(line)["output"] for line in out.read_text().splitlines()]
-        results[batch] = row
-        load.append(os.getloadavg()[0])
-        print(
-            f"batch {batch:>3}: cold {row['cold']:8.0f} tok/s ({row['cold_seconds']:.2f} s), "
-            f"warm {row['warm']:8.0f} tok/s ({row['warm_seconds']:.2f} s)",
-            flush=True,
-        )
-    differing = sum(
-        a != b for b in BATCHES[1:] for a, b in zip(outputs[1], outputs[b], strict=True)
-    )
-    if differing:
-        print(f"outputs differ between batch sizes for {differing} prompt(s)", flush=True)
-    ratios = {
-        f"{phase}_{b}_over_1": round(results[b][phase] / results[1][phase], 2)
-        for phase in ("cold", "warm")
-        for b in BATCHES[1:]
+    paths = [("decoder", BATCHES)] + ([] if args.no_baseline else [("tunix", (1, 16))])
+    load_start = round(os.getloadavg()[0], 2)
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    outputs: dict[tuple[str, int], list[str]] = {}
+    for path, batches in paths:
+        results[path] = {}
+        for batch in batches:
+            row: dict[str, float] = {}
+            for phase in ("cold", "warm"):
+                out = data_dir / f"out-{path}-{batch}-{phase}.jsonl"
+                summary = generate(
+                    run_dir, prompts_file, out, batch, args.max_new_tokens, path == "tunix"
+                )
+                row[phase] = float(summary["tokens_per_second"])
+                row[f"{phase}_seconds"] = float(summary["generate_seconds"])
+                row[f"{phase}_load"] = round(os.getloadavg()[0], 2)
+                outputs[(path, batch)] = [
+                    json.loads(line)["output"] for line in out.read_text().splitlines()
+                ]
+            results[path][batch] = row
+            print(
+                f"{path:>7} batch {batch:>3}: "
+                f"cold {row['cold']:8.0f} tok/s ({row['cold_seconds']:.2f} s, load "
+                f"{row['cold_load']}), warm {row['warm']:8.0f} tok/s "
+                f"({row['warm_seconds']:.2f} s, load {row['warm_load']})",
+                flush=True,
+            )
+    reference = outputs[("decoder", 1)]
+    differing = {
+        f"{path}_{batch}": sum(a != b for a, b in zip(reference, texts, strict=True))
+        for (path, batch), texts in outputs.items()
+        if (path, batch) != ("decoder", 1)
     }
-    met = ratios["cold_16_over_1"] >= TARGET and ratios["warm_16_over_1"] >= TARGET
+    if any(differing.values()):
+        print(f"outputs differing from the decoder at batch 1: {differing}", flush=True)
+    ratios = {
+        f"{path}_{phase}_{b}_over_1": round(results[path][b][phase] / results[path][1][phase], 2)
+        for path, batches in paths
+        for phase in ("cold", "warm")
+        for b in batches[1:]
+    }
+    if "tunix" in results:
+        for phase in ("cold", "warm"):
+            for b in (1, 16):
+                ratios[f"decoder_over_tunix_{phase}_{b}"] = round(
+                    results["decoder"][b][phase] / results["tunix"][b][phase], 2
+                )
+    met = ratios["decoder_cold_16_over_1"] >= TARGET and ratios["decoder_warm_16_over_1"] >= TARGET
     summary = {
         "bench": "eval_generation",
         "prompts": len(examples),
         "max_new_tokens": args.max_new_tokens,
-        "tokens_per_second": {str(b): results[b] for b in BATCHES},
+        "tokens_per_second": {
+            path: {str(b): row for b, row in rows.items()} for path, rows in results.items()
+        },
         **ratios,
         "outputs_differing": differing,
-        "load_average": [round(x, 2) for x in load],
+        "load_average_start": load_start,
         "target": TARGET,
-        "met": met and not differing,
+        "met": met and not any(differing.values()),
     }
     results_dir = ROOT / "bench" / ".results"
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"eval-generation-{stamp}.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"batch 16 / batch 1: cold {ratios['cold_16_over_1']}×, warm {ratios['warm_16_over_1']}× "
-        f"(target ≥ {TARGET}×); batch 64: cold {ratios['cold_64_over_1']}×, "
-        f"warm {ratios['warm_64_over_1']}×",
+        f"batch 16 / batch 1: cold {ratios['decoder_cold_16_over_1']}×, "
+        f"warm {ratios['decoder_warm_16_over_1']}× (target ≥ {TARGET}×); batch 64: cold "
+        f"{ratios['decoder_cold_64_over_1']}×, warm {ratios['decoder_warm_64_over_1']}×",
         flush=True,
     )
     print(json.dumps(summary, separators=(",", ":")), flush=True)

@@ -1,0 +1,354 @@
+"""Batched decoding with a KV cache for Gemma-family models (imports jax: child only).
+
+Tunix's ``Sampler`` keeps its KV cache as ``[batch, position, heads, head_dim]`` and its
+attention contracts over batch and heads; on XLA:CPU that makes every decode step
+transpose the whole cache of every layer into ``[batch, heads, ...]`` before two
+batched dot products — work that grows with batch × cache size, not with the tokens
+decoded. This decoder runs the same Gemma forward pass (the model's own weights,
+Tunix's formulas: embedding scale, RMSNorm, RoPE, soft caps, sliding window, GELU MLP)
+with the cache stored as ``[batch, kv_heads, position, head_dim]``, the layout its
+attention reads, and the weight matrices reshaped for plain 2-D products once per call
+instead of once per step. Prefill and the whole decode loop are one compiled program:
+one dispatch per batch, and the loop stops as soon as every row has ended.
+
+Token choice follows ``tunix.generate.sampler``: greedy is the first arg-max; top-p
+sampling draws with ``fold_in(PRNGKey(seed), step)`` where ``step`` counts buffer
+positions (the prompt's last position for the first token), from the logits divided by
+the temperature, sorted, cut where the cumulative probability before a token exceeds
+``top_p``. Positions ignore left padding; padded prompt slots (and, as in Tunix, any
+slot holding the pad id) are masked out of attention.
+
+Other families (Llama, Qwen) and LoRA-wrapped models are not handled here:
+``supports`` says so and the caller uses Tunix's sampler for them.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+# Tunix's masking value for attention logits (``tunix.models.gemma.model.K_MASK``).
+_K_MASK = -2.3819763e38
+
+
+@dataclass(frozen=True)
+class GemmaShape:
+    """The static structure of a Gemma model: what the compiled program depends on."""
+
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    embed_dim: int
+    local_layers: tuple[bool, ...]  # sliding-window attention per layer
+    sliding_window: int | None
+    attn_softcap: float | None
+    final_softcap: float | None
+    post_attn_norm: bool
+    post_ffw_norm: bool
+    fused_qkv: bool
+
+
+def _value(variable: Any) -> jax.Array:
+    value: jax.Array = variable.get_value() if hasattr(variable, "get_value") else variable.value
+    return value
+
+
+def supports(model: Any) -> bool:
+    """Whether ``model`` is a plain (no LoRA) Tunix Gemma this decoder can run."""
+    try:
+        from tunix.models.gemma.model import Gemma
+    except ImportError:  # pragma: no cover - tunix is a dependency of the child
+        return False
+    if not isinstance(model, Gemma):
+        return False
+    for path, _ in nnx.to_flat_state(nnx.state(model)):
+        if any("lora" in str(part).lower() for part in path):
+            return False
+    return True
+
+
+def gemma_shape(model: Any) -> GemmaShape:
+    from tunix.models.gemma.model import AttentionType
+
+    config = model.config
+    first = model.layers[0].attn
+    return GemmaShape(
+        num_layers=len(model.layers),
+        num_heads=int(config.num_heads),
+        num_kv_heads=int(config.num_kv_heads),
+        head_dim=int(config.head_dim),
+        embed_dim=int(config.embed_dim),
+        local_layers=tuple(
+            layer.attn.attn_type == AttentionType.LOCAL_SLIDING for layer in model.layers
+        ),
+        sliding_window=config.sliding_window_size,
+        attn_softcap=config.attn_logits_soft_cap,
+        final_softcap=config.final_logit_softcap,
+        post_attn_norm=bool(config.use_post_attn_norm),
+        post_ffw_norm=bool(config.use_post_ffw_norm),
+        fused_qkv=bool(getattr(first, "use_qkv_einsum", False)),
+    )
+
+
+def gemma_weights(model: Any, shape: GemmaShape) -> dict[str, Any]:
+    """The model's parameters as the 2-D matrices the decoder multiplies by."""
+    d, n, k, h = shape.embed_dim, shape.num_heads, shape.num_kv_heads, shape.head_dim
+    layers = []
+    for layer in model.layers:
+        attn = layer.attn
+        lw: dict[str, jax.Array] = {
+            "pre_attn": _value(layer.pre_attention_norm.scale),
+            "pre_ffw": _value(layer.pre_ffw_norm.scale),
+            # attn_vec_einsum: [N, H, D] -> [N*H, D]
+            "out": _value(attn.attn_vec_einsum.w).reshape(n * h, d),
+            "gate": _value(layer.mlp.gate_proj.kernel),
+            "up": _value(layer.mlp.up_proj.kernel),
+            "down": _value(layer.mlp.down_proj.kernel),
+        }
+        if shape.fused_qkv:
+            # qkv_einsum: [3, N, D, H] -> [D, 3*N*H] (columns ordered q/k/v, head, dim)
+            lw["qkv"] = jnp.transpose(_value(attn.qkv_einsum.w), (2, 0, 1, 3)).reshape(d, -1)
+        else:
+            # q_einsum: [N, D, H]; kv_einsum: [2, K, D, H]
+            lw["q"] = jnp.transpose(_value(attn.q_einsum.w), (1, 0, 2)).reshape(d, n * h)
+            lw["kv"] = jnp.transpose(_value(attn.kv_einsum.w), (2, 0, 1, 3)).reshape(d, 2 * k * h)
+        if shape.post_attn_norm:
+            lw["post_attn"] = _value(layer.post_attn_norm.scale)
+        if shape.post_ffw_norm:
+            lw["post_ffw"] = _value(layer.post_ffw_norm.scale)
+        layers.append(lw)
+    return {
+        "embedding": _value(model.embedder.input_embedding),
+        "final_norm": _value(model.final_norm.scale),
+        "layers": layers,
+    }
+
+
+def _rms_norm(x: jax.Array, scale: jax.Array) -> jax.Array:
+    var = jnp.mean(jnp.square(x), axis=-1, keepdims=True)
+    return x * jax.lax.rsqrt(var + 1e-06) * (1 + scale)
+
+
+def _rope(x: jax.Array, positions: jax.Array, head_dim: int) -> jax.Array:
+    """RoPE as Tunix's Gemma applies it; ``x`` is [B, T, heads, H], positions [B, T]."""
+    fraction = 2 * jnp.arange(0, head_dim // 2) / head_dim
+    timescale = 10_000**fraction
+    angles = positions[..., None] / timescale[None, None, :]
+    angles = angles[..., None, :]
+    sin, cos = jnp.sin(angles), jnp.cos(angles)
+    first, second = jnp.split(x, 2, axis=-1)
+    return jnp.concatenate([first * cos - second * sin, second * cos + first * sin], axis=-1)
+
+
+def _forward(
+    shape: GemmaShape,
+    weights: dict[str, Any],
+    tokens: jax.Array,  # [B, T]
+    positions: jax.Array,  # [B, T]
+    caches: list[tuple[jax.Array, jax.Array]],  # per layer: k, v [B, K, C, H]
+    start: jax.Array | int,  # cache slot of tokens[:, 0]
+    mask: jax.Array,  # [B, T, S]: which of the S attended slots each token sees
+    *,
+    prefill: bool,
+) -> tuple[jax.Array, list[tuple[jax.Array, jax.Array]]]:
+    """Logits of the last token [B, V] and the caches with this chunk written in.
+
+    A prefill (the prompt, written at slot 0 of an empty cache) attends to its own keys
+    only (S = T); a decode step attends to the whole cache (S = C)."""
+    b, t = tokens.shape
+    n, k, h = shape.num_heads, shape.num_kv_heads, shape.head_dim
+    g = n // k
+    embedding = weights["embedding"]
+    x = embedding[tokens]
+    x = x * jnp.sqrt(x.shape[-1]).astype(x.dtype)
+    attended = mask.shape[-1]
+    slots = jnp.arange(attended)
+    new_caches = []
+    for i, lw in enumerate(weights["layers"]):
+        normed = _rms_norm(x, lw["pre_attn"])
+        if shape.fused_qkv:
+            qkv = (normed @ lw["qkv"]).reshape(b, t, 3, n, h)
+            q, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+        else:
+            q = (normed @ lw["q"]).reshape(b, t, n, h)
+            kv = (normed @ lw["kv"]).reshape(b, t, 2, k, h)
+            key, value = kv[:, :, 0], kv[:, :, 1]
+        q = _rope(q, positions, h) * h**-0.5
+        key = _rope(key, positions, h)
+        key = jnp.transpose(key, (0, 2, 1, 3))  # [B, K, T, H]
+        value = jnp.transpose(value, (0, 2, 1, 3))
+        k_cache, v_cache = caches[i]
+        k_cache = jax.lax.dynamic_update_slice(k_cache, key, (0, 0, start, 0))
+        v_cache = jax.lax.dynamic_update_slice(v_cache, value, (0, 0, start, 0))
+        new_caches.append((k_cache, v_cache))
+        if not prefill:
+            key, value = k_cache, v_cache
+        # [B, T, N, H] -> [B, K, T*G, H]: queries of one kv head side by side.
+        grouped = jnp.transpose(q.reshape(b, t, k, g, h), (0, 2, 1, 3, 4)).reshape(b, k, t * g, h)
+        logits = jnp.einsum("bkqh,bksh->bkqs", grouped, key).reshape(b, k, t, g, attended)
+        if shape.attn_softcap is not None:
+            logits = jnp.tanh(logits / shape.attn_softcap) * shape.attn_softcap
+        layer_mask = mask
+        if shape.local_layers[i]:
+            window = shape.sliding_window
+            assert window is not None
+            near = (slots[None, None, :] >= positions[:, :, None] - window + 1) & (
+                slots[None, None, :] <= positions[:, :, None] + window - 1
+            )
+            layer_mask = layer_mask & near
+        logits = jnp.where(layer_mask[:, None, :, None, :], logits, _K_MASK)
+        probs = jax.nn.softmax(logits, axis=-1).reshape(b, k, t * g, attended)
+        encoded = jnp.einsum("bkqs,bksh->bkqh", probs, value).reshape(b, k, t, g, h)
+        encoded = jnp.transpose(encoded, (0, 2, 1, 3, 4)).reshape(b, t, n * h)
+        attn_out = encoded @ lw["out"]
+        if shape.post_attn_norm:
+            attn_out = _rms_norm(attn_out, lw["post_attn"])
+        x = x + attn_out
+        normed = _rms_norm(x, lw["pre_ffw"])
+        mlp = (jax.nn.gelu(normed @ lw["gate"]) * (normed @ lw["up"])) @ lw["down"]
+        if shape.post_ffw_norm:
+            mlp = _rms_norm(mlp, lw["post_ffw"])
+        x = x + mlp
+    last = _rms_norm(x[:, -1], weights["final_norm"])
+    out = jnp.dot(last, embedding.T)
+    if shape.final_softcap is not None:
+        out = jnp.tanh(out / shape.final_softcap) * shape.final_softcap
+    return out, new_caches
+
+
+def _first_argmax(logits: jax.Array) -> jax.Array:
+    """``jnp.argmax(logits, -1)`` (the first of equal maxima) as two plain reductions:
+    XLA:CPU runs argmax's paired (value, index) reduction several times slower."""
+    best = jnp.max(logits, axis=-1, keepdims=True)
+    index = jnp.arange(logits.shape[-1], dtype=jnp.int32)
+    return jnp.min(jnp.where(logits == best, index, logits.shape[-1]), axis=-1)
+
+
+def _choose(
+    logits: jax.Array, key: jax.Array, step: jax.Array, temperature: float, top_p: float | None
+) -> jax.Array:
+    """The next token of every row [B] (greedy when ``top_p`` is None)."""
+    if top_p is None:
+        return _first_argmax(logits)
+    key = jax.random.fold_in(key, step)
+    scaled = logits.astype(jnp.float32) / temperature
+    if top_p >= 1.0:
+        return jax.random.categorical(key, logits=scaled).astype(jnp.int32)
+    sorted_logits, order = jax.lax.top_k(scaled, k=scaled.shape[-1])
+    probs = jax.nn.softmax(sorted_logits, axis=-1)
+    before = jnp.cumsum(probs, axis=-1) - probs
+    sorted_logits = jnp.where(before > top_p, -jnp.inf, sorted_logits)
+    index = jax.random.categorical(key, logits=sorted_logits)
+    return jnp.take_along_axis(order, index[:, None], axis=-1)[:, 0].astype(jnp.int32)
+
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("shape", "max_new_tokens", "eos_ids", "pad_id", "temperature", "top_p"),
+)
+def _generate(
+    weights: dict[str, Any],
+    prompt: jax.Array,  # [B, P] left-padded with pad_id
+    seed: jax.Array,
+    *,
+    shape: GemmaShape,
+    max_new_tokens: int,
+    eos_ids: tuple[int, ...],
+    pad_id: int,
+    temperature: float,
+    top_p: float | None,
+) -> tuple[jax.Array, jax.Array]:
+    """Generated tokens [B, max_new_tokens] (pad_id past the last step) and steps run."""
+    b, p = prompt.shape
+    key = jax.random.PRNGKey(seed)
+    cache_len = p + max_new_tokens
+    dtype = weights["embedding"].dtype
+    cache_shape = (b, shape.num_kv_heads, cache_len, shape.head_dim)
+    caches = [
+        (jnp.zeros(cache_shape, dtype), jnp.zeros(cache_shape, dtype))
+        for _ in range(shape.num_layers)
+    ]
+    real = prompt != pad_id
+    counts = jnp.cumsum(real, axis=-1)
+    positions = counts - (counts >= 1)
+    # Slots a token may attend to: real (not pad) and not after it.
+    causal = jnp.arange(p)[None, :] <= jnp.arange(p)[:, None]  # [P, P]
+    logits, caches = _forward(
+        shape, weights, prompt, positions, caches, 0, real[:, None, :] & causal[None], prefill=True
+    )
+    keep = jnp.zeros((b, cache_len), jnp.bool_).at[:, :p].set(real)
+    eos = jnp.asarray(eos_ids, jnp.int32)
+    first = _choose(logits, key, jnp.int32(p - 1), temperature, top_p)
+    out = jnp.full((b, max_new_tokens), pad_id, jnp.int32).at[:, 0].set(first)
+    done = jnp.isin(first, eos)
+    next_position = counts[:, -1]  # real prompt tokens: the first new token's position
+
+    def cond(state: tuple[Any, ...]) -> jax.Array:
+        step, _, _, _, _, done = state
+        going: jax.Array = (step < max_new_tokens) & jnp.any(~done)
+        return going
+
+    def body(state: tuple[Any, ...]) -> tuple[Any, ...]:
+        step, token, caches, keep, out, done = state
+        slot = p + step - 1  # cache slot of the token fed in
+        keep = jax.lax.dynamic_update_slice(keep, (token != pad_id)[:, None], (0, slot))
+        visible = keep & (jnp.arange(cache_len)[None, :] <= slot)
+        logits, caches = _forward(
+            shape,
+            weights,
+            token[:, None],
+            (next_position + step - 1)[:, None],
+            caches,
+            slot,
+            visible[:, None, :],
+            prefill=False,
+        )
+        token = _choose(logits, key, slot, temperature, top_p)
+        out = jax.lax.dynamic_update_slice(out, token[:, None], (0, step))
+        return step + 1, token, caches, keep, out, done | jnp.isin(token, eos)
+
+    state = (jnp.int32(1), first, caches, keep, out, done)
+    steps, _, _, _, out, _ = jax.lax.while_loop(cond, body, state)
+    return out, steps
+
+
+class GemmaDecoder:
+    """Greedy or top-p generation for a plain Tunix Gemma (see ``supports``)."""
+
+    def __init__(self, model: Any) -> None:
+        self.shape = gemma_shape(model)
+        self.weights = gemma_weights(model, self.shape)
+
+    def __call__(
+        self,
+        prompt: np.ndarray,
+        *,
+        max_new_tokens: int,
+        eos_ids: tuple[int, ...],
+        pad_id: int,
+        temperature: float = 0.0,
+        top_p: float | None = None,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, int]:
+        """``prompt``: [B, P] token ids, left-padded with ``pad_id``. Returns the new
+        tokens [B, max_new_tokens] (rows run on past their end; cut at the first EOS)
+        and the number of tokens generated per row before every row had ended."""
+        out, steps = _generate(
+            self.weights,
+            jnp.asarray(prompt, jnp.int32),
+            np.int32(seed),
+            shape=self.shape,
+            max_new_tokens=max_new_tokens,
+            eos_ids=tuple(int(e) for e in eos_ids),
+            pad_id=int(pad_id),
+            temperature=float(temperature),
+            top_p=None if top_p is None else float(top_p),
+        )
+        return np.asarray(out), int(steps)

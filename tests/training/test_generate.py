@@ -1,0 +1,248 @@
+"""Batched generation: the Gemma decoder against Tunix's sampler, batch sizes, padding,
+early stop, and which models fall back to the sampler. In-process (imports jax)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from tunix.generate.tokenizer_adapter import TokenizerAdapter
+
+from tests.training.helpers import run_child, train_config, write_arithmetic
+from tunix_rt.training import decode, generate
+from tunix_rt.training import model as model_lib
+from tunix_rt.training.config import GenerateConfig
+from tunix_rt.training.prepare import TOKENIZER_DIR
+from tunix_rt.training.tokenizer import END_OF_TURN, load_any_tokenizer
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A tiny-gemma that answers 2-digit additions and ends with <end_of_turn>."""
+    root = tmp_path_factory.mktemp("gen")
+    write_arithmetic(root / "train.jsonl", 800, seed=1)
+    write_arithmetic(root / "prompts.jsonl", 12, seed=5, with_completion=False)
+    out = root / "run"
+    config = train_config(
+        out,
+        root / "train.jsonl",
+        max_steps=150,
+        batch_size=16,
+        max_seq_length=160,
+        warmup_steps=20,
+    )
+    result = run_child(config, root / "train.json", timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, root / "prompts.jsonl"
+
+
+def tokenizer(run_dir: Path) -> Any:
+    return load_any_tokenizer(run_dir / TOKENIZER_DIR)
+
+
+def eos_ids(tok: Any) -> list[int]:
+    return [int(tok.eos_id()), int(tok.PieceToId(END_OF_TURN))]
+
+
+def prompts(path: Path) -> list[str]:
+    return [json.loads(line)["prompt"] for line in path.read_text().splitlines()]
+
+
+def cfg(run_dir: Path, prompts_file: Path, out: Path, **overrides: Any) -> GenerateConfig:
+    fields: dict[str, Any] = {
+        "task": "generate",
+        "run_dir": str(run_dir),
+        "input_file": str(prompts_file),
+        "output_file": str(out),
+        "batch_size": 4,
+        "max_new_tokens": 96,
+    }
+    return GenerateConfig(**(fields | overrides))
+
+
+def outputs(path: Path) -> list[str]:
+    return [json.loads(line)["output"] for line in path.read_text().splitlines()]
+
+
+def both_paths(
+    model: Any, tok: Any, arch: dict[str, Any], config: GenerateConfig, texts: list[str]
+) -> tuple[list[list[int]], list[list[int]]]:
+    """The same batch through the decoder and through Tunix's sampler."""
+    adapter = TokenizerAdapter(tok)
+    rows = [(t, generate.prompt_ids(adapter, t)) for t in texts]
+    max_prompt = -(-max(len(ids) for _, ids in rows) // 16) * 16
+    eos = eos_ids(tok)
+    ours = generate.decoder_batches(
+        decode.GemmaDecoder(model), config, max_prompt, eos, int(adapter.pad_id())
+    )(rows, 0)
+    tunix = generate.sampler_batches(model, tok, arch, config, max_prompt, eos)(rows, 0)
+    return ours, tunix
+
+
+def test_decoder_gives_tunix_sampler_tokens(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    run_dir, prompts_file = trained
+    model, meta = model_lib.load_final(run_dir)
+    assert decode.supports(model)
+    tok = tokenizer(run_dir)
+    texts = prompts(prompts_file)[:6]
+    greedy = cfg(run_dir, prompts_file, tmp_path / "g.jsonl", max_new_tokens=40)
+    ours, tunix = both_paths(model, tok, meta["arch"], greedy, texts)
+    assert ours == tunix
+    assert all(len(tokens) > 5 for tokens in ours)
+    sampled = cfg(
+        run_dir,
+        prompts_file,
+        tmp_path / "s.jsonl",
+        max_new_tokens=40,
+        temperature=1.5,
+        top_p=0.9,
+        seed=7,
+    )
+    ours, tunix = both_paths(model, tok, meta["arch"], sampled, texts)
+    assert ours == tunix  # the same seed draws the same tokens
+
+
+def test_batched_greedy_equals_batch_one(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    run_dir, prompts_file = trained
+    one = generate.run_generate(cfg(run_dir, prompts_file, tmp_path / "b1.jsonl", batch_size=1))
+    five = generate.run_generate(cfg(run_dir, prompts_file, tmp_path / "b5.jsonl", batch_size=5))
+    assert one["count"] == five["count"] == 12
+    texts = outputs(tmp_path / "b1.jsonl")
+    assert outputs(tmp_path / "b5.jsonl") == texts
+    assert [json.loads(x)["id"] for x in (tmp_path / "b5.jsonl").read_text().splitlines()] == [
+        f"ex-{i}" for i in range(12)
+    ]
+    # The trained model answers and stops: <end_of_turn> is cut, something is left.
+    assert all(t and "<end_of_turn>" not in t for t in texts)
+
+
+def test_left_padding_does_not_change_answers(trained: tuple[Path, Path], tmp_path: Path) -> None:
+    run_dir, prompts_file = trained
+    generate.run_generate(cfg(run_dir, prompts_file, tmp_path / "a.jsonl"))
+    summary = generate.run_generate(
+        cfg(run_dir, prompts_file, tmp_path / "b.jsonl", max_prompt_length=80)
+    )
+    assert summary["max_prompt_length"] == 80
+    assert outputs(tmp_path / "b.jsonl") == outputs(tmp_path / "a.jsonl")
+
+
+def test_long_prompts_are_cut_from_the_left(
+    trained: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir, prompts_file = trained
+    summary = generate.run_generate(
+        cfg(run_dir, prompts_file, tmp_path / "cut.jsonl", max_prompt_length=8, max_new_tokens=8)
+    )
+    assert summary["count"] == 12 and summary["max_prompt_length"] == 8
+    assert "truncated from the left" in capsys.readouterr().out
+    # Only the last 8 prompt tokens count: a prompt with other text before them (or none)
+    # gets the same answer.
+    tok = tokenizer(run_dir)
+    adapter = TokenizerAdapter(tok)
+    model, _ = model_lib.load_final(run_dir)
+    decoder = decode.GemmaDecoder(model)
+    texts = prompts(prompts_file)[:3]
+    tails = [generate.prompt_ids(adapter, t)[-8:] for t in texts]
+    longer = [[adapter.bos_id(), *adapter.encode("What is 12 + 34?"), *tail] for tail in tails]
+    config = cfg(run_dir, prompts_file, tmp_path / "x.jsonl", max_new_tokens=8)
+    run = generate.decoder_batches(decoder, config, 8, eos_ids(tok), int(adapter.pad_id()))
+    assert run([("", ids) for ids in longer], 0) == run([("", ids) for ids in tails], 0)
+
+
+def test_loop_stops_when_every_row_has_ended(trained: tuple[Path, Path]) -> None:
+    run_dir, prompts_file = trained
+    tok = tokenizer(run_dir)
+    adapter = TokenizerAdapter(tok)
+    model, _ = model_lib.load_final(run_dir)
+    decoder = decode.GemmaDecoder(model)
+    eos = eos_ids(tok)
+    rows = [generate.prompt_ids(adapter, t) for t in prompts(prompts_file)[:4]]
+    width = max(len(r) for r in rows)
+    pad = int(adapter.pad_id())
+    prompt = np.array([[pad] * (width - len(r)) + r for r in rows], dtype=np.int32)
+    out, steps = decoder(prompt, max_new_tokens=200, eos_ids=tuple(eos), pad_id=pad)
+    ends = [len(generate.until_eos(row, eos)) for row in out]
+    assert max(ends) < 150  # every answer ended
+    # The loop ran until the last row's end token and not one step further.
+    assert steps == max(ends) + 1
+    assert (out[:, steps:] == pad).all()
+
+
+def test_lora_and_other_families_use_tunix_sampler() -> None:
+    gemma = {
+        "family": "gemma",
+        "num_layers": 1,
+        "vocab_size": 64,
+        "embed_dim": 32,
+        "hidden_dim": 64,
+        "num_heads": 2,
+        "head_dim": 16,
+        "num_kv_heads": 2,
+    }
+    plain = model_lib.build_from_scratch(gemma, seed=0)
+    assert decode.supports(plain)
+    assert not decode.supports(model_lib.apply_lora(plain, rank=2, alpha=4.0, seed=0))
+    llama = model_lib.build_from_scratch(gemma | {"family": "llama3"}, seed=0)
+    assert not decode.supports(llama)
+
+
+def test_gemma2_gqa_logits_match_tunix_model() -> None:
+    """Grouped kv heads, sliding-window layers, soft caps, post norms: the decoder's
+    prefill and its cached decode steps give the logits of Tunix's own forward pass."""
+    arch = {
+        "family": "gemma2",
+        "num_layers": 2,
+        "vocab_size": 97,
+        "embed_dim": 64,
+        "hidden_dim": 128,
+        "num_heads": 4,
+        "head_dim": 16,
+        "num_kv_heads": 2,
+        "post_norms": True,
+        "final_logit_softcap": 30.0,
+        "attn_logits_soft_cap": 50.0,
+        "sliding_window_size": 6,
+    }
+    model = model_lib.build_from_scratch(arch, seed=3)
+    shape = decode.gemma_shape(model)
+    assert not shape.fused_qkv and shape.local_layers == (True, False)
+    weights = decode.gemma_weights(model, shape)
+    length, prompt_len, pad = 20, 12, 0
+    tokens = np.random.default_rng(0).integers(1, 97, size=(2, length)).astype(np.int32)
+    tokens[1, :3] = pad  # a left-padded row
+    real = tokens != pad
+    positions = np.maximum(np.cumsum(real, axis=-1) - 1, 0).astype(np.int32)
+    causal = np.tril(np.ones((length, length), dtype=bool))
+    expected, _ = model(tokens, positions, None, real[:, None, :] & causal[None])
+    expected = np.asarray(expected)
+
+    cache = np.zeros((2, shape.num_kv_heads, length, shape.head_dim), np.float32)
+    caches = [(cache, cache) for _ in range(shape.num_layers)]
+    mask = real[:, None, :prompt_len] & causal[None, :prompt_len, :prompt_len]
+    logits, caches = decode._forward(
+        shape,
+        weights,
+        tokens[:, :prompt_len],
+        positions[:, :prompt_len],
+        caches,
+        0,
+        mask,
+        prefill=True,
+    )
+    np.testing.assert_allclose(logits, expected[:, prompt_len - 1], rtol=1e-4, atol=1e-4)
+    for t in range(prompt_len, length):
+        visible = real & (np.arange(length)[None, :] <= t)
+        logits, caches = decode._forward(
+            shape,
+            weights,
+            tokens[:, t : t + 1],
+            positions[:, t : t + 1],
+            caches,
+            t,
+            visible[:, None, :],
+            prefill=False,
+        )
+        np.testing.assert_allclose(logits, expected[:, t], rtol=1e-4, atol=1e-4)
