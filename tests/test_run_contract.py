@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,12 @@ from tunix_rt.datasets.schemas import SFTManifestRequest
 from tunix_rt.evals.schemas import EvaluateRequest
 from tunix_rt.runs.schemas import RunRequest
 from tunix_rt.training.config import ConfigError, GenerateConfig, parse_config
-from tunix_rt.training.params import TrainParams
+from tunix_rt.training.params import GRPO_FIELDS, TrainParams
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = TrainParams.model_json_schema()["properties"]
 # CLI option names that differ from the request field they set.
-CLI_RENAMED = {"timeout": "timeout_seconds", "queue_name": "queue"}
+CLI_RENAMED = {"timeout": "timeout_seconds", "queue_name": "queue", "reward": "rewards"}
 CLI_ONLY = {"config", "queue", "quiet"}  # --config FILE, --async, --quiet
 
 
@@ -43,6 +44,14 @@ def probes(prop: dict[str, Any]) -> list[tuple[Any, bool]]:
     """(value, accepted) pairs at the edges of one property's schema."""
     schema = _concrete(prop)
     values: list[tuple[Any, bool]] = []
+    if schema.get("$ref", "").endswith("/InitFrom"):  # a run reference
+        return [({"run_id": str(uuid.UUID(int=1))}, True), ({"run_id": "run-1"}, False)]
+    if schema.get("type") == "object":  # weights by name: each bound of a named weight
+        name = schema["propertyNames"]["enum"][0]
+        weight = schema["additionalProperties"]
+        return [
+            ({name: value}, ok) for value, ok in probes(weight) if not isinstance(value, str)
+        ] + [({"not-a-name": 1.0}, False)]
     choices = schema.get("enum") or ([schema["const"]] if "const" in schema else None)
     if choices:
         return [(c, True) for c in choices] + [("not-a-choice", False)]
@@ -93,7 +102,7 @@ def _child_accepts(name: str, value: Any) -> bool:
     try:
         parse_config(json.dumps(config))
     except ConfigError as exc:
-        assert str(exc).startswith(f"{name}:"), exc  # the error names the field
+        assert str(exc).startswith((f"{name}:", f"{name}.")), exc  # the error names the field
         return False
     return True
 
@@ -111,12 +120,17 @@ def _cli_accepts(name: str, value: Any, monkeypatch: pytest.MonkeyPatch) -> bool
     option = "--" + next((o for o, f in CLI_RENAMED.items() if f == name), name).replace("_", "-")
     # A boolean field is a --name/--no-name flag pair.
     given = ([option] if value else ["--no-" + option[2:]]) if isinstance(value, bool) else []
+    if name == "init_from":  # --init-from RUN_ID
+        given = [option, value["run_id"]]
+    elif name == "rewards":  # --reward NAME=WEIGHT, repeatable
+        given = [part for k, v in value.items() for part in (option, f"{k}={v}")]
     given = given or [option, str(value)]
     result = CliRunner().invoke(
         cli_app, ["runs", "submit", "--dataset-key", "d", "--model-id", "m", *given]
     )
     if result.exit_code == 0:
-        assert getattr(submitted[0], name) == value
+        got = getattr(submitted[0], name)
+        assert (got.model_dump(mode="json") if name == "init_from" else got) == value
         return True
     assert result.exit_code == 2 and name in result.output, result.output
     return False
@@ -140,6 +154,16 @@ async def test_the_api_refuses_exactly_what_the_contract_refuses(
     for case in CASES:
         name, value, ok = case.values
         body = {"dataset_key": "nope-v1", "model_id": "tunix-rt/tiny-gemma", name: value}
+        if name in GRPO_FIELDS or value == "grpo":
+            # GRPO's fields belong with algorithm grpo, which needs a run to start from
+            # (an unknown one: 404 once the fields are valid) and room for new tokens.
+            body = {
+                "dataset_key": "nope-v1",
+                "algorithm": "grpo",
+                "init_from": {"run_id": str(uuid.uuid4())},
+                "max_seq_length": 32768,
+                name: value,
+            }
         response = await client.post("/api/tunix/run", json=body)
         if ok:
             assert response.status_code == 404, (name, value, response.text)
@@ -156,6 +180,8 @@ def test_the_web_form_reads_the_contract_from_the_committed_openapi() -> None:
     for name, prop in CONTRACT.items():
         # FastAPI leaves out a null default (the property is simply optional).
         expected = {k: v for k, v in prop.items() if not (k == "default" and v is None)}
+        # Nested models are referenced from the document's components, not local $defs.
+        expected = json.loads(json.dumps(expected).replace('"#/$defs/', '"#/components/schemas/'))
         assert published[name] == expected, name
 
 

@@ -183,7 +183,11 @@ async def test_cancel_stops_a_running_grpo_child(
         ({"max_new_tokens": 128}, 422, "max_new_tokens"),  # no room for the prompt
         ({"rewards": {"bogus": 1.0}}, 422, "rewards"),
         ({"rewards": {"format": -1.0}}, 422, "rewards"),
-        ({"rewards": {"answer_correctness": 0.0}}, 422, "rewards"),
+        (
+            {"rewards": {"answer_correctness": 0.0, "format": 0.0, "step_validity": 0.0}},
+            422,
+            "rewards",
+        ),
         ({"lora_rank": 4}, 422, "lora_rank"),
         ({"completion_format": "answer_only"}, 422, "completion_format"),
         ({"model_id": "tunix-rt/small-gemma"}, 422, "model_id"),

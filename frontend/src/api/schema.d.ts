@@ -2205,7 +2205,7 @@ export interface components {
             queue: string;
             /**
              * Rewards
-             * @description GRPO: reward functions and their weights (default answer_correctness 1, format 0.1, step_validity 0.2).
+             * @description GRPO: weights by reward function, merged over the defaults (answer_correctness 1, format 0.1, step_validity 0.2); 0 turns one off.
              */
             rewards?: {
                 [key: string]: number;
@@ -2616,7 +2616,7 @@ export interface components {
             num_generations?: number | null;
             /**
              * Rewards
-             * @description GRPO: reward functions and their weights (default answer_correctness 1, format 0.1, step_validity 0.2).
+             * @description GRPO: weights by reward function, merged over the defaults (answer_correctness 1, format 0.1, step_validity 0.2); 0 turns one off.
              */
             rewards?: {
                 [key: string]: number;

@@ -315,7 +315,9 @@ function validateGrpo(form: FormState): { body?: RunRequest; errors: Errors } {
   }
   const rewards: Record<string, number> = {};
   for (const name of REWARD_NAMES) {
-    const [value, error] = numberField(form.rewards[name] ?? "", REWARD_BOUNDS);
+    const text = (form.rewards[name] ?? "").trim();
+    if (!text) continue; // left empty: the server's default weights apply when all are
+    const [value, error] = numberField(text, REWARD_BOUNDS);
     if (error) errors[`reward_${name}`] = error;
     else if (typeof value === "number") rewards[name] = value;
   }

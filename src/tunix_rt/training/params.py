@@ -124,8 +124,8 @@ class TrainParams(BaseModel):
     rewards: dict[RewardName, RewardWeight] | None = Field(
         default=None,
         description=(
-            "GRPO: reward functions and their weights (default answer_correctness 1, "
-            "format 0.1, step_validity 0.2)."
+            "GRPO: weights by reward function, merged over the defaults "
+            "(answer_correctness 1, format 0.1, step_validity 0.2); 0 turns one off."
         ),
     )
     lora_rank: LoraRank = Field(default=0, description="0 = full fine-tune.")
@@ -170,7 +170,7 @@ def algorithm_problem(params: TrainParams) -> tuple[str, str] | None:
     for name, neutral in SFT_ONLY.items():
         if getattr(params, name) != neutral:
             return name, f"not used by algorithm 'grpo' (leave it out or {neutral!r})"
-    if params.rewards is not None and not any(w > 0 for w in params.rewards.values()):
+    if not any(w > 0 for w in grpo_settings(params).rewards.values()):
         return "rewards", "at least one reward needs a weight above 0"
     new_tokens = params.max_new_tokens or GRPO_DEFAULTS.max_new_tokens
     if new_tokens >= params.max_seq_length:
@@ -181,10 +181,15 @@ def algorithm_problem(params: TrainParams) -> tuple[str, str] | None:
 
 
 def grpo_settings(params: TrainParams) -> GrpoSettings:
-    """A GRPO run's parameters with the defaults filled in."""
-    given = {
+    """A GRPO run's parameters with the defaults filled in; ``rewards`` given are merged
+    over the default weights (a weight of 0 turns a reward off)."""
+    given: dict[str, object] = {
         name: value
         for name in GrpoSettings.__dataclass_fields__
         if (value := getattr(params, name)) is not None
     }
-    return replace(GRPO_DEFAULTS, **given)
+    if params.rewards is not None:
+        weights: dict[str, float] = dict(GRPO_DEFAULTS.rewards)
+        weights.update({str(name): weight for name, weight in params.rewards.items()})
+        given["rewards"] = weights
+    return replace(GRPO_DEFAULTS, **given)  # type: ignore[arg-type]
