@@ -115,7 +115,9 @@ SUITES = {
         defaults={
             "model": "tunix-rt/tiny-gemma",
             "steps": 1500,
-            "count": None,  # per operation: 3000 + eval share
+            "count": None,  # per operation: train_counts + eval share
+            # More - and × than + (they are learned more slowly).
+            "train_counts": (2600, 3200, 3200),
             "eval": 360,
             "batch_size": 16,
             "learning_rate": 3e-3,
@@ -124,7 +126,7 @@ SUITES = {
             "control_steps": None,
             "control_max_seq_length": 48,
             "eval_every": None,  # set to steps: one eval loss at the end only
-            "max_new_tokens": 320,
+            "max_new_tokens": 256,  # the longest completion (×) is ≈ 200 tokens
             "eval_batch_size": 120,
         },
     ),
@@ -155,7 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--count",
         type=int,
         default=None,
-        help="traces to generate per operation (add2: 4000 + --eval; max 10000 in all)",
+        help="traces to generate per operation (add2: 4000 + --eval; mixed: 2600, 3200, 3200 "
+        "+ a third of --eval; max 10000 in all)",
     )
     ap.add_argument(
         "--counts",
@@ -185,6 +188,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.steps = 150 if args.steps is None else args.steps
         args.eval = 50 if args.eval is None else args.eval
     for key, value in suite.defaults.items():
+        if key == "train_counts":
+            continue
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.quick:
@@ -208,7 +213,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     elif suite.name == "add2":
         args.counts = [4000 + args.eval]
     else:
-        args.counts = [3000 + -(-args.eval // n_ops)] * n_ops
+        share = -(-args.eval // n_ops)
+        args.counts = [n + share for n in suite.defaults["train_counts"]]
     args.total = sum(args.counts)
     if not all(c >= 1 for c in args.counts) or args.total > 10_000:
         ap.error("traces must number from 1 to 10000 in all (the generator and build limit)")

@@ -128,7 +128,7 @@ def test_every_generated_step_checks_out_and_a_changed_number_does_not() -> None
 
 
 NEGATIVE_1_1 = """Reasoning:
-1. 348 - 460 < 0
+1. compare from the left: 3 vs 4, 4 vs 6, 8 vs 0, so the difference is < 0
 2. ones: 0 - 8 - 0 = -08, write 2 borrow 1
 3. tens: 6 - 4 - 1 = +01, write 1 borrow 0
 4. hundreds: 4 - 3 - 0 = +01, write 1 borrow 0
@@ -140,10 +140,13 @@ def test_trace_version_1_1_steps_check_and_wrong_ones_do_not() -> None:
     assert step_validity(["p"], [NEGATIVE_1_1]) == [1.0]
     assert check_step("ones: 7 + 5 + 0 = 12") is True
     assert check_step("ones: 7 + 5 + 0 = 13") is False
-    assert check_step("tens: 6 × 4 + 2 = 26") is True
-    assert check_step("tens: 6 × 4 + 2 = 24") is False
-    assert check_step("348 - 460 ≥ 0") is False
-    assert check_step("460 - 348 ≥ 0") is True
+    assert check_step("tens: 6 × 4 + 2 = 24 + 2 = 26") is True
+    assert check_step("tens: 6 × 4 + 2 = 26 + 2 = 28") is False
+    assert check_step("tens: 6 × 4 + 2 = 24 + 1 = 25") is False
+    assert check_step("compare from the left: 3 vs 4, 4 vs 6, so the difference is ≥ 0") is False
+    assert check_step("compare from the left: 4 vs 4, 6 vs 2, so the difference is ≥ 0") is True
+    assert check_step("compare from the left: 4 vs 4, 2 vs 6, so the difference is ≥ 0") is False
+    assert check_step("compare from the left: 4 vs 4, so the difference is ≥ 0") is True
     assert check_step("ones: 0 - 8 - 0 = -08, write 8 borrow 1") is False
     assert check_step("ones: 0 - 8 - 0 = +08, write 2 borrow 1") is False
     assert check_step("ones: 0 - 8 - 0 = -08, write 2 borrow 0") is False
