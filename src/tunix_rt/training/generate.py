@@ -150,6 +150,7 @@ def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
     batch = cfg.batch_size
     n = len(examples)
     t_gen = time.monotonic()
+    first_batch = None
     generated_tokens = 0
     with tmp.open("w", encoding="utf-8") as handle:
         for start in range(0, n, batch):
@@ -162,6 +163,8 @@ def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
                 output = cut_at_end_of_turn(adapter.decode(tokens))
                 handle.write(json.dumps({"id": example.id, "output": output}) + "\n")
             done = min(start + batch, n)
+            if first_batch is None:  # includes compiling (or loading) the programs
+                first_batch = time.monotonic() - t_gen
             say(f"generated {done}/{n}")
             emit("progress", done=done, total=n, elapsed_seconds=round(elapsed(), 3))
     tmp.replace(out_path)
@@ -170,6 +173,7 @@ def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
         "count": n,
         "output_file": str(out_path),
         "generate_seconds": round(seconds, 3),
+        "first_batch_seconds": round(first_batch or 0.0, 3),
         "tokens_per_second": round(generated_tokens / seconds, 1) if seconds else None,
         "max_prompt_length": max_prompt,
         "elapsed_seconds": round(elapsed(), 3),
