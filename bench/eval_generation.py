@@ -14,8 +14,8 @@ this process's memory: generation alone, no per-evaluation cost). Before the col
 warm evaluation the in-process JAX caches are cleared, so each traces and compiles (or
 loads) its programs as a new child process would; each also reports its first batch's
 seconds, which hold that per-evaluation cost. Tokens are the generated tokens up to the
-end of each answer, so padding and tokens after ``<end_of_turn>`` do not count. Outputs must be identical at every
-batch size (greedy decoding); the bench says so otherwise.
+end of each answer, so padding and tokens after ``<end_of_turn>`` do not count. Outputs
+must be identical at every batch size (greedy decoding); the bench says so otherwise.
 
 The same run also measures the previous path, Tunix's ``Sampler`` (what ``run_generate``
 still uses for LoRA and non-Gemma models), at batch 1 and 16 (``--no-baseline`` skips
