@@ -64,9 +64,9 @@ def render_examples(
 
 
 def render_prompts(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, str]]:
-    """Stored trace records → ``{"id", "prompt", "answer"}``: what GRPO samples from and
-    rewards against."""
-    from tunix_rt.datasets.formats import render_prompt
+    """Stored trace records → ``{"id", "prompt", "answer", "reference"}``: what GRPO
+    samples from and rewards against (``reference``: the trace's steps, one per line)."""
+    from tunix_rt.datasets.formats import render_prompt, step_texts
 
     for record in records:
         payload = record["payload"]
@@ -74,6 +74,7 @@ def render_prompts(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, str]
             "id": str(record["id"]),
             "prompt": render_prompt(str(payload["prompt"])),
             "answer": str(payload["final_answer"]),
+            "reference": "\n".join(" ".join(s.split()) for s in step_texts(payload)),
         }
 
 

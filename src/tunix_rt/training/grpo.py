@@ -63,6 +63,7 @@ def prompt_batches(prep: GrpoPrepared) -> Iterator[dict[str, np.ndarray]]:
         yield {
             "prompts": np.array([p.prompt for p in chosen]),
             "answer": np.array([p.answer for p in chosen]),
+            "reference": np.array([p.reference for p in chosen]),
         }
 
 
@@ -96,6 +97,7 @@ class _Reporter:
         rewards: np.ndarray,
         advantages: Any,
         answer: Sequence[str],
+        reference: Sequence[str] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         del prompts, advantages
@@ -109,7 +111,15 @@ class _Reporter:
             "reward_std": float(scores.std()),
             "accuracy": float(np.mean(right)),
             "format": float(np.mean(REWARDS["format"]([], list(completions)))),
-            "step_validity": float(np.mean(REWARDS["step_validity"]([], list(completions)))),
+            "step_validity": float(
+                np.mean(
+                    REWARDS["step_validity"](
+                        [],
+                        list(completions),
+                        reference=None if reference is None else _repeat(reference, completions),
+                    )
+                )
+            ),
             "completion_tokens": tokens / max(1, len(completions)),
             "generated_tokens": float(tokens),
             "at": time.monotonic(),

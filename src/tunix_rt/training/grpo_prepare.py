@@ -29,6 +29,7 @@ class Prompt:
     id: str
     prompt: str
     answer: str
+    reference: str = ""  # the trace's own steps, one per line ("" when unknown)
 
 
 @dataclass
@@ -72,7 +73,8 @@ class GrpoPrepared:
 
 
 def read_prompts(path: str) -> list[Prompt]:
-    """Read ``{"id","prompt","answer"}`` lines; ``ConfigError`` names the bad line."""
+    """Read ``{"id","prompt","answer"[,"reference"]}`` lines; ``ConfigError`` names the bad
+    line."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"data file not found: {path}")
@@ -92,7 +94,10 @@ def read_prompts(path: str) -> list[Prompt]:
                 raise ConfigError(f"{path}:{number}: 'prompt' must be a non-empty string")
             if not isinstance(answer, str) or not answer:
                 raise ConfigError(f"{path}:{number}: 'answer' must be a non-empty string")
-            prompts.append(Prompt(str(row.get("id", number)), prompt, answer))
+            reference = row.get("reference", "")
+            if not isinstance(reference, str):
+                raise ConfigError(f"{path}:{number}: 'reference' must be a string")
+            prompts.append(Prompt(str(row.get("id", number)), prompt, answer, reference))
     if not prompts:
         raise ConfigError(f"data file {path} holds no prompts")
     return prompts

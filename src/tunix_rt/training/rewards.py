@@ -11,11 +11,14 @@ parsing as evaluation, so what GRPO optimises is what the judges measure:
 - ``format`` — 1.0 for ``Reasoning:`` + steps numbered 1..n + ``Answer:`` as the last line
   (the ``format`` judge's ``ok``), 0.5 for a final answer line without that structure,
   0.0 otherwise.
-- ``step_validity`` — the share of the completion's steps that the generator which wrote
-  the training traces re-checks as arithmetically right (``check_step``); steps outside
-  its grammar are not counted; 0.0 when no step could be checked. A completion whose steps
-  are all right but whose answer is wrong still scores here: it is answer_correctness
-  that ties the steps to the result.
+- ``step_validity`` — with the problem's reference steps (the ``reference`` column: the
+  steps of the trace the prompt came from, one per line), the share of positions where
+  the completion writes exactly the generator's step (which re-checks the digits taken
+  from the problem as well as the arithmetic); without them, the share of the
+  completion's steps that re-check as arithmetically right (``check_step``; steps outside
+  its grammar are not counted; 0.0 when none could be checked). A completion whose steps
+  are right but whose answer is wrong still scores here: it is answer_correctness that
+  ties the steps to the result.
 
 ``weighted_rewards`` turns ``{name: weight}`` into the functions the learner is given.
 """
@@ -51,14 +54,39 @@ def format_reward(prompts: Sequence[str], completions: Sequence[str], **_: Any) 
     return scores
 
 
-def step_validity(prompts: Sequence[str], completions: Sequence[str], **_: Any) -> list[float]:
+def step_validity(
+    prompts: Sequence[str],
+    completions: Sequence[str],
+    reference: Sequence[str] | None = None,
+    **_: Any,
+) -> list[float]:
     del prompts
     scores = []
-    for text in completions:
-        verdicts = [check_step(step) for step in parse_output(text).steps]
+    references = list(reference) if reference is not None else [""] * len(completions)
+    for text, ref in zip(completions, references, strict=True):
+        steps = parse_output(text).steps
+        expected = [line for line in str(ref).split("\n") if line] if ref else []
+        if expected:
+            scores.append(_faithful_share(steps, expected))
+            continue
+        verdicts = [check_step(step) for step in steps]
         checked = [v for v in verdicts if v is not None]
         scores.append(sum(checked) / len(checked) if checked else 0.0)
     return scores
+
+
+def _faithful_share(steps: Sequence[str], expected: Sequence[str]) -> float:
+    """The share of positions where the completion writes the generator's own step for
+    this problem (over the longer of the two, so missing and extra steps both cost). A
+    step that re-checks arithmetically but took a wrong digit from the problem is wrong
+    here; where the generator's steps are deterministic, as the arithmetic generator's
+    are, this is the re-check against the problem itself."""
+    right = sum(
+        1
+        for got, want in zip(steps, expected, strict=False)
+        if " ".join(got.split()) == " ".join(want.split()) and check_step(got) is not False
+    )
+    return right / max(len(steps), len(expected))
 
 
 REWARDS: dict[str, RewardFn] = {
