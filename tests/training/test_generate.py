@@ -219,30 +219,34 @@ def test_gemma2_gqa_logits_match_tunix_model() -> None:
     expected, _ = model(tokens, positions, None, real[:, None, :] & causal[None])
     expected = np.asarray(expected)
 
-    cache = np.zeros((2, shape.num_kv_heads, length, shape.head_dim), np.float32)
-    caches = [(cache, cache) for _ in range(shape.num_layers)]
-    mask = real[:, None, :prompt_len] & causal[None, :prompt_len, :prompt_len]
-    logits, caches = decode._forward(
-        shape,
-        weights,
-        tokens[:, :prompt_len],
-        positions[:, :prompt_len],
-        caches,
-        0,
-        mask,
-        prefill=True,
-    )
-    np.testing.assert_allclose(logits, expected[:, prompt_len - 1], rtol=1e-4, atol=1e-4)
-    for t in range(prompt_len, length):
-        visible = real & (np.arange(length)[None, :] <= t)
+    for rows in ([0, 1], [1]):  # a batch, and one (left-padded) row: another cache layout
+        cache = np.zeros(
+            decode._cache_shape(len(rows), shape.num_kv_heads, length, shape.head_dim),
+            np.float32,
+        )
+        caches = [(cache, cache) for _ in range(shape.num_layers)]
+        mask = real[rows, None, :prompt_len] & causal[None, :prompt_len, :prompt_len]
         logits, caches = decode._forward(
             shape,
             weights,
-            tokens[:, t : t + 1],
-            positions[:, t : t + 1],
+            tokens[rows, :prompt_len],
+            positions[rows, :prompt_len],
             caches,
-            t,
-            visible[:, None, :],
-            prefill=False,
+            0,
+            mask,
+            prefill=True,
         )
-        np.testing.assert_allclose(logits, expected[:, t], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(logits, expected[rows, prompt_len - 1], rtol=1e-4, atol=1e-4)
+        for t in range(prompt_len, length):
+            visible = real[rows] & (np.arange(length)[None, :] <= t)
+            logits, caches = decode._forward(
+                shape,
+                weights,
+                tokens[rows, t : t + 1],
+                positions[rows, t : t + 1],
+                caches,
+                t,
+                visible[:, None, :],
+                prefill=False,
+            )
+            np.testing.assert_allclose(logits, expected[rows, t], rtol=1e-4, atol=1e-4)

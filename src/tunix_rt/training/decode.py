@@ -6,9 +6,11 @@ transpose the whole cache of every layer into ``[batch, heads, ...]`` before two
 batched dot products — work that grows with batch × cache size, not with the tokens
 decoded. This decoder runs the same Gemma forward pass (the model's own weights,
 Tunix's formulas: embedding scale, RMSNorm, RoPE, soft caps, sliding window, GELU MLP)
-with the cache stored as ``[batch, kv_heads, position, head_dim]``, the layout its
-attention reads, and the weight matrices reshaped for plain 2-D products once per call
-instead of once per step. Prefill and the whole decode loop are one compiled program:
+with the cache stored as ``[batch, kv_heads, position, head_dim]`` (``[kv_heads,
+position, head_dim]`` at batch 1), the layout its attention reads, and the weight
+matrices reshaped for plain 2-D products once per call instead of once per step,
+the arg-max as two plain reductions and a prefill that attends to the prompt only.
+Prefill and the whole decode loop are one compiled program:
 one dispatch per batch, and the loop stops as soon as every row has ended.
 
 Token choice follows ``tunix.generate.sampler``: greedy is the first arg-max; top-p
@@ -152,7 +154,7 @@ def _forward(
     weights: dict[str, Any],
     tokens: jax.Array,  # [B, T]
     positions: jax.Array,  # [B, T]
-    caches: list[tuple[jax.Array, jax.Array]],  # per layer: k, v [B, K, C, H]
+    caches: list[tuple[jax.Array, jax.Array]],  # per layer: k, v (see _cache_shape)
     start: jax.Array | int,  # cache slot of tokens[:, 0]
     mask: jax.Array,  # [B, T, S]: which of the S attended slots each token sees
     *,
@@ -185,14 +187,20 @@ def _forward(
         key = jnp.transpose(key, (0, 2, 1, 3))  # [B, K, T, H]
         value = jnp.transpose(value, (0, 2, 1, 3))
         k_cache, v_cache = caches[i]
-        k_cache = jax.lax.dynamic_update_slice(k_cache, key, (0, 0, start, 0))
-        v_cache = jax.lax.dynamic_update_slice(v_cache, value, (0, 0, start, 0))
+        merged = k_cache.ndim == 3  # [B*K, C, H]: see _cache_shape
+        if merged:
+            key, value = key.reshape(b * k, t, h), value.reshape(b * k, t, h)
+        at = (0, start, 0) if merged else (0, 0, start, 0)
+        k_cache = jax.lax.dynamic_update_slice(k_cache, key, at)
+        v_cache = jax.lax.dynamic_update_slice(v_cache, value, at)
         new_caches.append((k_cache, v_cache))
         if not prefill:
             key, value = k_cache, v_cache
         # [B, T, N, H] -> [B, K, T*G, H]: queries of one kv head side by side.
         grouped = jnp.transpose(q.reshape(b, t, k, g, h), (0, 2, 1, 3, 4)).reshape(b, k, t * g, h)
-        logits = jnp.einsum("bkqh,bksh->bkqs", grouped, key).reshape(b, k, t, g, attended)
+        if merged:
+            grouped = grouped.reshape(b * k, t * g, h)
+        logits = jnp.einsum("...qh,...sh->...qs", grouped, key).reshape(b, k, t, g, attended)
         if shape.attn_softcap is not None:
             logits = jnp.tanh(logits / shape.attn_softcap) * shape.attn_softcap
         layer_mask = mask
@@ -204,8 +212,8 @@ def _forward(
             )
             layer_mask = layer_mask & near
         logits = jnp.where(layer_mask[:, None, :, None, :], logits, _K_MASK)
-        probs = jax.nn.softmax(logits, axis=-1).reshape(b, k, t * g, attended)
-        encoded = jnp.einsum("bkqs,bksh->bkqh", probs, value).reshape(b, k, t, g, h)
+        probs = jax.nn.softmax(logits, axis=-1).reshape(*grouped.shape[:-1], attended)
+        encoded = jnp.einsum("...qs,...sh->...qh", probs, value).reshape(b, k, t, g, h)
         encoded = jnp.transpose(encoded, (0, 2, 1, 3, 4)).reshape(b, t, n * h)
         attn_out = encoded @ lw["out"]
         if shape.post_attn_norm:
@@ -221,6 +229,16 @@ def _forward(
     if shape.final_softcap is not None:
         out = jnp.tanh(out / shape.final_softcap) * shape.final_softcap
     return out, new_caches
+
+
+def _cache_shape(batch: int, kv_heads: int, length: int, head_dim: int) -> tuple[int, ...]:
+    """``[B, K, C, H]``; at batch 1 ``[K, C, H]``: with a unit batch dimension XLA:CPU
+    keeps two versions of each cache (with and without it) and copies the cache several
+    times every step (batch 1 ran 1.7× slower). Batch and heads merged the same way at
+    larger batches made them slower, so they keep the 4-D layout."""
+    if batch == 1:
+        return (kv_heads, length, head_dim)
+    return (batch, kv_heads, length, head_dim)
 
 
 def _first_argmax(logits: jax.Array) -> jax.Array:
@@ -270,7 +288,7 @@ def _generate(
     key = jax.random.PRNGKey(seed)
     cache_len = p + max_new_tokens
     dtype = weights["embedding"].dtype
-    cache_shape = (b, shape.num_kv_heads, cache_len, shape.head_dim)
+    cache_shape = _cache_shape(b, shape.num_kv_heads, cache_len, shape.head_dim)
     caches = [
         (jnp.zeros(cache_shape, dtype), jnp.zeros(cache_shape, dtype))
         for _ in range(shape.num_layers)
