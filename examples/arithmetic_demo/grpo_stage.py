@@ -1,0 +1,199 @@
+"""The demo's GRPO stage (``run_demo.py --grpo``): reinforcement learning that must raise
+held-out accuracy over its SFT start.
+
+1. ``POST /api/tunix/run``  an SFT run with steps, shorter than the main one, so its model
+                            is below the ceiling the main run reaches
+2. ``POST /api/tunix/runs/{id}/evaluate``  its held-out accuracy: the start
+3. ``POST /api/tunix/run``  ``algorithm: grpo`` from that run (``init_from``) on the same
+                            training prompts, rewarded by answer_correctness, format and
+                            step_validity
+4. ``POST /api/tunix/runs/{id}/evaluate``  the GRPO model's held-out accuracy
+
+Both evaluations are greedy on the same held-out split, judged by ``answer_correctness``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+Call = Callable[..., Awaitable[Any]]
+Phase = Callable[[str], float]
+Done = Callable[[str, float, str], None]
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    group = ap.add_argument_group("GRPO stage (--grpo)")
+    group.add_argument(
+        "--grpo", action="store_true", help="add a GRPO stage from a shorter SFT run"
+    )
+    group.add_argument(
+        "--grpo-sft-steps",
+        type=int,
+        default=None,
+        help="steps of the SFT run GRPO starts from (default: 40%% of --steps)",
+    )
+    group.add_argument("--grpo-steps", type=int, default=60, help="GRPO steps (60)")
+    group.add_argument("--grpo-batch-size", type=int, default=16, help="prompts per step (16)")
+    group.add_argument("--grpo-generations", type=int, default=4, help="completions each (4)")
+    group.add_argument("--grpo-temperature", type=float, default=0.8, help="rollouts (0.8)")
+    group.add_argument("--grpo-learning-rate", type=float, default=1e-4, help="(1e-4)")
+    group.add_argument("--grpo-beta", type=float, default=0.04, help="KL weight (0.04)")
+
+
+async def evaluate(
+    client: httpx.AsyncClient, call: Call, run_id: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    ev = await call(
+        client,
+        "POST",
+        f"/api/tunix/runs/{run_id}/evaluate",
+        json={
+            "judge_override": "answer_correctness",
+            "batch_size": args.eval_batch_size,
+            "max_new_tokens": args.max_new_tokens,
+            "temperature": 0.0,
+        },
+    )
+    details = ev["detailed_metrics"][0]["details"] if ev["detailed_metrics"] else {}
+    total = int(details.get("total", ev["item_count"]))
+    accuracy = float(ev["metrics"].get("accuracy", ev["score"] / 100))
+    return {
+        "run_id": run_id,
+        "accuracy": accuracy,
+        "correct": int(details.get("correct", round(accuracy * total))),
+        "total": total,
+        "by_category": details.get("by_category") or {},
+    }
+
+
+async def run_stage(
+    client: httpx.AsyncClient,
+    call: Call,
+    args: argparse.Namespace,
+    dataset_key: str,
+    start: Phase,
+    done: Done,
+) -> dict[str, Any]:
+    sft_steps = args.grpo_sft_steps or max(1, int(args.steps * 0.4))
+    t0 = start(f"train the GRPO start (reasoning, {sft_steps} steps)")
+    sft = await call(
+        client,
+        "POST",
+        "/api/tunix/run",
+        params={"mode": "sync"},
+        json={
+            "dataset_key": dataset_key,
+            "model_id": args.model,
+            "dry_run": False,
+            "learning_rate": args.learning_rate,
+            "num_epochs": 1,
+            "batch_size": args.batch_size,
+            "max_seq_length": args.max_seq_length,
+            "max_steps": sft_steps,
+            "warmup_steps": min(args.warmup, sft_steps),
+            "seed": args.seed,
+        },
+    )
+    _check(sft, "GRPO start")
+    done("train the GRPO start", t0, f"run {sft['run_id']}")
+    t0 = start("evaluate the GRPO start")
+    before = await evaluate(client, call, sft["run_id"], args)
+    done("evaluate the GRPO start", t0, f"{before['correct']}/{before['total']}")
+
+    t0 = start(
+        f"GRPO {args.grpo_steps} steps × {args.grpo_batch_size} prompts × "
+        f"{args.grpo_generations} completions"
+    )
+    t_grpo = time.monotonic()
+    grpo = await call(
+        client,
+        "POST",
+        "/api/tunix/run",
+        params={"mode": "sync"},
+        json={
+            "dataset_key": dataset_key,
+            "algorithm": "grpo",
+            "init_from": {"run_id": sft["run_id"]},
+            "dry_run": False,
+            "learning_rate": args.grpo_learning_rate,
+            "batch_size": args.grpo_batch_size,
+            "max_steps": args.grpo_steps,
+            "max_seq_length": args.max_seq_length,
+            "num_generations": args.grpo_generations,
+            "temperature": args.grpo_temperature,
+            "beta": args.grpo_beta,
+            "max_new_tokens": args.max_new_tokens,
+            "seed": args.seed,
+        },
+    )
+    _check(grpo, "GRPO")
+    metrics = await call(client, "GET", f"/api/tunix/runs/{grpo['run_id']}/metrics")
+    rewards = [p["reward_mean"] for p in metrics["data"] if p["reward_mean"] is not None]
+    done("GRPO", t0, f"run {grpo['run_id']}, reward {_span(rewards)}")
+    grpo_seconds = time.monotonic() - t_grpo
+    t0 = start("evaluate GRPO")
+    after = await evaluate(client, call, grpo["run_id"], args)
+    done("evaluate GRPO", t0, f"{after['correct']}/{after['total']}")
+    return {
+        "sft_steps": sft_steps,
+        "before": before,
+        "after": after,
+        "grpo_seconds": grpo_seconds,
+        "first_reward": rewards[0] if rewards else None,
+        "last_reward": rewards[-1] if rewards else None,
+    }
+
+
+def report_lines(stage: dict[str, Any], operations: list[str]) -> tuple[list[str], bool]:
+    """The stage's lines for the demo's report and whether GRPO raised accuracy."""
+    before, after = stage["before"], stage["after"]
+    gain = after["accuracy"] - before["accuracy"]
+    # The standard error of the difference of two accuracies on n problems each.
+    n = max(1, before["total"])
+    se = math.sqrt(
+        (
+            before["accuracy"] * (1 - before["accuracy"])
+            + after["accuracy"] * (1 - after["accuracy"])
+        )
+        / n
+    )
+    reward = _span([stage["first_reward"], stage["last_reward"]])
+    lines = [
+        "",
+        f"GRPO stage: SFT start ({stage['sft_steps']} steps) → GRPO, held-out exact match",
+        f"  SFT start: {before['correct']}/{before['total']} = {before['accuracy']:.1%}"
+        + _ops(before, operations),
+        f"  GRPO     : {after['correct']}/{after['total']} = {after['accuracy']:.1%}"
+        + _ops(after, operations),
+        f"  change   : {gain * 100:+.1f} points (standard error {se * 100:.1f}); GRPO took "
+        f"{stage['grpo_seconds']:.0f} s, mean reward {reward}",
+    ]
+    return lines, gain > 0
+
+
+def _ops(result: dict[str, Any], operations: list[str]) -> str:
+    parts = []
+    for op in operations:
+        cell = result["by_category"].get(op)
+        if cell:
+            parts.append(f"{op} {cell['accuracy']:.1%}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _span(values: list[float | None]) -> str:
+    shown = [v for v in values if v is not None]
+    return f"{shown[0]:.3f} → {shown[-1]:.3f}" if shown else "—"
+
+
+def _check(run: dict[str, Any], what: str) -> None:
+    if run["status"] != "completed":
+        raise RuntimeError(
+            f"{what} run {run['run_id']} ended {run['status']}: {run['message']}\n"
+            f"{run['stderr'][-3000:]}"
+        )
