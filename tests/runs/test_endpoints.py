@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import serve_in_process
 from tests.runs.conftest import Sessionmaker, add_run, get_row
-from tunix_rt.app import create_app
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
 from tunix_rt.models.run import RUN_STATUSES, Run, RunLog, RunMetric
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-
-@pytest.fixture
-def run_app(run_settings: Settings) -> FastAPI:
-    return create_app(run_settings)
-
-
-@pytest.fixture
-async def api(run_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with serve_in_process(run_app) as client:
-        yield client
 
 
 async def add_lines(sm: Sessionmaker, run_id: uuid.UUID, lines: list[tuple[str, str]]) -> None:

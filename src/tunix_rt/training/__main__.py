@@ -12,12 +12,8 @@ import signal
 import sys
 import traceback
 from types import FrameType
-from typing import TYPE_CHECKING
 
 from tunix_rt.training.protocol import exit_when_orphaned
-
-if TYPE_CHECKING:
-    from tunix_rt.training.config import TrainConfig
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -65,33 +61,23 @@ def main(argv: list[str] | None = None) -> int:
             say(f"done: {summary['count']} outputs in {summary['generate_seconds']}s")
             return 0
         say(f"task {cfg.task}: run {cfg.run_id}, model {cfg.model_id}, {cfg.algorithm}")
+        # Each algorithm's stage module: prepare (jax-free), dry-run report, train (jax).
         if cfg.algorithm == "grpo":
-            return _grpo(cfg)
-        from tunix_rt.training.prepare import dry_run_report, prepare, write_resolved_config
-
-        prep = prepare(cfg)
-        write_resolved_config(prep)
+            from tunix_rt.training import grpo_prepare as stage
+        else:
+            from tunix_rt.training import prepare as stage  # type: ignore[no-redef]
+        prep = stage.prepare(cfg)
+        stage.write_resolved_config(prep)
         if cfg.task == "dry_run":
-            report = dry_run_report(prep)
+            report = stage.dry_run_report(prep)
             emit("dry_run", **report)
-            say(
-                f"dry run ok: {report['train_examples']} train / {report['eval_examples']} eval "
-                f"examples, {report['truncated_examples']} truncated at {cfg.max_seq_length} "
-                f"tokens, {report['param_count']:,} parameters, "
-                f"~{report['memory_estimate_bytes'] / 2**20:.0f} MiB, "
-                f"{report['total_steps']} steps"
-            )
+            say(stage.dry_run_summary(report))
             emit("done", task="dry_run", final_step=0)
             return 0
         _quiet_logs()
-        from tunix_rt.training.train import run_train
-
-        summary = run_train(prep)
+        summary = stage.train(prep)
         emit("done", task="train", **summary)
-        say(
-            f"done: step {summary['final_step']}, loss {summary['first_loss']} -> "
-            f"{summary['final_loss']}, model saved to {prep.out / 'model'}"
-        )
+        say(stage.done_summary(summary, prep))
         return 0
     except ConfigError as exc:
         return _fail(str(exc))
@@ -101,35 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         sys.stderr.flush()
         return 1
-
-
-def _grpo(cfg: TrainConfig) -> int:
-    from tunix_rt.training import grpo_prepare
-    from tunix_rt.training.protocol import emit, say
-
-    prep = grpo_prepare.prepare_grpo(cfg)
-    grpo_prepare.write_resolved_config(prep)
-    if cfg.task == "dry_run":
-        report = grpo_prepare.dry_run_report(prep)
-        emit("dry_run", **report)
-        say(
-            f"dry run ok: GRPO from {prep.init_dir} on {report['train_examples']} prompts "
-            f"(≤ {report['max_prompt_length']} tokens, {report['truncated_examples']} "
-            f"truncated), {report['completions_per_step']} completions per step, "
-            f"{report['total_steps']} steps"
-        )
-        emit("done", task="dry_run", final_step=0)
-        return 0
-    _quiet_logs()
-    from tunix_rt.training.grpo import run_grpo
-
-    summary = run_grpo(prep)
-    emit("done", task="train", **summary)
-    say(
-        f"done: step {summary['final_step']}, reward {summary['first_reward']} -> "
-        f"{summary['final_reward']}, model saved to {prep.out / 'model'}"
-    )
-    return 0
 
 
 def _quiet_logs() -> None:

@@ -38,12 +38,12 @@ class Encoded:
         return int((self.tokens != 0).sum())
 
 
-def read_examples(path: str, *, require_completion: bool = True) -> list[Example]:
-    """Read ``{"id","prompt","completion"}`` lines; ``ConfigError`` names the bad line."""
+def read_rows(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` of each non-blank JSONL line; ``ConfigError`` names a
+    missing file or a line that is not a JSON object."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"data file not found: {path}")
-    examples: list[Example] = []
     with file.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -54,15 +54,22 @@ def read_examples(path: str, *, require_completion: bool = True) -> list[Example
                 raise ConfigError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise ConfigError(f"{path}:{number}: each line must be a JSON object")
-            prompt = row.get("prompt")
-            completion = row.get("completion", "")
-            if not isinstance(prompt, str) or not prompt:
-                raise ConfigError(f"{path}:{number}: 'prompt' must be a non-empty string")
-            if require_completion and (not isinstance(completion, str) or not completion):
-                raise ConfigError(f"{path}:{number}: 'completion' must be a non-empty string")
-            examples.append(
-                Example(id=str(row.get("id", number)), prompt=prompt, completion=completion or "")
-            )
+            yield number, row
+
+
+def read_examples(path: str, *, require_completion: bool = True) -> list[Example]:
+    """Read ``{"id","prompt","completion"}`` lines; ``ConfigError`` names the bad line."""
+    examples: list[Example] = []
+    for number, row in read_rows(path):
+        prompt = row.get("prompt")
+        completion = row.get("completion", "")
+        if not isinstance(prompt, str) or not prompt:
+            raise ConfigError(f"{path}:{number}: 'prompt' must be a non-empty string")
+        if require_completion and (not isinstance(completion, str) or not completion):
+            raise ConfigError(f"{path}:{number}: 'completion' must be a non-empty string")
+        examples.append(
+            Example(id=str(row.get("id", number)), prompt=prompt, completion=completion or "")
+        )
     if not examples:
         raise ConfigError(f"data file {path} holds no examples")
     return examples

@@ -37,21 +37,14 @@ from tunix_rt.training.prepare import CHECKPOINTS_DIR
 from tunix_rt.training.protocol import MetricsFile, elapsed, emit, say
 from tunix_rt.training.rewards import REWARDS, weighted_rewards
 from tunix_rt.training.tokenizer import END_OF_TURN
+from tunix_rt.training.train import warmup_cosine
 
 # Tunix's actor trainer records these per step (jax.monitoring scalars "actor/train/NAME").
 _ACTOR_METRICS = ("loss", "kl", "grad_norm")
 
 
 def schedule(prep: GrpoPrepared) -> optax.Schedule:
-    lr = prep.cfg.learning_rate
-    total = max(prep.total_steps, 1)
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=lr,
-        warmup_steps=prep.warmup_steps,
-        decay_steps=max(total, prep.warmup_steps + 1),
-        end_value=lr * 0.1,
-    )
+    return warmup_cosine(prep.cfg.learning_rate, prep.total_steps, prep.warmup_steps)
 
 
 def prompt_batches(prep: GrpoPrepared) -> Iterator[dict[str, np.ndarray]]:

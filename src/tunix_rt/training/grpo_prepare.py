@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunix_rt.training.config import FINAL_MODEL_FILE, ConfigError, TrainConfig
-from tunix_rt.training.data import steps_per_epoch, total_steps
+from tunix_rt.training.data import read_rows, steps_per_epoch, total_steps
 from tunix_rt.training.params import GrpoSettings, algorithm_problem, grpo_settings
 from tunix_rt.training.prepare import RESOLVED_CONFIG, TOKENIZER_DIR
 from tunix_rt.training.presets import param_count
@@ -75,35 +75,22 @@ class GrpoPrepared:
 def read_prompts(path: str) -> list[Prompt]:
     """Read ``{"id","prompt","answer"[,"reference"]}`` lines; ``ConfigError`` names the bad
     line."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"data file not found: {path}")
     prompts: list[Prompt] = []
-    with file.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise ConfigError(f"{path}:{number}: each line must be a JSON object")
-            prompt, answer = row.get("prompt"), row.get("answer")
-            if not isinstance(prompt, str) or not prompt:
-                raise ConfigError(f"{path}:{number}: 'prompt' must be a non-empty string")
-            if not isinstance(answer, str) or not answer:
-                raise ConfigError(f"{path}:{number}: 'answer' must be a non-empty string")
-            reference = row.get("reference", "")
-            if not isinstance(reference, str):
-                raise ConfigError(f"{path}:{number}: 'reference' must be a string")
-            prompts.append(Prompt(str(row.get("id", number)), prompt, answer, reference))
+    for number, row in read_rows(path):
+        prompt, answer = row.get("prompt"), row.get("answer")
+        reference = row.get("reference", "")
+        for name, value in (("prompt", prompt), ("answer", answer)):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{path}:{number}: '{name}' must be a non-empty string")
+        if not isinstance(reference, str):
+            raise ConfigError(f"{path}:{number}: 'reference' must be a string")
+        prompts.append(Prompt(str(row.get("id", number)), str(prompt), str(answer), reference))
     if not prompts:
         raise ConfigError(f"data file {path} holds no prompts")
     return prompts
 
 
-def prepare_grpo(cfg: TrainConfig) -> GrpoPrepared:
+def prepare(cfg: TrainConfig) -> GrpoPrepared:
     problem = algorithm_problem(cfg)
     if problem is not None:
         raise ConfigError(f"{problem[0]}: {problem[1]}")
@@ -182,3 +169,24 @@ def dry_run_report(prep: GrpoPrepared) -> dict[str, Any]:
         "steps_per_epoch": prep.steps_per_epoch,
         "warmup_steps": prep.warmup_steps,
     }
+
+
+def dry_run_summary(report: dict[str, Any]) -> str:
+    return (
+        f"dry run ok: GRPO from {report['init_dir']} on {report['train_examples']} prompts "
+        f"(≤ {report['max_prompt_length']} tokens, {report['truncated_examples']} truncated), "
+        f"{report['completions_per_step']} completions per step, {report['total_steps']} steps"
+    )
+
+
+def train(prep: GrpoPrepared) -> dict[str, Any]:
+    from tunix_rt.training.grpo import run_grpo  # jax: imported only to train
+
+    return run_grpo(prep)
+
+
+def done_summary(summary: dict[str, Any], prep: GrpoPrepared) -> str:
+    return (
+        f"done: step {summary['final_step']}, reward {summary['first_reward']} -> "
+        f"{summary['final_reward']}, model saved to {prep.out / 'model'}"
+    )

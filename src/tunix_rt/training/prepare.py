@@ -182,3 +182,25 @@ def dry_run_report(prep: Prepared) -> dict[str, Any]:
         "lora_rank": cfg.lora_rank,
     }
     return report
+
+
+def dry_run_summary(report: dict[str, Any]) -> str:
+    return (
+        f"dry run ok: {report['train_examples']} train / {report['eval_examples']} eval "
+        f"examples, {report['truncated_examples']} truncated at {report['max_seq_length']} "
+        f"tokens, {report['param_count']:,} parameters, "
+        f"~{report['memory_estimate_bytes'] / 2**20:.0f} MiB, {report['total_steps']} steps"
+    )
+
+
+def train(prep: Prepared) -> dict[str, Any]:
+    from tunix_rt.training.train import run_train  # jax: imported only to train
+
+    return run_train(prep)
+
+
+def done_summary(summary: dict[str, Any], prep: Prepared) -> str:
+    return (
+        f"done: step {summary['final_step']}, loss {summary['first_loss']} -> "
+        f"{summary['final_loss']}, model saved to {prep.out / 'model'}"
+    )

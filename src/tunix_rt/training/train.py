@@ -61,16 +61,19 @@ def eval_batches(data: Encoded, batch_size: int) -> list[Any]:
     ]
 
 
-def schedule(prep: Prepared) -> optax.Schedule:
-    lr = prep.cfg.learning_rate
-    total = max(prep.total_steps, 1)
+def warmup_cosine(learning_rate: float, total_steps: int, warmup_steps: int) -> optax.Schedule:
+    """Linear warm-up from 0, then cosine decay to a tenth (SFT and GRPO alike)."""
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0,
-        peak_value=lr,
-        warmup_steps=prep.warmup_steps,
-        decay_steps=max(total, prep.warmup_steps + 1),
-        end_value=lr * 0.1,
+        peak_value=learning_rate,
+        warmup_steps=warmup_steps,
+        decay_steps=max(total_steps, 1, warmup_steps + 1),
+        end_value=learning_rate * 0.1,
     )
+
+
+def schedule(prep: Prepared) -> optax.Schedule:
+    return warmup_cosine(prep.cfg.learning_rate, prep.total_steps, prep.warmup_steps)
 
 
 def optimizer(prep: Prepared) -> optax.GradientTransformation:
