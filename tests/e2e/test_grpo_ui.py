@@ -5,7 +5,7 @@ data-testid values added for GRPO:
   launch:     launch:algorithm  launch:init-from  launch:num-generations  launch:beta
               launch:temperature  launch:max-new-tokens  launch:reward-answer-correctness
               launch:reward-format  launch:reward-step-validity
-  run:        run:grpo-stats  run:reward  run:accuracy  run:reward-chart
+  run:        run:kind  run:init-from  run:grpo-stats  run:reward  run:accuracy  run:reward-chart
               (data-train-points = reward points, data-eval-points = accuracy points)
 """
 
@@ -93,6 +93,8 @@ def test_grpo_from_the_launch_form(page: Page, server_url: str) -> None:
         "data-status", "completed", timeout=RUN_DONE_MS
     )
     expect(page.get_by_test_id("run:step")).to_have_text("2")
+    expect(page.get_by_test_id("run:kind")).to_contain_text("GRPO")
+    expect(page.get_by_test_id("run:init-from")).to_have_text(sft["run_id"])
     expect(page.get_by_test_id("run:accuracy")).to_have_text(re.compile(r"^\d+(\.\d)?%$"))
     expect(page.get_by_test_id("run:reward")).to_have_text(re.compile(r"^-?\d"))
     expect(page.get_by_test_id("run:reward-chart")).to_have_attribute("data-train-points", "2")

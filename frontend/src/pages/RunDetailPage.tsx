@@ -53,12 +53,21 @@ export function RunDetailPage() {
   );
 }
 
+/** The run a GRPO run continues (its config's init_from), if any. */
+function initFromOf(run: Run): string | null {
+  const from = (run.config as { init_from?: { run_id?: unknown } } | null)?.init_from;
+  return typeof from?.run_id === "string" ? from.run_id : null;
+}
+
 function RunSummaryPanel({ run }: { run: Run }) {
+  const grpoStart = initFromOf(run);
   return (
     <section className="panel">
       <div className="row">
         <StatusBadge status={run.status} testId="run:status" />
-        <span className="hint">{run.kind ?? "train"} · {run.mode}</span>
+        <span className="hint" data-testid="run:kind">
+          {run.kind ?? "train"}{grpoStart ? " · GRPO" : ""} · {run.mode}
+        </span>
       </div>
       <dl className="details">
         <div><dt>Dataset</dt><dd>
@@ -73,6 +82,9 @@ function RunSummaryPanel({ run }: { run: Run }) {
         <div><dt>Completed</dt><dd>{run.completed_at ? formatDate(run.completed_at) : "—"}</dd></div>
         <div><dt>Duration</dt><dd data-testid="run:duration">{formatDuration(run.duration_seconds)}</dd></div>
         <div><dt>Exit code</dt><dd data-testid="run:exit-code">{run.exit_code ?? "—"}</dd></div>
+        {grpoStart && (
+          <div><dt>Starts from</dt><dd><Link to={`/runs/${grpoStart}`} className="mono" data-testid="run:init-from">{grpoStart}</Link></dd></div>
+        )}
         {run.parent_run_id && (
           <div><dt>Evaluates</dt><dd><Link to={`/runs/${run.parent_run_id}`} className="mono">{run.parent_run_id}</Link></dd></div>
         )}
