@@ -1,9 +1,11 @@
 """The demo's GRPO stage (``run_demo.py --grpo``): reinforcement learning that must raise
 held-out accuracy over its SFT start.
 
-1. ``POST /api/tunix/run``  an SFT run with steps, shorter than the main one, so its model
-                            is below the ceiling the main run reaches
-2. ``POST /api/tunix/runs/{id}/evaluate``  its held-out accuracy: the start
+1. the start: the demo's with-steps SFT run when it is below its ceiling (the default:
+   the suite's target was not reached), or with ``--grpo-sft-steps N`` a shorter SFT run
+   with steps (``POST /api/tunix/run``)
+2. ``POST /api/tunix/runs/{id}/evaluate``  the start's held-out accuracy (the main run's
+   evaluation is reused)
 3. ``POST /api/tunix/run``  ``algorithm: grpo`` from that run (``init_from``) on the same
                             training prompts, rewarded by answer_correctness, format and
                             step_validity
@@ -36,7 +38,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         "--grpo-sft-steps",
         type=int,
         default=None,
-        help="steps of the SFT run GRPO starts from (default: 40%% of --steps)",
+        help="train a separate, shorter SFT run of N steps to start from (default: start "
+        "from the demo's with-steps run)",
     )
     group.add_argument("--grpo-steps", type=int, default=60, help="GRPO steps (60)")
     group.add_argument("--grpo-batch-size", type=int, default=16, help="prompts per step (16)")
@@ -79,7 +82,13 @@ async def run_stage(
     dataset_key: str,
     start: Phase,
     done: Done,
+    main: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """``main``: the demo's with-steps run and its evaluation, the start unless
+    ``--grpo-sft-steps`` asks for a shorter one."""
+    if main is not None and args.grpo_sft_steps is None:
+        before = {k: main[k] for k in ("run_id", "accuracy", "correct", "total", "by_category")}
+        return await _grpo(client, call, args, dataset_key, start, done, before, main["steps"])
     sft_steps = args.grpo_sft_steps or max(1, int(args.steps * 0.4))
     t0 = start(f"train the GRPO start (reasoning, {sft_steps} steps)")
     sft = await call(
@@ -105,7 +114,19 @@ async def run_stage(
     t0 = start("evaluate the GRPO start")
     before = await evaluate(client, call, sft["run_id"], args)
     done("evaluate the GRPO start", t0, f"{before['correct']}/{before['total']}")
+    return await _grpo(client, call, args, dataset_key, start, done, before, sft_steps)
 
+
+async def _grpo(
+    client: httpx.AsyncClient,
+    call: Call,
+    args: argparse.Namespace,
+    dataset_key: str,
+    start: Phase,
+    done: Done,
+    before: dict[str, Any],
+    sft_steps: int,
+) -> dict[str, Any]:
     t0 = start(
         f"GRPO {args.grpo_steps} steps × {args.grpo_batch_size} prompts × "
         f"{args.grpo_generations} completions"
@@ -119,7 +140,7 @@ async def run_stage(
         json={
             "dataset_key": dataset_key,
             "algorithm": "grpo",
-            "init_from": {"run_id": sft["run_id"]},
+            "init_from": {"run_id": before["run_id"]},
             "dry_run": False,
             "learning_rate": args.grpo_learning_rate,
             "batch_size": args.grpo_batch_size,

@@ -28,6 +28,11 @@ Suites:
 
 Both exit 1 when a held-out prompt also occurs in the training split.
 
+``--grpo`` adds a GRPO stage (``grpo_stage.py``): ``algorithm: grpo`` from the with-steps
+run (or, with ``--grpo-sft-steps N``, from a shorter SFT run), evaluated on the same
+held-out split; the demo then exits 0 only when GRPO raised held-out accuracy over its
+start as well. The suite's time budget does not include the GRPO stage.
+
     .venv/bin/python examples/arithmetic_demo/run_demo.py                 # add2, ~8 min
     .venv/bin/python examples/arithmetic_demo/run_demo.py --quick         # 150-step smoke check
     .venv/bin/python examples/arithmetic_demo/run_demo.py --suite mixed   # ~15 min
@@ -45,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpo_stage
 import httpx
 
 from tunix_rt.app import create_app
@@ -182,6 +188,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="train on batches of similar lengths, each padded only to its longest example",
     )
+    grpo_stage.add_arguments(ap)
     args = ap.parse_args(argv)
     suite = SUITES[args.suite]
     if args.quick:
@@ -430,6 +437,19 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                     )
                 phases.done(f"evaluate {label}", t0, f"{correct}/{total} = {accuracy:.1%}")
 
+            # The suite's time budget covers the phases so far, not the GRPO stage.
+            args.main_phases = len(phases.times)
+            if args.grpo:
+                results["grpo"] = await grpo_stage.run_stage(
+                    client,
+                    call,
+                    args,
+                    dataset_key,
+                    phases.start,
+                    phases.done,
+                    main=results["reasoning"],
+                )
+
     return report(args, results, phases)
 
 
@@ -477,8 +497,11 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], phases:
     print("Wall time per phase:")
     for name, dt in phases.times:
         print(f"  {name:<26}{dt:>9.1f} s")
-    wall = sum(dt for _, dt in phases.times)
+    wall = sum(dt for _, dt in phases.times[: args.main_phases])
     print(f"  {'total':<26}{wall:>9.1f} s")
+    if len(phases.times) > args.main_phases:
+        stage_s = sum(dt for _, dt in phases.times[args.main_phases :])
+        print(f"  {'(+ GRPO stage)':<26}{stage_s:>9.1f} s")
     for r in (steps, ctrl):
         if "wrong_example" in r:
             print(f"  a wrong answer ({r['label']}): {r['wrong_example']}")
@@ -491,11 +514,20 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], phases:
         why.append(f"only {gap * 100:.1f} points above control (< {suite.margin * 100:.0f})")
     if suite.max_wall_s is not None and wall > suite.max_wall_s:
         why.append(f"took {wall:.0f} s > {suite.max_wall_s:.0f} s")
+    if "grpo" in results:
+        lines, improved = grpo_stage.report_lines(
+            results["grpo"], [op.category for op in suite.operations]
+        )
+        print("\n".join(lines))
+        print()
+        if not improved:
+            why.append("GRPO did not raise held-out accuracy over its SFT start")
     if not why:
         print(
             f"PASS: with steps {steps['accuracy']:.1%} ≥ {suite.target:.0%} and "
             f"{gap * 100:.1f} points above the control"
             + ("" if suite.max_wall_s is None else f", {wall:.0f} s ≤ {suite.max_wall_s:.0f} s")
+            + ("; GRPO raised held-out accuracy" if "grpo" in results else "")
         )
         return 0
     print("FAIL: " + "; ".join(why) + (" (expected with --quick)" if args.quick else ""))
