@@ -7,16 +7,13 @@ can learn (trace version 1.1):
 - addition, column by column from the ones, the carry in written as the third term and the
   column sum always with two digits (its tens digit is the carry out), one column more
   than the longer operand: ``ones: 7 + 9 + 0 = 16``, ``tens: 2 + 1 + 1 = 04``
-- subtraction: first the sign, from the digits compared most significant first
-  (``compare from the left: 3 vs 4, 4 vs 6, 8 vs 0, so the difference is < 0``; then the
-  columns work out 460 - 348 and the result is negated), then column by column the signed
-  difference with two digits and an explicit borrow: ``ones: 0 - 8 - 0 = -08, write 2
-  borrow 1``
+- subtraction: first the sign (``827 - 515 ≥ 0``; ``348 - 460 < 0``, then the columns work
+  out 460 - 348 and the result is negated), then column by column the signed difference
+  with two digits and an explicit borrow: ``ones: 0 - 8 - 0 = -08, write 2 borrow 1``
 - multiplication: long multiplication, for each digit of the second factor the columns of
-  the first (``tens: 6 × 4 + 2 = 24 + 2 = 26``: the table product, then the carry) and
-  the partial product shifted to its place and zero-padded to the width of the product
-  (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the partial products added column by
-  column.
+  the first (``tens: 6 × 4 + 0 = 24``) and the partial product shifted to its place and
+  zero-padded to the width of the product (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the
+  partial products added column by column.
 
 Every step of a problem shape has one length (two-digit column results, the same columns
 for every problem), so the n-th step of every 3-digit addition sits at the same place: a
@@ -144,40 +141,27 @@ def _sub_columns(big: int, small: int, steps: _Steps) -> None:
         borrow = borrow_out
 
 
-def _compare(a: int, b: int) -> str:
-    """The sign of ``a - b`` from the digits, most significant first (the shorter number
-    padded with zeros): ``compare from the left: 3 vs 4, 4 vs 6, 8 vs 0, so the difference
-    is < 0``. Only single digits are copied, each at a fixed place."""
-    width = max(len(str(a)), len(str(b)))
-    padded = zip(f"{a:0{width}d}", f"{b:0{width}d}", strict=True)
-    pairs = ", ".join(f"{x} vs {y}" for x, y in padded)
-    return f"compare from the left: {pairs}, so the difference is {'≥' if a >= b else '<'} 0"
-
-
 def _sub_steps(a: int, b: int, steps: _Steps) -> int:
     # The comparison comes first, in one form for both cases, so the column steps that
     # follow sit at the same places whatever the sign of the result.
-    steps.add("plan", _compare(a, b))
     if a >= b:
+        steps.add("plan", f"{a} - {b} ≥ 0")
         _sub_columns(a, b, steps)
     else:
-        _sub_columns(b, a, steps)  # and the result is negated
+        steps.add("plan", f"{a} - {b} < 0")  # the columns then work out b - a
+        _sub_columns(b, a, steps)
     result = a - b
     steps.add("result", f"{a} - {b} = {result}")
     return result
 
 
 def _mul_by_digit(a: int, d: int, steps: _Steps) -> None:
-    """Column steps of ``a × d`` for one digit d, each the same length: the one-digit
-    product first, then the carry added (``tens: 6 × 4 + 2 = 24 + 2 = 26``), both with two
-    digits; the last column's tens digit is the top digit of the partial product."""
+    """Column steps of ``a × d`` for one digit d, each the same length (two-digit column
+    totals, every column writes a digit and a carry; the last carry is the top digit)."""
     carry = 0
     for column, x in enumerate(_digits(a)):
-        product, total = x * d, x * d + carry
-        steps.add(
-            "digit",
-            f"{_place(column)}: {x} × {d} + {carry} = {product:02d} + {carry} = {total:02d}",
-        )
+        total = x * d + carry
+        steps.add("digit", f"{_place(column)}: {x} × {d} + {carry} = {total:02d}")
         carry = total // 10
 
 
