@@ -86,6 +86,31 @@ def test_step_validity_is_the_share_of_steps_that_check_out() -> None:
     assert check_step("one factor is negative, so the product is -12") is None
 
 
+def test_with_the_reference_steps_a_step_must_be_the_generators_own() -> None:
+    """A step that is arithmetically right but took a wrong digit from the problem is
+    wrong against the reference; missing and extra steps cost too."""
+    trace = generate_arithmetic(1, seed=5, digits=3, ops="+")[0]
+    steps = [s["content"] for s in trace["steps"]]
+    reference = "\n".join(steps)
+    body = "\n".join(f"{n}. {step}" for n, step in enumerate(steps, start=1))
+    right = f"Reasoning:\n{body}\nAnswer: {trace['final_answer']}"
+    # 827 + 515: copy the tens digit of the wrong operand into the tens column.
+    assert steps[1] == "tens: 2 + 1 + 1 = 04"
+    miscopied = right.replace("tens: 2 + 1 + 1 = 04", "tens: 2 + 2 + 1 = 05")
+    assert check_step("tens: 2 + 2 + 1 = 05") is True  # right arithmetic, wrong digit
+    truncated = "Reasoning:\n" + "\n".join(body.splitlines()[:2]) + "\nAnswer: 1342"
+    padded = right.replace("Answer:", f"{len(steps) + 1}. 1 + 1 = 2\nAnswer:")
+    scores = step_validity(
+        ["p"] * 5,
+        [right, miscopied, truncated, padded, RAMBLING],
+        reference=[reference] * 5,
+    )
+    n = len(steps)
+    assert scores == [1.0, pytest.approx((n - 1) / n), pytest.approx(2 / n), n / (n + 1), 0.0]
+    # Without a reference (an empty one), the arithmetic re-check alone decides.
+    assert step_validity(["p"], [miscopied], reference=[""]) == [1.0]
+
+
 def test_weights_scale_each_reward_and_zero_drops_it() -> None:
     functions = weighted_rewards({"answer_correctness": 2.0, "format": 0.0, "step_validity": 0.5})
     assert [f.__name__ for f in functions] == ["answer_correctness", "step_validity"]
