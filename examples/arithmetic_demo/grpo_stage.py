@@ -50,8 +50,14 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 async def evaluate(
-    client: httpx.AsyncClient, call: Call, run_id: str, args: argparse.Namespace
+    client: httpx.AsyncClient,
+    call: Call,
+    run_id: str,
+    args: argparse.Namespace,
+    max_new_tokens: int | None = None,
 ) -> dict[str, Any]:
+    """Greedy generation on the held-out split, judged by exact match (overall and per
+    category)."""
     ev = await call(
         client,
         "POST",
@@ -59,7 +65,7 @@ async def evaluate(
         json={
             "judge_override": "answer_correctness",
             "batch_size": args.eval_batch_size,
-            "max_new_tokens": args.max_new_tokens,
+            "max_new_tokens": max_new_tokens or args.max_new_tokens,
             "temperature": 0.0,
         },
     )

@@ -401,26 +401,19 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
 
             for label, fmt in VARIANTS:
                 t0 = phases.start(f"evaluate {label}")
-                ev = await call(
+                scored = await grpo_stage.evaluate(
                     client,
-                    "POST",
-                    f"/api/tunix/runs/{results[fmt]['run_id']}/evaluate",
-                    json={
-                        "judge_override": "answer_correctness",
-                        "batch_size": args.eval_batch_size,
-                        "max_new_tokens": args.max_new_tokens if fmt == "reasoning" else 32,
-                        "temperature": 0.0,
-                    },
+                    call,
+                    results[fmt]["run_id"],
+                    args,
+                    max_new_tokens=args.max_new_tokens if fmt == "reasoning" else 32,
                 )
-                summary = ev["detailed_metrics"][0]["details"] if ev["detailed_metrics"] else {}
-                total = int(summary.get("total", ev["item_count"]))
-                accuracy = float(ev["metrics"].get("accuracy", ev["score"] / 100))
-                correct = int(summary.get("correct", round(accuracy * total)))
+                accuracy, correct, total = scored["accuracy"], scored["correct"], scored["total"]
                 results[fmt].update(
                     accuracy=accuracy,
                     correct=correct,
                     total=total,
-                    by_category=summary.get("by_category") or {},
+                    by_category=scored["by_category"],
                     eval_s=time.monotonic() - t0,
                 )
                 wrong = await call(
