@@ -103,6 +103,13 @@ def test_decoder_gives_tunix_sampler_tokens(trained: tuple[Path, Path], tmp_path
     )
     ours, tunix = both_paths(model, tok, meta["arch"], sampled, texts)
     assert ours == tunix  # the same seed draws the same tokens
+    # A temperature without top_p samples from the whole distribution (not greedy).
+    hot = cfg(run_dir, prompts_file, tmp_path / "h.jsonl", max_new_tokens=40, temperature=2.0)
+    assert generate.sampling_top_p(hot) == 1.0
+    ours, tunix = both_paths(model, tok, meta["arch"], hot, texts)
+    assert ours == tunix
+    greedy_tokens, _ = both_paths(model, tok, meta["arch"], greedy, texts)
+    assert ours != greedy_tokens
 
 
 def test_batched_greedy_equals_batch_one(trained: tuple[Path, Path], tmp_path: Path) -> None:

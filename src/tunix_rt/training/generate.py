@@ -45,6 +45,14 @@ def until_eos(row: np.ndarray, eos_ids: Sequence[int]) -> list[int]:
     return [int(t) for t in row[:end]]
 
 
+def sampling_top_p(cfg: GenerateConfig) -> float | None:
+    """None (greedy) at temperature 0; else the nucleus, the whole distribution (1.0) when
+    ``top_p`` is left out — a temperature alone samples, it does not fall back to greedy."""
+    if cfg.temperature <= 0:
+        return None
+    return cfg.top_p if cfg.top_p is not None else 1.0
+
+
 def decoder_batches(
     decoder: decode.GemmaDecoder,
     cfg: GenerateConfig,
@@ -52,7 +60,7 @@ def decoder_batches(
     eos_ids: Sequence[int],
     pad_id: int,
 ) -> BatchFn:
-    sampled = cfg.temperature > 0 and cfg.top_p is not None
+    sampled = cfg.temperature > 0
 
     def run(batch: Sequence[tuple[str, list[int]]], start: int) -> list[list[int]]:
         prompt = np.full((len(batch), max_prompt), pad_id, dtype=np.int32)
@@ -65,7 +73,7 @@ def decoder_batches(
             eos_ids=tuple(eos_ids),
             pad_id=pad_id,
             temperature=cfg.temperature if sampled else 0.0,
-            top_p=cfg.top_p if sampled else None,
+            top_p=sampling_top_p(cfg),
             seed=cfg.seed + start if sampled else 0,
         )
         return [until_eos(row, eos_ids) for row in out]
@@ -106,7 +114,7 @@ def sampler_batches(
             max_prompt_length=max_prompt,
             eos_tokens=list(eos_ids),
             temperature=cfg.temperature,
-            top_p=cfg.top_p if cfg.temperature > 0 else None,
+            top_p=sampling_top_p(cfg),
             seed=cfg.seed + start if cfg.temperature > 0 else None,
         )
         return [[int(t) for t in tokens] for tokens in result.tokens]
