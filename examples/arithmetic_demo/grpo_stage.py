@@ -49,6 +49,25 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     group.add_argument("--grpo-beta", type=float, default=0.04, help="KL weight (0.04)")
 
 
+def sft_request(
+    args: argparse.Namespace, dataset_key: str, steps: int, max_seq_length: int, fmt: str
+) -> dict[str, Any]:
+    """The demo's SFT run request (its model, optimiser and seed from the arguments)."""
+    return {
+        "dataset_key": dataset_key,
+        "model_id": args.model,
+        "dry_run": False,
+        "learning_rate": args.learning_rate,
+        "num_epochs": 1,
+        "batch_size": args.batch_size,
+        "max_seq_length": max_seq_length,
+        "max_steps": steps,
+        "warmup_steps": min(args.warmup, steps),
+        "seed": args.seed,
+        "completion_format": fmt,
+    }
+
+
 async def evaluate(
     client: httpx.AsyncClient,
     call: Call,
@@ -102,18 +121,7 @@ async def run_stage(
         "POST",
         "/api/tunix/run",
         params={"mode": "sync"},
-        json={
-            "dataset_key": dataset_key,
-            "model_id": args.model,
-            "dry_run": False,
-            "learning_rate": args.learning_rate,
-            "num_epochs": 1,
-            "batch_size": args.batch_size,
-            "max_seq_length": args.max_seq_length,
-            "max_steps": sft_steps,
-            "warmup_steps": min(args.warmup, sft_steps),
-            "seed": args.seed,
-        },
+        json=sft_request(args, dataset_key, sft_steps, args.max_seq_length, "reasoning"),
     )
     _check(sft, "GRPO start")
     done("train the GRPO start", t0, f"run {sft['run_id']}")

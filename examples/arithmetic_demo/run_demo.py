@@ -358,20 +358,8 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 steps = args.steps if fmt == "reasoning" else args.control_steps
                 seq = args.max_seq_length if fmt == "reasoning" else args.control_max_seq_length
                 t0 = phases.start(f"train {label} ({fmt}, {steps} steps × {seq} tokens max)")
-                body: dict[str, Any] = {
-                    "dataset_key": dataset_key,
-                    "model_id": args.model,
-                    "dry_run": False,
-                    "learning_rate": args.learning_rate,
-                    "num_epochs": 1,
-                    "batch_size": args.batch_size,
-                    "max_seq_length": seq,
-                    "max_steps": steps,
-                    "warmup_steps": min(args.warmup, steps),
-                    "seed": args.seed,
-                    "completion_format": fmt,
-                    "group_by_length": args.group_by_length,
-                }
+                body = grpo_stage.sft_request(args, dataset_key, steps, seq, fmt)
+                body["group_by_length"] = args.group_by_length
                 if args.eval_every is not None:
                     body["eval_every"] = min(args.eval_every, steps)
                 run = await call(

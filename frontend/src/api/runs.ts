@@ -69,8 +69,9 @@ export function useTunixStatus() {
 const runParams = (id: string) => ({ params: { path: { run_id: id } } });
 
 /** The history; refreshes every second while any listed run is still moving. */
-export function useRuns(filters: RunFilters, limit: number, offset: number) {
+export function useRuns(filters: RunFilters, limit: number, offset: number, enabled = true) {
   return useQuery({
+    enabled,
     queryKey: keys.list(filters, limit, offset),
     queryFn: () =>
       unwrap(api.GET("/api/tunix/runs", {

@@ -357,7 +357,7 @@ function LaunchForm() {
 
   const grpo = form.algorithm === "grpo";
   // GRPO starts from a completed local run with a final model (the server checks the rest).
-  const startRuns = useRuns({ status: "completed", mode: "local" }, 100, 0);
+  const startRuns = useRuns({ status: "completed", mode: "local" }, 100, 0, grpo);
   const startChoices = (startRuns.data?.data ?? []).filter((r) => r.kind === "train");
 
   const submit = () => {

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -173,21 +173,26 @@ async def run_model_id(session: AsyncSession, settings: Settings, request: RunRe
     return request.model_id
 
 
+class CheckedRun(NamedTuple):
+    output_dir: Path
+    model_id: str  # the request's own (sft) or its init_from run's (grpo)
+
+
 async def check_run_request(
     session: AsyncSession, settings: Settings, request: RunRequest, run_id: uuid.UUID
-) -> Path:
-    """Every check of a new run, writing nothing; returns its directory."""
+) -> CheckedRun:
+    """Every check of a new run, writing nothing; returns its directory and model."""
     if not request.dry_run and not tunix_status().available:
         raise TunixUnavailable(
             "local training needs Tunix and JAX: "
             + tunix_status().message
             + " (dry_run=true works without them)"
         )
-    await run_model_id(session, settings, request)
+    model_id = await run_model_id(session, settings, request)
     await _check_dataset(session, settings, request.dataset_key)
     output_dir = run_dir(settings, request.output_dir or str(run_id))
     await _check_output_dir(session, output_dir)
-    return output_dir
+    return CheckedRun(output_dir, model_id)
 
 
 async def add_run(
@@ -251,8 +256,7 @@ async def create_run(
     """Validate everything first (nothing is stored on a 4xx/501), then insert a train run
     (``extra_config`` tags it, e.g. with its tuning trial)."""
     run_id = new_id()
-    output_dir = await check_run_request(session, settings, request, run_id)
-    model_id = await run_model_id(session, settings, request)
+    output_dir, model_id = await check_run_request(session, settings, request, run_id)
     config = {**request.model_dump(mode="json"), **(extra_config or {})}
     config["output_dir"] = str(output_dir)
     config["model_id"] = model_id

@@ -133,7 +133,7 @@ async def create_job(
     job_id = new_id()
     # The trials' run requests are checked as §6 checks runs (dataset 404, model 422, 501).
     sample = trial_request(body, {})
-    output_dir = await runs.check_run_request(session, settings, sample, job_id)
+    output_dir = (await runs.check_run_request(session, settings, sample, job_id)).output_dir
     needs_loss = body.metric == LOSS_METRIC or body.scheduler == "asha"
     if needs_loss and not await has_eval_split(session, settings, body.dataset_key):
         field = "scheduler" if body.scheduler == "asha" else "metric"
