@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-    from tunix_rt.training.config import ConfigError, GenerateConfig, load_config
+    from tunix_rt.training.config import ConfigError, ExportConfig, GenerateConfig, load_config
     from tunix_rt.training.protocol import emit, say
 
     try:
@@ -59,6 +59,19 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_generate(cfg)
             emit("done", task="generate", **summary)
             say(f"done: {summary['count']} outputs in {summary['generate_seconds']}s")
+            return 0
+        if isinstance(cfg, ExportConfig):
+            say(f"task export: {cfg.run_dir} -> {cfg.out_dir}")
+            _quiet_logs()
+            from pathlib import Path
+
+            from tunix_rt.training.hf_format import ExportError, export_run
+
+            try:
+                result = export_run(Path(cfg.run_dir), Path(cfg.out_dir))
+            except ExportError as exc:
+                return _fail(str(exc))
+            emit("done", task="export", **result)
             return 0
         say(f"task {cfg.task}: run {cfg.run_id}, model {cfg.model_id}, {cfg.algorithm}")
         # Each algorithm's stage module: prepare (jax-free), dry-run report, train (jax).

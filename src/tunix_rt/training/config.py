@@ -10,7 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from tunix_rt.kit.text import ModelRef, Text
 from tunix_rt.training.params import (
@@ -58,12 +66,15 @@ class TrainConfig(TrainParams):
 
 
 class GenerateConfig(BaseModel):
-    """A generate task: answer the prompts of ``input_file`` with the model in ``run_dir``."""
+    """A generate task: answer the prompts of ``input_file`` with the model in ``run_dir``
+    (a run's final model) or ``model_dir`` (a Hugging Face checkpoint directory, e.g. a
+    registered model version)."""
 
     model_config = ConfigDict(extra="forbid")
 
     task: Literal["generate"]
-    run_dir: AbsPath
+    run_dir: AbsPath | None = None
+    model_dir: AbsPath | None = None
     input_file: AbsPath
     output_file: AbsPath
     batch_size: GenBatchSize = 32
@@ -74,12 +85,30 @@ class GenerateConfig(BaseModel):
     run_id: str | None = Field(default=None, max_length=200)
     max_prompt_length: MaxNewTokens | None = None
 
+    @model_validator(mode="after")
+    def _one_model(self) -> GenerateConfig:
+        if (self.run_dir is None) == (self.model_dir is None):
+            raise ValueError("give exactly one of run_dir and model_dir")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-ChildConfig = Annotated[TrainConfig | GenerateConfig, Field(discriminator="task")]
-_CHILD_CONFIG: TypeAdapter[TrainConfig | GenerateConfig] = TypeAdapter(ChildConfig)
+class ExportConfig(BaseModel):
+    """An export task: write ``run_dir``'s final model to ``out_dir`` in the Hugging Face
+    layout (config.json, model.safetensors, tokenizer files)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Literal["export"]
+    run_dir: AbsPath
+    out_dir: AbsPath
+
+
+AnyConfig = TrainConfig | GenerateConfig | ExportConfig
+ChildConfig = Annotated[AnyConfig, Field(discriminator="task")]
+_CHILD_CONFIG: TypeAdapter[AnyConfig] = TypeAdapter(ChildConfig)
 
 
 def describe_error(exc: ValidationError) -> str:
@@ -87,15 +116,16 @@ def describe_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         got = err.get("ctx", {}).get("tag")
-        return f"task: must be 'train', 'dry_run' or 'generate' (got {got!r})"
-    where = ".".join(str(p) for p in err["loc"] if p not in ("train", "dry_run", "generate"))
+        return f"task: must be 'train', 'dry_run', 'generate' or 'export' (got {got!r})"
+    tasks = ("train", "dry_run", "generate", "export")
+    where = ".".join(str(p) for p in err["loc"] if p not in tasks)
     message = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = f" (got {value!r})" if isinstance(value, int | float | str) and value != "" else ""
     return f"{where or 'config'}: {message}{shown}"
 
 
-def parse_config(text: str | bytes) -> TrainConfig | GenerateConfig:
+def parse_config(text: str | bytes) -> AnyConfig:
     """Validate a config document; ``ConfigError`` names the first bad field."""
     try:
         return _CHILD_CONFIG.validate_json(text)
@@ -103,7 +133,7 @@ def parse_config(text: str | bytes) -> TrainConfig | GenerateConfig:
         raise ConfigError(describe_error(exc)) from None
 
 
-def load_config(path: str | Path) -> TrainConfig | GenerateConfig:
+def load_config(path: str | Path) -> AnyConfig:
     try:
         text = Path(path).read_bytes()
     except OSError as exc:

@@ -25,6 +25,7 @@ from tunix_rt.training.config import ConfigError, GenerateConfig
 from tunix_rt.training.data import cut_at_end_of_turn, read_examples
 from tunix_rt.training.prepare import TOKENIZER_DIR
 from tunix_rt.training.protocol import elapsed, emit, say
+from tunix_rt.training.resolve import ModelNotFound, inspect_hf_dir
 from tunix_rt.training.tokenizer import END_OF_TURN, TokenizerError, load_any_tokenizer
 
 # A batch of prompts (token ids, BOS included) -> each row's generated ids up to its end.
@@ -122,19 +123,37 @@ def sampler_batches(
     return run
 
 
-def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
-    run_dir = Path(cfg.run_dir)
-    if not (run_dir / model_lib.MODEL_DIR / model_lib.MODEL_JSON).is_file():
-        raise ConfigError(f"{run_dir} holds no trained model (model/model.json is missing)")
-    examples = read_examples(cfg.input_file, require_completion=False)
+def _load(cfg: GenerateConfig) -> tuple[Any, dict[str, Any], Any]:
+    """The model, its metadata (``arch``) and tokenizer: a run's final model, or a Hugging
+    Face checkpoint directory read by the product's loaders."""
     try:
+        if cfg.model_dir is not None:
+            directory = Path(cfg.model_dir)
+            try:
+                resolved = inspect_hf_dir(directory, str(directory), "local")
+            except ModelNotFound as exc:
+                raise ConfigError(str(exc)) from None
+            tok = load_any_tokenizer(directory)
+            model = model_lib.load_hf_checkpoint(resolved)
+            return model, {"arch": resolved.arch}, tok
+        assert cfg.run_dir is not None
+        run_dir = Path(cfg.run_dir)
+        if not (run_dir / model_lib.MODEL_DIR / model_lib.MODEL_JSON).is_file():
+            raise ConfigError(f"{run_dir} holds no trained model (model/model.json is missing)")
         tok = load_any_tokenizer(run_dir / TOKENIZER_DIR)
     except TokenizerError as exc:
         raise ConfigError(str(exc)) from None
-    t0 = time.monotonic()
     model, meta = model_lib.load_final(run_dir)
+    return model, meta, tok
+
+
+def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
+    examples = read_examples(cfg.input_file, require_completion=False)
+    t0 = time.monotonic()
+    model, meta, tok = _load(cfg)
     seconds = time.monotonic() - t0
-    say(f"loaded model from {run_dir} (step {meta.get('final_step')}) in {seconds:.1f}s")
+    where = cfg.run_dir or cfg.model_dir
+    say(f"loaded model from {where} (step {meta.get('final_step')}) in {seconds:.1f}s")
 
     adapter = TokenizerAdapter(tok)
     rows = [(e.prompt, prompt_ids(adapter, e.prompt)) for e in examples]

@@ -134,9 +134,14 @@ def build_from_scratch(arch: dict[str, Any], seed: int) -> nnx.Module:
 def load_hf_checkpoint(resolved: ResolvedModel) -> nnx.Module:
     """Load a Hugging Face–layout checkpoint with the family's Tunix safetensors loader."""
     assert resolved.path is not None
-    config = tunix_config(resolved.arch)
     family = resolved.arch["family"]
-    if family in ("gemma", "gemma2"):
+    if family == "gemma":  # Tunix has no Gemma 1 safetensors loader: the product's own
+        from tunix_rt.training.hf_format import load_hf_gemma
+
+        gemma: nnx.Module = load_hf_gemma(Path(resolved.path), resolved.arch)
+        return gemma
+    config = tunix_config(resolved.arch)
+    if family == "gemma2":
         from tunix.models.gemma import params_safetensors as loader
     elif family == "llama3":
         from tunix.models.llama3 import params as loader

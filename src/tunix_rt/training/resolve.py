@@ -19,6 +19,7 @@ from tunix_rt.training.presets import PRESETS
 
 # HF ``model_type`` → Tunix family whose safetensors loader we use.
 SUPPORTED_MODEL_TYPES = {
+    "gemma": "gemma",  # read by the product's own loader (training.hf_format)
     "gemma2": "gemma2",
     "llama": "llama3",
     "qwen2": "qwen2",
@@ -88,7 +89,7 @@ def _arch_from_hf_config(cfg: dict[str, Any], where: str) -> tuple[str, dict[str
             sliding_window_size=cfg.get("sliding_window"),
             query_pre_attn_scalar=cfg.get("query_pre_attn_scalar"),
         )
-    else:
+    elif family != "gemma":
         arch.update(
             rope_theta=int(cfg.get("rope_theta", 10_000)),
             norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
