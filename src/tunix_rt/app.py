@@ -21,6 +21,7 @@ from tunix_rt.kit.errors import install_error_handlers
 from tunix_rt.kit.request_guard import NDJSON_TYPES, RequestGuardMiddleware
 from tunix_rt.migrations import ensure_schema_current
 from tunix_rt.observability.metrics import install_metrics
+from tunix_rt.registry.endpoints import router as registry_router
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.endpoints import router as runs_router
 from tunix_rt.runs.worker import embedded_worker
@@ -80,5 +81,6 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(datasets_router)
     app.include_router(runs_router)
     app.include_router(evals_router)
+    app.include_router(registry_router)
     mount_frontend(app)  # last: its catch-all must not shadow API routes
     return app

@@ -41,3 +41,6 @@ def _settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
+
+# For endpoints that commit themselves (e.g. to remove files only after a commit).
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker_of)]

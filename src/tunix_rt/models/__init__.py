@@ -4,6 +4,7 @@ from tunix_rt.models import (  # noqa: F401  (one module per domain)
     dataset,
     evaluation,
     metric,
+    registry,
     run,
     tuning,
 )
