@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Response, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 
 from tunix_rt.kit.deps import SessionDep, SessionmakerDep, SettingsDep
 from tunix_rt.kit.text import Label, Name
-from tunix_rt.models.registry import ModelVersion, RegisteredModel
 from tunix_rt.registry import schemas, service, store
 
 router = APIRouter(tags=["models"])
@@ -27,47 +24,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _version(
-    model: RegisteredModel, row: ModelVersion, aliases: dict[uuid.UUID, list[str]]
-) -> schemas.Version:
-    return schemas.Version(
-        name=model.name,
-        version=row.version,
-        ref=f"{model.name}@{row.version}",
-        run_id=row.run_id,
-        sha256=row.sha256,
-        size_bytes=row.size_bytes,
-        metrics=row.metrics,
-        provenance=schemas.Provenance.model_validate(row.provenance),
-        aliases=aliases.get(row.id, []),
-        created_at=row.created_at,
-    )
-
-
-async def _detail(session: AsyncSession, model: RegisteredModel) -> schemas.ModelDetail:
-    versions = await service.versions_of(session, model)
-    by_version = await service.aliases_by_version(session, versions)
-    names = {v.id: v.version for v in versions}
-    aliases = await service.aliases_of(session, model)
-    return schemas.ModelDetail(
-        name=model.name,
-        description=model.description,
-        version_count=len(versions),
-        latest_version=versions[0].version if versions else None,
-        aliases={a: names[row.version_id] for a, row in aliases.items()},
-        created_at=model.created_at,
-        updated_at=model.updated_at,
-        versions=[_version(model, v, by_version) for v in versions],
-    )
-
-
-async def _version_out(
-    session: AsyncSession, model: RegisteredModel, row: ModelVersion
-) -> schemas.Version:
-    by_version = await service.aliases_by_version(session, [row])
-    return _version(model, row, by_version)
-
-
 @router.post(
     "/api/models",
     status_code=status.HTTP_201_CREATED,
@@ -77,7 +33,7 @@ async def _version_out(
 async def create_model(body: schemas.ModelCreate, session: SessionDep) -> schemas.ModelDetail:
     """Register a model name; versions are promoted into it from runs."""
     model = await service.create_model(session, body.name, body.description)
-    return await _detail(session, model)
+    return await service.model_detail(session, model)
 
 
 @router.get("/api/models", operation_id="list_models")
@@ -86,7 +42,7 @@ async def list_models(session: SessionDep) -> schemas.ModelList:
     models = await service.list_models(session)
     out = []
     for model in models:
-        detail = await _detail(session, model)
+        detail = await service.model_detail(session, model)
         out.append(schemas.ModelSummary.model_validate(detail.model_dump(exclude={"versions"})))
     return schemas.ModelList(data=out)
 
@@ -94,7 +50,7 @@ async def list_models(session: SessionDep) -> schemas.ModelList:
 @router.get("/api/models/{name}", operation_id="get_model", responses=NOT_FOUND)
 async def get_model(name: ModelName, session: SessionDep) -> schemas.ModelDetail:
     """A model with its versions (newest first) and aliases."""
-    return await _detail(session, await service.get_model(session, name))
+    return await service.model_detail(session, await service.get_model(session, name))
 
 
 @router.delete(
@@ -107,11 +63,7 @@ async def delete_model(
     name: ModelName, sessionmaker: SessionmakerDep, settings: SettingsDep
 ) -> Response:
     """Delete a model, its versions and aliases; weights no other version uses are removed."""
-    async with sessionmaker() as session:
-        blobs = await service.delete_model(session, settings, name)
-        await session.commit()
-    for sha in blobs:
-        store.remove_blob(settings, sha)
+    await service.delete_model(sessionmaker, settings, name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -135,25 +87,10 @@ async def promote_run(
 ) -> schemas.Version:
     """Promote a completed local run's final model: its weights are exported in the
     Hugging Face layout into the registry store and hashed (SHA-256)."""
-    async with sessionmaker() as session:  # check before the (slow) export
-        _, _, run_dir = await service.check_promotion(
-            session, settings, name, body.run_id, body.version
-        )
-    exported = await store.export_run(settings, run_dir)
-    async with sessionmaker() as session:
-        promotion = await service.record_promotion(
-            session, settings, name, body.run_id, body.version, exported
-        )
-        try:
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            await asyncio.shield(service.abandon(session, settings, promotion.new_blob))
-            raise
-        model = await service.get_model(session, name)
-        if not promotion.created:
-            response.status_code = status.HTTP_200_OK
-        return await _version_out(session, model, promotion.version)
+    view, created = await service.promote(sessionmaker, settings, name, body.run_id, body.version)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return view
 
 
 @router.get(
@@ -164,7 +101,7 @@ async def get_model_version(
 ) -> schemas.Version:
     """One version, by version name or alias."""
     row = await service.get_version(session, name, ref)
-    return await _version_out(session, await service.get_model(session, name), row)
+    return await service.version_view(session, await service.get_model(session, name), row)
 
 
 @router.delete(
@@ -178,11 +115,7 @@ async def delete_model_version(
 ) -> Response:
     """Delete a version (409 while an alias points at it); its files go when no other
     version uses the same weights."""
-    async with sessionmaker() as session:
-        blob = await service.delete_version(session, settings, name, version)
-        await session.commit()
-    if blob is not None:
-        store.remove_blob(settings, blob)
+    await service.delete_version(sessionmaker, settings, name, version)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

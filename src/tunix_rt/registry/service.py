@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
@@ -27,7 +27,7 @@ from tunix_rt.models.dataset import Dataset
 from tunix_rt.models.evaluation import Evaluation
 from tunix_rt.models.registry import ModelAlias, ModelVersion, RegisteredModel
 from tunix_rt.models.run import Run
-from tunix_rt.registry import store
+from tunix_rt.registry import schemas, store
 from tunix_rt.training.config import FINAL_MODEL_FILE
 
 _VERSION = re.compile(r"^v([0-9]+)$")
@@ -109,16 +109,20 @@ async def version_counts(session: AsyncSession) -> dict[uuid.UUID, int]:
     return {model_id: int(n) for model_id, n in (await session.execute(stmt)).all()}
 
 
-async def delete_model(session: AsyncSession, settings: Settings, name: str) -> list[str]:
-    """Delete a model with its versions and aliases; returns the blobs to remove after the
-    commit (those no other model's version references)."""
-    model = await get_model(session, name)
-    shas = {v.sha256 for v in await versions_of(session, model)}
-    await session.execute(delete(ModelAlias).where(ModelAlias.model_id == model.id))
-    await session.execute(delete(ModelVersion).where(ModelVersion.model_id == model.id))
-    await session.delete(model)
-    await session.flush()
-    return [sha for sha in sorted(shas) if not await _referenced(session, sha)]
+async def delete_model(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, name: str
+) -> None:
+    """Delete a model with its versions and aliases, then (after the commit) the weights
+    no other model's version uses."""
+    async with sessionmaker() as session:
+        model = await get_model(session, name)
+        shas = {v.sha256 for v in await versions_of(session, model)}
+        await session.execute(delete(ModelAlias).where(ModelAlias.model_id == model.id))
+        await session.execute(delete(ModelVersion).where(ModelVersion.model_id == model.id))
+        await session.delete(model)
+        await session.commit()
+        for sha in sorted(shas):
+            await remove_if_unused(session, settings, sha)
 
 
 # --- versions -------------------------------------------------------------------------------
@@ -259,7 +263,7 @@ async def record_promotion(
     exported: store.Exported,
 ) -> Promotion:
     """Register an export of ``run_id``'s final model as a version of ``name`` (flushed;
-    the caller commits and, when that fails, calls ``abandon``). The same weights already
+    the caller commits and, when that fails, calls ``remove_if_unused``). The same weights already
     in ``name`` give back their version. The export is consumed either way."""
     try:
         model, run, run_dir = await check_promotion(session, settings, name, run_id, version)
@@ -292,25 +296,57 @@ async def record_promotion(
         await session.flush()
     except IntegrityError:
         await session.rollback()
-        await abandon(session, settings, new_blob)
+        await remove_if_unused(session, settings, new_blob)
         raise Conflict(
             f"model {name!r} got version {row.version!r} from a concurrent promotion; retry"
         ) from None
     return Promotion(row, created=True, new_blob=new_blob)
 
 
-async def abandon(session: AsyncSession, settings: Settings, new_blob: str | None) -> None:
-    """After a failed write: remove the blob a promotion wrote unless something else
-    references it."""
-    if new_blob and not await _referenced(session, new_blob):
-        store.remove_blob(settings, new_blob)
+async def promote(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    name: str,
+    run_id: uuid.UUID,
+    version: str | None,
+) -> tuple[schemas.Version, bool]:
+    """Promote a run: check (no export when a check fails), export with the training child
+    outside any transaction, record and commit; a failed write leaves no version row and
+    no new files. Returns the version and whether it is new."""
+    async with sessionmaker() as session:
+        _, _, run_dir = await check_promotion(session, settings, name, run_id, version)
+    exported = await store.export_run(settings, run_dir)
+    async with sessionmaker() as session:
+        promotion = await record_promotion(session, settings, name, run_id, version, exported)
+        try:
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            await remove_if_unused(session, settings, promotion.new_blob)
+            raise
+        model = await get_model(session, name)
+        return await version_view(session, model, promotion.version), promotion.created
+
+
+async def remove_if_unused(session: AsyncSession, settings: Settings, sha: str | None) -> None:
+    """Remove the weights directory ``sha`` unless a version references it (after a
+    deletion, or a promotion whose write failed)."""
+    if sha and not await _referenced(session, sha):
+        store.remove_blob(settings, sha)
 
 
 async def delete_version(
-    session: AsyncSession, settings: Settings, name: str, version: str
-) -> str | None:
-    """Delete one version (409 while an alias points at it); returns the blob to remove
-    after the commit when no other version references it."""
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, name: str, version: str
+) -> None:
+    """Delete one version (409 while an alias points at it); after the commit its files
+    go when no other version references the same weights."""
+    async with sessionmaker() as session:
+        sha = await _delete_version_row(session, name, version)
+        await session.commit()
+        await remove_if_unused(session, settings, sha)
+
+
+async def _delete_version_row(session: AsyncSession, name: str, version: str) -> str:
     model = await get_model(session, name)
     row = await _version_row(session, model, version)
     if row is None:
@@ -331,7 +367,7 @@ async def delete_version(
     await session.delete(row)
     model.updated_at = utcnow()
     await session.flush()
-    return None if await _referenced(session, sha) else sha
+    return sha
 
 
 # --- aliases --------------------------------------------------------------------------------
@@ -429,3 +465,47 @@ async def registered_names(
         if run_id is not None:
             out.setdefault(run_id, []).append(f"{name}@{version}")
     return out
+
+
+# --- read shapes ----------------------------------------------------------------------------
+
+
+def _view(
+    model: RegisteredModel, row: ModelVersion, aliases: dict[uuid.UUID, list[str]]
+) -> schemas.Version:
+    return schemas.Version(
+        name=model.name,
+        version=row.version,
+        ref=f"{model.name}@{row.version}",
+        run_id=row.run_id,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        metrics=row.metrics,
+        provenance=schemas.Provenance.model_validate(row.provenance),
+        aliases=aliases.get(row.id, []),
+        created_at=row.created_at,
+    )
+
+
+async def model_detail(session: AsyncSession, model: RegisteredModel) -> schemas.ModelDetail:
+    versions = await versions_of(session, model)
+    by_version = await aliases_by_version(session, versions)
+    names = {v.id: v.version for v in versions}
+    aliases = await aliases_of(session, model)
+    return schemas.ModelDetail(
+        name=model.name,
+        description=model.description,
+        version_count=len(versions),
+        latest_version=versions[0].version if versions else None,
+        aliases={a: names[row.version_id] for a, row in aliases.items()},
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+        versions=[_view(model, v, by_version) for v in versions],
+    )
+
+
+async def version_view(
+    session: AsyncSession, model: RegisteredModel, row: ModelVersion
+) -> schemas.Version:
+    by_version = await aliases_by_version(session, [row])
+    return _view(model, row, by_version)
