@@ -55,6 +55,29 @@ async def evaluate_run(
     return schemas.Evaluation.model_validate(row)
 
 
+@router.post(
+    "/api/tunix/evaluations",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="evaluate_model",
+    responses={
+        400: {"description": "The dataset has no eval split."},
+        404: {"description": "Unknown model, version, alias, dataset or eval set."},
+        409: {"description": "The evaluate job was cancelled before it finished."},
+        500: {"description": "Generation failed; the evaluate job's logs say why."},
+    },
+)
+async def evaluate_model(
+    request: Request, settings: SettingsDep, body: schemas.ModelEvaluateRequest
+) -> schemas.Evaluation:
+    """Evaluate a registered model (``model: name@version|alias``): its weights are loaded
+    from the registry; the evaluation belongs to the evaluate job (``run_id``), whose
+    ``model_id`` is the pinned ``name@version``."""
+    row = await service.evaluate_model(
+        sessionmaker_of(request), settings, request.app.state.slots, body
+    )
+    return schemas.Evaluation.model_validate(row)
+
+
 @router.get(
     "/api/tunix/runs/{run_id}/evaluation",
     operation_id="get_run_evaluation",

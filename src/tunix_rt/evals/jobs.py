@@ -32,6 +32,7 @@ from tunix_rt.kit.errors import BadRequest
 from tunix_rt.kit.jsonl import read_jsonl, write_jsonl
 from tunix_rt.models.evaluation import Evaluation
 from tunix_rt.models.run import Run
+from tunix_rt.registry import service as registry
 from tunix_rt.runs.jobs import ChildSpec, training_argv
 from tunix_rt.runs.queue import renew_lease
 from tunix_rt.runs.service import get_run
@@ -58,8 +59,12 @@ def record_item(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def write_generation_files(job: Run, parent: Run, items: list[dict[str, Any]]) -> tuple[Path, int]:
-    """Write items, rendered prompts and the generate config; return (config path, count)."""
+def write_generation_files(
+    job: Run, model: Run | Path, items: list[dict[str, Any]]
+) -> tuple[Path, int]:
+    """Write items, rendered prompts and the generate config; return (config path, count).
+    ``model``: the trained run whose final model answers, or a registered model's
+    Hugging Face directory."""
     from tunix_rt.datasets.formats import render_prompt
 
     out = Path(job.output_dir)
@@ -78,7 +83,11 @@ def write_generation_files(job: Run, parent: Run, items: list[dict[str, Any]]) -
     child = {
         "task": "generate",
         "run_id": str(job.id),
-        "run_dir": str(Path(parent.output_dir).resolve()),
+        **(
+            {"model_dir": str(model.resolve())}
+            if isinstance(model, Path)
+            else {"run_dir": str(Path(model.output_dir).resolve())}
+        ),
         "input_file": str((out / INPUT_FILE).resolve()),
         "output_file": str((out / OUTPUT_FILE).resolve()),
         "batch_size": config.get("batch_size", 16),
@@ -93,9 +102,20 @@ def write_generation_files(job: Run, parent: Run, items: list[dict[str, Any]]) -
 
 
 async def _parent(session: AsyncSession, job: Run) -> Run:
+    """The run the evaluation belongs to: the trained run, or the job itself when it
+    evaluates a registered model (``model_id`` name@version, no parent)."""
     if job.parent_run_id is None:
+        if registry.parse_ref(job.model_id) is not None:
+            return job
         raise BadRequest(f"evaluate job {job.id} names no trained run")
     return await get_run(session, job.parent_run_id)
+
+
+async def _model(session: AsyncSession, settings: Settings, job: Run, parent: Run) -> Run | Path:
+    if parent is job:
+        resolved = await registry.resolve(session, settings, job.model_id, field="model")
+        return resolved.directory
+    return parent
 
 
 async def load_items(session: AsyncSession, settings: Settings, job: Run) -> list[dict[str, Any]]:
@@ -173,8 +193,9 @@ class EvaluateJob:
 
     async def prepare(self, session: AsyncSession, settings: Settings, run: Run) -> ChildSpec:
         parent = await _parent(session, run)
+        model = await _model(session, settings, run, parent)
         items = await load_items(session, settings, run)
-        config_path, _ = await asyncio.to_thread(write_generation_files, run, parent, items)
+        config_path, _ = await asyncio.to_thread(write_generation_files, run, model, items)
         return ChildSpec(argv=training_argv(config_path), cwd=Path(run.output_dir))
 
     async def finalize(self, session: AsyncSession, settings: Settings, run: Run) -> None:
@@ -204,7 +225,8 @@ class EvaluateJob:
         details = outcome.item_details()
         predictions = out / service.PREDICTIONS_FILE
         write_jsonl(predictions, prediction_rows(items, outputs, details))
-        shutil.copyfile(predictions, Path(parent.output_dir) / service.PREDICTIONS_FILE)
+        if parent is not run:
+            shutil.copyfile(predictions, Path(parent.output_dir) / service.PREDICTIONS_FILE)
         now = utcnow()
         session.add(
             Evaluation(

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tunix_rt.kit.pagination import Pagination
-from tunix_rt.kit.text import Key, Name, Text
+from tunix_rt.kit.text import Key, ModelRef, Name, Text
 from tunix_rt.training.params import GenBatchSize, MaxNewTokens, Seed, Temperature, TopP
 
 Verdict = Literal["pass", "fail", "uncertain"]
@@ -40,6 +40,20 @@ class EvaluateRequest(BaseModel):
     temperature: Temperature = Field(default=0.0, description="0 = greedy.")
     top_p: TopP | None = None
     seed: Seed = 0
+
+
+class ModelEvaluateRequest(EvaluateRequest):
+    """Evaluate a registered model version on a dataset's eval split or an eval set."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"model": "arith@champion", "dataset_key": "arith-v1"}]},
+    )
+
+    model: ModelRef = Field(description="A registered model: name@version or name@alias.")
+    dataset_key: Key | None = Field(
+        default=None, description="Whose eval split to answer (or give eval_set)."
+    )
 
 
 class JudgeRef(BaseModel):

@@ -22,14 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt.config import Settings
 from tunix_rt.db import new_id
 from tunix_rt.evals.judges import parse_judge_specs
-from tunix_rt.evals.schemas import EvaluateRequest
-from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound
+from tunix_rt.evals.schemas import EvaluateRequest, ModelEvaluateRequest
+from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound, Unprocessable
 from tunix_rt.models.evaluation import EvalSet, Evaluation
 from tunix_rt.models.run import Run
+from tunix_rt.registry import service as registry
 from tunix_rt.runs import queue
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.executor import run_inline
-from tunix_rt.runs.service import add_run, get_run
+from tunix_rt.runs.service import add_run, get_run, run_dir
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,75 @@ async def evaluate_run(
 
     async def create(session: AsyncSession, worker_id: str) -> Run:
         return await create_checked_job(session, settings, run_id, request, hold_for=worker_id)
+
+    job_id = await run_inline(sessionmaker, settings, slots, create)
+    return await evaluation_of_job(sessionmaker, job_id)
+
+
+async def create_model_job(
+    session: AsyncSession,
+    settings: Settings,
+    request: ModelEvaluateRequest,
+    *,
+    hold_for: str | None = None,
+) -> Run:
+    """Validate, then insert an evaluate job of a registered model version: a job with no
+    parent whose ``model_id`` is the pinned ``name@version``; its evaluation belongs to
+    the job itself (so the leaderboard shows the registered name)."""
+    specs, ref = await check_model_request(session, settings, request)
+    job_id = new_id()
+    return await add_run(
+        session,
+        settings,
+        run_id=job_id,
+        kind="evaluate",
+        mode="local",
+        config=job_config(settings, request, specs) | {"model": request.model},
+        dataset_key=request.dataset_key,
+        model_id=ref,
+        output_dir=run_dir(settings, str(job_id)),
+        hold_for=hold_for,
+        timeout_seconds=settings.run_default_timeout_seconds,
+    )
+
+
+async def check_model_request(
+    session: AsyncSession, settings: Settings, request: ModelEvaluateRequest
+) -> tuple[list[str], str]:
+    """Every check of a model evaluation, writing nothing: its judges and pinned ref."""
+    specs = _specs(settings, request)
+    resolved = await registry.resolve(session, settings, request.model, field="model")
+    if request.eval_set is not None:
+        await get_eval_set_row(session, request.eval_set)
+    elif request.dataset_key is None:
+        raise Unprocessable("dataset_key", "give dataset_key (its eval split) or eval_set")
+    else:
+        from tunix_rt.datasets.service import get_manifest
+
+        try:
+            await get_manifest(session, settings, request.dataset_key)
+        except NotFound:
+            raise NotFound(f"dataset {request.dataset_key!r} not found") from None
+        if not await has_eval_split(session, settings, request.dataset_key):
+            raise BadRequest(
+                f"dataset {request.dataset_key!r} has no eval split; rebuild it with "
+                "eval_fraction > 0 or pass eval_set"
+            )
+    return specs, resolved.ref
+
+
+async def evaluate_model(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    slots: Slots,
+    request: ModelEvaluateRequest,
+) -> Evaluation:
+    """Evaluate a registered model version now and return the result."""
+    async with sessionmaker() as session:  # refuse a bad request before waiting for a slot
+        await check_model_request(session, settings, request)
+
+    async def create(session: AsyncSession, worker_id: str) -> Run:
+        return await create_model_job(session, settings, request, hold_for=worker_id)
 
     job_id = await run_inline(sessionmaker, settings, slots, create)
     return await evaluation_of_job(sessionmaker, job_id)

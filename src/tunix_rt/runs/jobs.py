@@ -22,6 +22,7 @@ from tunix_rt.config import Settings
 from tunix_rt.kit.errors import Unprocessable
 from tunix_rt.kit.jsonl import write_jsonl
 from tunix_rt.models.run import Run
+from tunix_rt.registry import service as registry
 from tunix_rt.training.config import TrainConfig
 from tunix_rt.training.params import train_params_of
 
@@ -78,10 +79,13 @@ def render_prompts(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, str]
         }
 
 
-def write_training_files(settings: Settings, run: Run, init_dir: str | None = None) -> Path:
+def write_training_files(
+    settings: Settings, run: Run, init_dir: str | None = None, model_dir: Path | None = None
+) -> Path:
     """Write data/train.jsonl, data/eval.jsonl (SFT) and the child config; return its path.
     A GRPO run's train.jsonl holds prompts and expected answers, and ``init_dir`` is the
-    directory of the run it starts from."""
+    directory of the run it starts from. ``model_dir``: the registry directory of a
+    registered base model (``run.model_id`` is then its ``name@version``)."""
     from tunix_rt.datasets.service import iter_split  # datasets own their storage
 
     params = train_params_of(run.config)
@@ -109,11 +113,14 @@ def write_training_files(settings: Settings, run: Run, init_dir: str | None = No
     child = TrainConfig(
         task="dry_run" if run.mode == "dry-run" else "train",
         run_id=str(run.id),
-        model_id=run.model_id,
+        model_id=str(model_dir) if model_dir else run.model_id,
         output_dir=str(output_dir),
         train_file=str(train_file),
         eval_file=str(eval_file) if eval_file else None,
-        model_dirs=[str(d) for d in settings.model_directories],
+        model_dirs=[
+            *(str(d) for d in settings.model_directories),
+            *([str(model_dir.parent)] if model_dir else []),
+        ],
         init_dir=str(Path(init_dir).resolve()) if init_dir else None,
         **params.model_dump(),
     )
@@ -142,7 +149,14 @@ class TrainJob:
                     ("init_from", "run_id"), f"run {params.init_from.run_id} no longer exists"
                 )
             init_dir = parent.output_dir
-        config_path = await asyncio.to_thread(write_training_files, settings, run, init_dir)
+        model_dir = None
+        if registry.parse_ref(run.model_id) is not None:
+            model_dir = (
+                await registry.resolve(session, settings, run.model_id, field="model_id")
+            ).directory
+        config_path = await asyncio.to_thread(
+            write_training_files, settings, run, init_dir, model_dir
+        )
         return ChildSpec(argv=training_argv(config_path), cwd=Path(run.output_dir))
 
     async def finalize(self, session: AsyncSession, settings: Settings, run: Run) -> None:

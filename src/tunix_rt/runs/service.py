@@ -19,6 +19,7 @@ from tunix_rt.db import new_id, utcnow
 from tunix_rt.kit.errors import BadRequest, Conflict, DomainError, NotFound, Unprocessable
 from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.observability.metrics import retire_runs
+from tunix_rt.registry import service as registry
 from tunix_rt.runs import schemas
 from tunix_rt.runs.schemas import RunRequest, TunixStatus
 from tunix_rt.training.config import FINAL_MODEL_FILE
@@ -169,6 +170,9 @@ async def run_model_id(session: AsyncSession, settings: Settings, request: RunRe
         return (await init_run(session, request)).model_id
     if request.model_id is None:
         raise Unprocessable("model_id", "required for algorithm 'sft'")
+    if registry.parse_ref(request.model_id) is not None:  # a registered model version
+        resolved = await registry.resolve(session, settings, request.model_id, field="model_id")
+        return resolved.ref  # pinned: name@version, even when an alias was given
     check_model(settings, request.model_id)
     return request.model_id
 

@@ -50,9 +50,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),
         sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_version"),
     )
-    op.create_index(
-        "ix_model_versions_model_id_sha256", "model_versions", ["model_id", "sha256"]
-    )
+    op.create_index("ix_model_versions_model_id_sha256", "model_versions", ["model_id", "sha256"])
     op.create_index("ix_model_versions_sha256", "model_versions", ["sha256"])
     op.create_table(
         "model_aliases",
