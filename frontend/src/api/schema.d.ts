@@ -403,7 +403,8 @@ export interface paths {
         put?: never;
         /**
          * Upsert Baseline
-         * @description Create or replace a named baseline from the run's latest evaluation metric.
+         * @description Create or replace a named baseline from the run's latest evaluation metric, or from
+         *     a registered model version (``model: name@version|alias``).
          */
         post: operations["upsert_baseline"];
         delete?: never;
@@ -661,7 +662,13 @@ export interface paths {
          */
         get: operations["get_leaderboard"];
         put?: never;
-        post?: never;
+        /**
+         * Evaluate Model
+         * @description Evaluate a registered model (``model: name@version|alias``): its weights are loaded
+         *     from the registry; the evaluation belongs to the evaluate job (``run_id``), whose
+         *     ``model_id`` is the pinned ``name@version``.
+         */
+        post: operations["evaluate_model"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1217,6 +1224,11 @@ export interface components {
             lower_is_better: boolean;
             /** Metric */
             metric: string;
+            /**
+             * Model
+             * @description The registered model version it came from.
+             */
+            model: string | null;
             /** Name */
             name: string;
             /** Run Id */
@@ -1250,13 +1262,18 @@ export interface components {
              * @default score
              */
             metric: string;
+            /**
+             * Model
+             * @description Or a registered model (name@version|alias): its latest evaluation, else the metrics recorded when it was promoted.
+             */
+            model?: string | null;
             /** Name */
             name: string;
             /**
              * Run Id
-             * Format: uuid
+             * @description The run whose value to keep.
              */
-            run_id: string;
+            run_id?: string | null;
         };
         /** BaselineList */
         BaselineList: {
@@ -1836,10 +1853,18 @@ export interface components {
             metrics: {
                 [key: string]: number;
             };
-            /** Model Id */
+            /**
+             * Model Id
+             * @description The base model, or name@version for a registered one.
+             */
             model_id: string;
             /** Rank */
             rank: number;
+            /**
+             * Registered As
+             * @description Registered versions (name@version) promoted from this run.
+             */
+            registered_as: string[];
             /**
              * Run Id
              * Format: uuid
@@ -1901,6 +1926,64 @@ export interface components {
              * @description Newest first.
              */
             versions: components["schemas"]["Version"][];
+        };
+        /**
+         * ModelEvaluateRequest
+         * @description Evaluate a registered model version on a dataset's eval split or an eval set.
+         * @example {
+         *       "dataset_key": "arith-v1",
+         *       "model": "arith@champion"
+         *     }
+         */
+        ModelEvaluateRequest: {
+            /**
+             * Batch Size
+             * @description Default: server's.
+             */
+            batch_size?: number | null;
+            /**
+             * Dataset Key
+             * @description Whose eval split to answer (or give eval_set).
+             */
+            dataset_key?: string | null;
+            /**
+             * Eval Set
+             * @description A registered eval set; default the dataset's eval split.
+             */
+            eval_set?: string | null;
+            /**
+             * Judge Override
+             * @description Judges to apply instead of the configured default, as `name` or `name@version`, comma-separated or a list; the first sets the score. Known: answer_correctness, format, baseline, llm_judge.
+             */
+            judge_override?: string | string[] | null;
+            /**
+             * Limit
+             * @description Judge the first N.
+             */
+            limit?: number | null;
+            /**
+             * Max New Tokens
+             * @description Default: server's.
+             */
+            max_new_tokens?: number | null;
+            /**
+             * Model
+             * @description A registered model: name@version or name@alias.
+             */
+            model: string;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            /**
+             * Temperature
+             * @description 0 = greedy.
+             * @default 0
+             */
+            temperature: number;
+            /** Top P */
+            top_p?: number | null;
         };
         /** ModelList */
         ModelList: {
@@ -2178,8 +2261,23 @@ export interface components {
         };
         /** RegressionCheckRequest */
         RegressionCheckRequest: {
+            /**
+             * Baseline Model
+             * @description Compare with a registered model (name@version|alias) instead of a named baseline, on `metric`.
+             */
+            baseline_model?: string | null;
             /** Baseline Name */
-            baseline_name: string;
+            baseline_name?: string | null;
+            /**
+             * Lower Is Better
+             * @default false
+             */
+            lower_is_better: boolean;
+            /**
+             * Metric
+             * @description With baseline_model; default score.
+             */
+            metric?: string | null;
             /**
              * Run Id
              * Format: uuid
@@ -4133,7 +4231,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unknown run. */
+            /** @description Unknown run or registered model. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4685,6 +4783,8 @@ export interface operations {
                 offset?: number;
                 dataset_key?: string | null;
                 model_id?: string | null;
+                /** @description A registered model (name@version|alias): its runs and evaluations. */
+                model?: string | null;
                 /** @description Inclusive. */
                 evaluated_after?: string | null;
                 /** @description Exclusive. */
@@ -4713,6 +4813,67 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    evaluate_model: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ModelEvaluateRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Evaluation"];
+                };
+            };
+            /** @description The dataset has no eval split. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Unknown model, version, alias, dataset or eval set. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The evaluate job was cancelled before it finished. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Generation failed; the evaluate job's logs say why. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

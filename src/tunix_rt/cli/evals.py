@@ -297,25 +297,38 @@ def delete_eval_set(name: str) -> None:
 @regression_app.command("baseline")
 def set_baseline(
     name: Annotated[str, typer.Argument(help="Baseline name (created or replaced).")],
-    run: Annotated[str, typer.Option("--run", help="Run whose latest evaluation is the base.")],
+    run: Annotated[
+        str | None, typer.Option("--run", help="Run whose latest evaluation is the base.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Or a registered model: name@version or name@alias."),
+    ] = None,
     metric: Annotated[str, typer.Option(help="Metric of that evaluation.")] = "score",
     lower_is_better: Annotated[
         bool, typer.Option("--lower-is-better", help="For losses and error rates.")
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Create or replace a named baseline from a run's latest evaluation."""
+    """Create or replace a named baseline from a run's latest evaluation or a registered
+    model version."""
     settings = settings_or_exit()
+    if (run is None) == (model is None):
+        raise fail("give exactly one of --run and --model", 2)
     try:
         body = schemas.BaselineCreate(
-            name=name, run_id=_run_id(run), metric=metric, lower_is_better=lower_is_better
+            name=name,
+            run_id=_run_id(run) if run is not None else None,
+            model=model,
+            metric=metric,
+            lower_is_better=lower_is_better,
         )
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 
     async def go() -> schemas.Baseline:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            row, _ = await regression.upsert_baseline(session, body)
+            row, _ = await regression.upsert_baseline(session, settings, body)
             await session.commit()
             return schemas.Baseline.model_validate(row)
 
@@ -329,7 +342,8 @@ def set_baseline(
     direction = "lower" if baseline.lower_is_better else "higher"
     console.print(
         f"baseline {baseline.name}: {baseline.metric} = {baseline.value:g} "
-        f"({direction} is better) from run {baseline.run_id}",
+        f"({direction} is better) from "
+        + (f"model {baseline.model}" if baseline.model else f"run {baseline.run_id}"),
         highlight=False,
     )
 
@@ -365,17 +379,36 @@ def list_baselines(as_json: JsonOption = False) -> None:
 @regression_app.command("check")
 def check(
     run: Annotated[str, typer.Option("--run", help="Run to check (its latest evaluation).")],
-    baseline: Annotated[str, typer.Option("--baseline", help="Baseline name.")],
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Baseline name.")] = None,
+    baseline_model: Annotated[
+        str | None,
+        typer.Option(
+            "--baseline-model", help="Or a registered model, e.g. name@champion, on --metric."
+        ),
+    ] = None,
+    metric: Annotated[str, typer.Option(help="With --baseline-model.")] = "score",
+    lower_is_better: Annotated[
+        bool, typer.Option("--lower-is-better", help="With --baseline-model.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Compare a run with a baseline; exit 1 on a regression beyond the tolerance (CI gate)."""
+    """Compare a run with a baseline or a registered model; exit 1 on a regression beyond
+    the tolerance (CI gate)."""
     settings = settings_or_exit()
     run_id = _run_id(run)
+    if (baseline is None) == (baseline_model is None):
+        raise fail("give exactly one of --baseline and --baseline-model", 2)
 
     async def go() -> regression.CheckResult:
         async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
             return await regression.check_regression(
-                session, settings, run_id=run_id, baseline_name=baseline
+                session,
+                settings,
+                run_id=run_id,
+                baseline_name=baseline,
+                baseline_model=baseline_model,
+                metric=metric,
+                lower_is_better=lower_is_better,
             )
 
     try:

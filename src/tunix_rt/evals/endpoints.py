@@ -17,6 +17,7 @@ from tunix_rt.kit.errors import NotFound, PayloadTooLarge, Unprocessable
 from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.kit.text import Key, ModelRef, Name, Text
 from tunix_rt.models.evaluation import Evaluation
+from tunix_rt.registry import service as registry
 from tunix_rt.runs.service import get_run
 
 router = APIRouter(tags=["evaluation"])
@@ -138,14 +139,23 @@ async def list_run_predictions(
 @router.get("/api/tunix/evaluations", operation_id="get_leaderboard")
 async def get_leaderboard(
     session: SessionDep,
+    settings: SettingsDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
     dataset_key: Annotated[Key | None, Query()] = None,
     model_id: Annotated[ModelRef | None, Query()] = None,
+    model: Annotated[
+        ModelRef | None,
+        Query(description="A registered model (name@version|alias): its runs and evaluations."),
+    ] = None,
     evaluated_after: Annotated[datetime | None, Query(description="Inclusive.")] = None,
     evaluated_before: Annotated[datetime | None, Query(description="Exclusive.")] = None,
 ) -> Page[schemas.LeaderboardRow]:
     """Leaderboard: one row per run (its latest evaluation), best score first."""
+    if model:
+        if model_id:
+            raise Unprocessable("model", "give model or model_id, not both")
+        model_id = (await registry.resolve(session, settings, model, field="model")).ref
     flt = LeaderboardFilter(
         dataset_key=dataset_key or None,
         model_id=model_id or None,
@@ -153,6 +163,7 @@ async def get_leaderboard(
         evaluated_before=as_utc("evaluated_before", evaluated_before),
     )
     page = await service.leaderboard(session, flt, limit=limit, offset=offset)
+    registered = await registry.registered_names(session, [run.id for _, run in page.rows])
     return Page[schemas.LeaderboardRow](
         data=[
             schemas.LeaderboardRow(
@@ -160,6 +171,7 @@ async def get_leaderboard(
                 run_id=run.id,
                 evaluation_id=ev.id,
                 model_id=run.model_id,
+                registered_as=registered.get(run.id, []),
                 dataset_key=run.dataset_key,
                 score=ev.score,
                 verdict=ev.verdict,
@@ -198,12 +210,15 @@ async def get_evaluation(evaluation_id: uuid.UUID, session: SessionDep) -> schem
     tags=["regression"],
     responses={
         400: {"description": "The run has no evaluation with that metric."},
-        404: {"description": "Unknown run."},
+        404: {"description": "Unknown run or registered model."},
     },
 )
-async def upsert_baseline(body: schemas.BaselineCreate, session: SessionDep) -> schemas.Baseline:
-    """Create or replace a named baseline from the run's latest evaluation metric."""
-    row, _ = await regression.upsert_baseline(session, body)
+async def upsert_baseline(
+    body: schemas.BaselineCreate, session: SessionDep, settings: SettingsDep
+) -> schemas.Baseline:
+    """Create or replace a named baseline from the run's latest evaluation metric, or from
+    a registered model version (``model: name@version|alias``)."""
+    row, _ = await regression.upsert_baseline(session, settings, body)
     return schemas.Baseline.model_validate(row)
 
 
@@ -247,7 +262,13 @@ async def check_regression(
 ) -> schemas.RegressionCheck:
     """Compare the run's latest evaluation with a baseline: fail on a >5% relative regression."""
     result = await regression.check_regression(
-        session, settings, run_id=body.run_id, baseline_name=body.baseline_name
+        session,
+        settings,
+        run_id=body.run_id,
+        baseline_name=body.baseline_name,
+        baseline_model=body.baseline_model,
+        metric=body.metric,
+        lower_is_better=body.lower_is_better,
     )
     return schemas.RegressionCheck(
         run_id=result.run_id,

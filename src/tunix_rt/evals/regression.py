@@ -22,7 +22,9 @@ from tunix_rt.db import utcnow
 from tunix_rt.evals.schemas import BaselineCreate
 from tunix_rt.evals.service import latest_evaluation_or_none
 from tunix_rt.kit.errors import BadRequest, NotFound
-from tunix_rt.models.evaluation import RegressionBaseline
+from tunix_rt.models.evaluation import Evaluation, RegressionBaseline
+from tunix_rt.models.run import Run
+from tunix_rt.registry import service as registry
 from tunix_rt.runs.service import get_run
 
 
@@ -67,19 +69,67 @@ async def _metric_of_latest(session: AsyncSession, run_id: uuid.UUID, metric: st
     return evaluation, float(value)
 
 
+async def _metric_of_model(
+    session: AsyncSession, settings: Settings, model: str, metric: str, *, field: str
+) -> tuple[registry.Resolved, float]:
+    """A registered version's ``metric``: from its latest evaluation as a registered model
+    (``POST /api/tunix/evaluations``), else from the metrics recorded at promotion."""
+    resolved = await registry.resolve(session, settings, model, field=field)
+    stmt = (
+        select(Evaluation)
+        .join(Run, Run.id == Evaluation.run_id)
+        .where(Run.model_id == resolved.ref, Run.kind == "evaluate", Run.parent_run_id.is_(None))
+        .order_by(Evaluation.evaluated_at.desc(), Evaluation.id.desc())
+        .limit(1)
+    )
+    evaluation = await session.scalar(stmt)
+    metrics = evaluation.metrics if evaluation is not None else resolved.version.metrics
+    value = metrics.get(metric)
+    if metric == "score" and evaluation is not None:
+        value = evaluation.score
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        known = ", ".join(sorted(k for k, v in metrics.items() if _is_number(v))) or "none"
+        raise BadRequest(
+            f"{resolved.ref} has no evaluated metric {metric!r} (it has: {known}); evaluate "
+            "it with POST /api/tunix/evaluations"
+        )
+    return resolved, float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 async def upsert_baseline(
-    session: AsyncSession, body: BaselineCreate
+    session: AsyncSession, settings: Settings, body: BaselineCreate
 ) -> tuple[RegressionBaseline, bool]:
-    """Create or replace the baseline ``body.name`` from the run's latest evaluation."""
+    """Create or replace the baseline ``body.name`` from the run's latest evaluation or a
+    registered model version's metric."""
     name, run_id, metric = body.name, body.run_id, body.metric
-    await get_run(session, run_id)
-    _, value = await _metric_of_latest(session, run_id, metric)
+    model_ref = None
+    if body.model is not None:
+        resolved, value = await _metric_of_model(
+            session, settings, body.model, metric, field="model"
+        )
+        run_id, model_ref = resolved.version.run_id, resolved.ref
+        if run_id is not None and await session.get(Run, run_id) is None:
+            run_id = None  # the source run is gone; the value stays
+    else:
+        assert run_id is not None
+        await get_run(session, run_id)
+        _, value = await _metric_of_latest(session, run_id, metric)
     now = utcnow()
     row = await _find_baseline(session, name)
     created = row is None
     if row is None:
         row = RegressionBaseline(
-            name=name, run_id=run_id, metric=metric, value=value, created_at=now, updated_at=now
+            name=name,
+            run_id=run_id,
+            model_ref=model_ref,
+            metric=metric,
+            value=value,
+            created_at=now,
+            updated_at=now,
         )
         try:
             async with session.begin_nested():
@@ -90,6 +140,7 @@ async def upsert_baseline(
             if row is None:
                 raise
     row.run_id = run_id
+    row.model_ref = model_ref
     row.metric = metric
     row.value = value
     row.lower_is_better = body.lower_is_better
@@ -130,10 +181,33 @@ class CheckResult:
 
 
 async def check_regression(
-    session: AsyncSession, settings: Settings, *, run_id: uuid.UUID, baseline_name: str
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    run_id: uuid.UUID,
+    baseline_name: str | None = None,
+    baseline_model: str | None = None,
+    metric: str | None = None,
+    lower_is_better: bool = False,
 ) -> CheckResult:
-    """Compare the run's latest evaluation with the named baseline."""
-    baseline = await get_baseline(session, baseline_name)
+    """Compare the run's latest evaluation with the named baseline, or with a registered
+    model version (``name@champion``) on ``metric``."""
+    if baseline_model is not None:
+        metric = metric or "score"
+        resolved, value = await _metric_of_model(
+            session, settings, baseline_model, metric, field="baseline_model"
+        )
+        baseline = RegressionBaseline(  # not stored: the comparison's reference only
+            name=resolved.ref,
+            run_id=resolved.version.run_id,
+            model_ref=resolved.ref,
+            metric=metric,
+            value=value,
+            lower_is_better=lower_is_better,
+        )
+    else:
+        assert baseline_name is not None
+        baseline = await get_baseline(session, baseline_name)
     await get_run(session, run_id)
     evaluation, current = await _metric_of_latest(session, run_id, baseline.metric)
     tolerance = settings.eval_regression_tolerance

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tunix_rt.kit.pagination import Pagination
 from tunix_rt.kit.text import Key, ModelRef, Name, Text
@@ -107,7 +107,10 @@ class LeaderboardRow(BaseModel):
     rank: int
     run_id: uuid.UUID
     evaluation_id: uuid.UUID
-    model_id: str
+    model_id: str = Field(description="The base model, or name@version for a registered one.")
+    registered_as: list[str] = Field(
+        description="Registered versions (name@version) promoted from this run."
+    )
     dataset_key: str | None
     score: float
     verdict: Verdict
@@ -151,7 +154,12 @@ class BaselineCreate(BaseModel):
     )
 
     name: Name
-    run_id: uuid.UUID
+    run_id: uuid.UUID | None = Field(default=None, description="The run whose value to keep.")
+    model: ModelRef | None = Field(
+        default=None,
+        description="Or a registered model (name@version|alias): its latest evaluation, "
+        "else the metrics recorded when it was promoted.",
+    )
     metric: Text = Field(
         default="score",
         min_length=1,
@@ -160,10 +168,19 @@ class BaselineCreate(BaseModel):
     )
     lower_is_better: bool = Field(default=False, description="True for losses and error rates.")
 
+    @model_validator(mode="after")
+    def _one_source(self) -> BaselineCreate:
+        if (self.run_id is None) == (self.model is None):
+            raise ValueError("give exactly one of run_id and model")
+        return self
+
 
 class Baseline(_FromRow):
     name: str
     run_id: uuid.UUID | None
+    model: str | None = Field(
+        validation_alias="model_ref", description="The registered model version it came from."
+    )
     metric: str
     value: float
     lower_is_better: bool
@@ -179,7 +196,22 @@ class RegressionCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     run_id: uuid.UUID
-    baseline_name: Key
+    baseline_name: Key | None = None
+    baseline_model: ModelRef | None = Field(
+        default=None,
+        description="Compare with a registered model (name@version|alias) instead of a "
+        "named baseline, on `metric`.",
+    )
+    metric: Text | None = Field(
+        default=None, max_length=128, description="With baseline_model; default score."
+    )
+    lower_is_better: bool = False
+
+    @model_validator(mode="after")
+    def _one_baseline(self) -> RegressionCheckRequest:
+        if (self.baseline_name is None) == (self.baseline_model is None):
+            raise ValueError("give exactly one of baseline_name and baseline_model")
+        return self
 
 
 class RegressionCheck(BaseModel):

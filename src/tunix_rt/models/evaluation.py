@@ -59,6 +59,8 @@ class RegressionBaseline(Base):
     run_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
     )
+    # A baseline taken from a registered model version: its name@version.
+    model_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)
     metric: Mapped[str] = mapped_column(String(128), nullable=False)
     value: Mapped[float] = mapped_column(Float, nullable=False)
     lower_is_better: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -73,9 +73,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_id", "alias", name=op.f("pk_model_aliases")),
     )
     op.create_index("ix_model_aliases_version_id", "model_aliases", ["version_id"])
+    with op.batch_alter_table("regression_baselines") as batch:
+        batch.add_column(sa.Column("model_ref", sa.String(length=200), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("regression_baselines") as batch:
+        batch.drop_column("model_ref")
     op.drop_index("ix_model_aliases_version_id", table_name="model_aliases")
     op.drop_table("model_aliases")
     op.drop_index("ix_model_versions_sha256", table_name="model_versions")
