@@ -6,6 +6,8 @@ import { DatasetDetailPage } from "./pages/DatasetDetailPage";
 import { DatasetsPage } from "./pages/DatasetsPage";
 import { GeneratorsPage } from "./pages/GeneratorsPage";
 import { LeaderboardPage } from "./pages/LeaderboardPage";
+import { ModelDetailPage } from "./pages/ModelDetailPage";
+import { ModelsPage } from "./pages/ModelsPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 import { RegressionPage } from "./pages/RegressionPage";
 import { RunDetailPage } from "./pages/RunDetailPage";
@@ -30,6 +32,8 @@ export function App() {
         <Route path="runs/:id" element={<RunDetailPage />} />
         <Route path="tuning" element={<TuningPage />} />
         <Route path="tuning/:jobId" element={<TuningJobPage />} />
+        <Route path="models" element={<ModelsPage />} />
+        <Route path="models/:name" element={<ModelDetailPage />} />
         <Route path="leaderboard" element={<LeaderboardPage />} />
         <Route path="regression" element={<RegressionPage />} />
         <Route path="*" element={<NotFoundPage />} />

@@ -7,6 +7,7 @@ const LINKS = [
   { to: "/datasets", label: "Datasets", testId: "nav:datasets", end: false },
   { to: "/runs", label: "Runs", testId: "nav:runs", end: false },
   { to: "/tuning", label: "Tuning", testId: "nav:tuning", end: false },
+  { to: "/models", label: "Models", testId: "nav:models", end: false },
   { to: "/leaderboard", label: "Leaderboard", testId: "nav:leaderboard", end: false },
   { to: "/regression", label: "Regression", testId: "nav:regression", end: false },
 ];

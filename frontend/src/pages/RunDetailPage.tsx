@@ -13,6 +13,7 @@ import {
 import { ErrorMessage } from "../components/ErrorMessage";
 import { EvaluationPanel } from "../components/EvaluationPanel";
 import { LossChart, RewardChart } from "../components/LossChart";
+import { RegisterModelPanel } from "../components/RegisterModelPanel";
 import { StatusBadge } from "../components/StatusBadge";
 import { formatDate } from "../lib/format";
 import { formatBytes, formatDuration, formatNumber, progressOf } from "../lib/runs";
@@ -46,11 +47,17 @@ export function RunDetailPage() {
           {run.data.kind !== "evaluate" && run.data.mode === "local" && (
             <EvaluationPanel runId={id} runStatus={run.data.status} />
           )}
+          {registrable(run.data) && <RegisterModelPanel runId={id} />}
           <Actions run={run.data} />
         </>
       )}
     </div>
   );
+}
+
+/** Only a completed local training run keeps a final model the registry can take. */
+function registrable(run: Run): boolean {
+  return run.status === "completed" && run.mode === "local" && run.kind === "train";
 }
 
 /** The run a GRPO run continues (its config's init_from), if any. */
