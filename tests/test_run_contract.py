@@ -130,7 +130,9 @@ def _cli_accepts(name: str, value: Any, monkeypatch: pytest.MonkeyPatch) -> bool
     )
     if result.exit_code == 0:
         got = getattr(submitted[0], name)
-        assert (got.model_dump(mode="json") if name == "init_from" else got) == value
+        assert (
+            got.model_dump(mode="json", exclude_none=True) if name == "init_from" else got
+        ) == value
         return True
     assert result.exit_code == 2 and name in result.output, result.output
     return False

@@ -187,6 +187,28 @@ async def test_promote_download_train_and_evaluate_from_the_registry(
         stored = (await api.get(f"/api/tunix/runs/{run.json()['run_id']}")).json()
         assert stored["model_id"] == ("arith@v1" if "@" in model_id else str(copy))
 
+    # GRPO continues from the registered model (pinned to its version when created).
+    grpo = {
+        "algorithm": "grpo",
+        "dry_run": False,
+        "dataset_key": key,
+        "init_from": {"model": "arith@champion"},
+        "batch_size": 2,
+        "max_steps": 2,
+        "max_seq_length": 96,
+        "learning_rate": 1e-4,
+        "num_generations": 2,
+        "max_new_tokens": 32,
+        "temperature": 1.0,
+    }
+    rl = await api.post("/api/tunix/run", json=grpo, timeout=900)
+    assert rl.status_code == 202 and rl.json()["status"] == "completed", rl.text
+    stored = (await api.get(f"/api/tunix/runs/{rl.json()['run_id']}")).json()
+    assert stored["model_id"] == "arith@v1"
+    assert stored["config"]["init_from"] == {"model": "arith@v1"}
+    metrics = (await api.get(f"/api/tunix/runs/{rl.json()['run_id']}/metrics")).json()
+    assert [m["step"] for m in metrics["data"] if m.get("reward_mean") is not None][-1] == 2
+
     # Leaderboard: registered names; filter by alias.
     board = (await api.get("/api/tunix/evaluations", params={"model": "arith@champion"})).json()
     assert [(r["run_id"], r["model_id"]) for r in board["data"]] == [(ev["run_id"], "arith@v1")]

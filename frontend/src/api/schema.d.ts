@@ -1813,15 +1813,20 @@ export interface components {
         };
         /**
          * InitFrom
-         * @description The trained model a run continues from: a completed local run.
+         * @description The trained model a run continues from: a completed local run, or a registered
+         *     model version (``name@version|alias``, SPEC §11).
          */
         InitFrom: {
             /**
+             * Model
+             * @description Or a registered model: name@version or name@alias.
+             */
+            model?: string | null;
+            /**
              * Run Id
-             * Format: uuid
              * @description A completed local run with a final model.
              */
-            run_id: string;
+            run_id?: string | null;
         };
         /** JudgeRef */
         JudgeRef: {
@@ -2148,6 +2153,13 @@ export interface components {
             dataset_key: string | null;
             /** Dataset Sha256 */
             dataset_sha256: string | null;
+            /**
+             * Evaluation
+             * @description The evaluation the metrics come from (id, judge, eval set, item count).
+             */
+            evaluation?: {
+                [key: string]: unknown;
+            } | null;
             /**
              * Model Id
              * @description The base model the run trained.
@@ -2509,7 +2521,7 @@ export interface components {
              * @default false
              */
             group_by_length: boolean;
-            /** @description GRPO: the completed run whose final model it starts from. */
+            /** @description GRPO: the completed run (run_id) or registered model (model) it starts from. */
             init_from?: components["schemas"]["InitFrom"] | null;
             /**
              * Learning Rate
@@ -2942,7 +2954,7 @@ export interface components {
              * @default false
              */
             group_by_length: boolean;
-            /** @description GRPO: the completed run whose final model it starts from. */
+            /** @description GRPO: the completed run (run_id) or registered model (model) it starts from. */
             init_from?: components["schemas"]["InitFrom"] | null;
             /**
              * Learning Rate
@@ -3991,7 +4003,9 @@ export interface operations {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
             };
             /** @description Successful Response */
             201: {

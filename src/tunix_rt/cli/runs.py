@@ -129,7 +129,11 @@ def submit(
         typer.Option("--algorithm", "--method", help="sft (default) or grpo (needs --init-from)."),
     ] = None,
     init_from: Annotated[
-        str | None, typer.Option(help="GRPO: the completed run whose model it starts from.")
+        str | None,
+        typer.Option(
+            help="GRPO: the completed run (id) or registered model (name@version|alias) "
+            "whose model it starts from."
+        ),
     ] = None,
     num_generations: Annotated[
         int | None, typer.Option(help="GRPO: completions per prompt (4).")
@@ -187,7 +191,11 @@ def submit(
             "lora_alpha": lora_alpha,
             "weight_decay": weight_decay,
             "algorithm": algorithm,
-            "init_from": {"run_id": init_from} if init_from else None,
+            "init_from": (
+                ({"model": init_from} if "@" in init_from else {"run_id": init_from})
+                if init_from
+                else None
+            ),
             "num_generations": num_generations,
             "beta": beta,
             "temperature": temperature,

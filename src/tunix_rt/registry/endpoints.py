@@ -39,12 +39,7 @@ async def create_model(body: schemas.ModelCreate, session: SessionDep) -> schema
 @router.get("/api/models", operation_id="list_models")
 async def list_models(session: SessionDep) -> schemas.ModelList:
     """Registered models, most recently changed first."""
-    models = await service.list_models(session)
-    out = []
-    for model in models:
-        detail = await service.model_detail(session, model)
-        out.append(schemas.ModelSummary.model_validate(detail.model_dump(exclude={"versions"})))
-    return schemas.ModelList(data=out)
+    return schemas.ModelList(data=await service.model_summaries(session))
 
 
 @router.get("/api/models/{name}", operation_id="get_model", responses=NOT_FOUND)
@@ -72,7 +67,10 @@ async def delete_model(
     status_code=status.HTTP_201_CREATED,
     operation_id="promote_run",
     responses={
-        200: {"description": "These weights are this model's version already.", "model": None},
+        200: {
+            "description": "These weights are this model's version already.",
+            "model": schemas.Version,
+        },
         400: {"description": "The run has no final model to register (says why)."},
         **NOT_FOUND,
         409: {"description": "The version name is taken."},

@@ -45,6 +45,10 @@ class Provenance(BaseModel):
     dataset_sha256: str | None
     model_id: str = Field(description="The base model the run trained.")
     config: dict[str, Any] = Field(description="The run's resolved training config.")
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="The evaluation the metrics come from (id, judge, eval set, item count).",
+    )
 
 
 class Version(BaseModel):

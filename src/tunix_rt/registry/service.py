@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -104,9 +104,37 @@ async def aliases_of(session: AsyncSession, model: RegisteredModel) -> dict[str,
     return {a.alias: a for a in (await session.scalars(stmt)).all()}
 
 
-async def version_counts(session: AsyncSession) -> dict[uuid.UUID, int]:
-    stmt = select(ModelVersion.model_id, func.count()).group_by(ModelVersion.model_id)
-    return {model_id: int(n) for model_id, n in (await session.execute(stmt)).all()}
+async def model_summaries(session: AsyncSession) -> list[schemas.ModelSummary]:
+    """Every model with its version count, newest version and aliases (three queries)."""
+    models = await list_models(session)
+    versions = (
+        await session.execute(
+            select(ModelVersion.id, ModelVersion.model_id, ModelVersion.version).order_by(
+                ModelVersion.created_at, ModelVersion.id
+            )
+        )
+    ).all()
+    names = {version_id: version for version_id, _, version in versions}
+    counts: dict[uuid.UUID, int] = {}
+    latest: dict[uuid.UUID, str] = {}
+    for _, model_id, version in versions:
+        counts[model_id] = counts.get(model_id, 0) + 1
+        latest[model_id] = version
+    aliases: dict[uuid.UUID, dict[str, str]] = {}
+    for row in (await session.scalars(select(ModelAlias).order_by(ModelAlias.alias))).all():
+        aliases.setdefault(row.model_id, {})[row.alias] = names[row.version_id]
+    return [
+        schemas.ModelSummary(
+            name=m.name,
+            description=m.description,
+            version_count=counts.get(m.id, 0),
+            latest_version=latest.get(m.id),
+            aliases=aliases.get(m.id, {}),
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+        for m in models
+    ]
 
 
 async def delete_model(
@@ -195,23 +223,32 @@ async def _provenance(session: AsyncSession, run: Run, run_dir: Path) -> dict[st
     }
 
 
-async def _metrics(session: AsyncSession, run: Run) -> dict[str, Any]:
+async def _latest_evaluation(session: AsyncSession, run: Run) -> Evaluation | None:
     stmt = (
         select(Evaluation)
         .where(Evaluation.run_id == run.id)
         .order_by(Evaluation.evaluated_at.desc(), Evaluation.id.desc())
         .limit(1)
     )
-    evaluation = await session.scalar(stmt)
+    return await session.scalar(stmt)
+
+
+def _metrics(evaluation: Evaluation | None) -> dict[str, Any]:
+    """The evaluation's score and metrics (numbers only)."""
     if evaluation is None:
         return {}
+    return {"score": evaluation.score, **evaluation.metrics}
+
+
+def _evaluation_ref(evaluation: Evaluation | None) -> dict[str, Any] | None:
+    if evaluation is None:
+        return None
     return {
-        "score": evaluation.score,
-        **evaluation.metrics,
         "evaluation_id": str(evaluation.id),
         "judge": evaluation.judge_name,
         "eval_set": evaluation.eval_set_name,
         "item_count": evaluation.item_count,
+        "evaluated_at": evaluation.evaluated_at.isoformat(),
     }
 
 
@@ -279,6 +316,7 @@ async def record_promotion(
         store.discard(exported)
         return Promotion(same, created=False, new_blob=None)
     new_blob = exported.sha256 if store.keep(settings, exported) else None
+    evaluation = await _latest_evaluation(session, run)
     now = utcnow()
     row = ModelVersion(
         model_id=model.id,
@@ -286,8 +324,9 @@ async def record_promotion(
         run_id=run.id,
         sha256=exported.sha256,
         size_bytes=exported.size_bytes,
-        metrics=await _metrics(session, run),
-        provenance=await _provenance(session, run, run_dir),
+        metrics=_metrics(evaluation),
+        provenance=await _provenance(session, run, run_dir)
+        | {"evaluation": _evaluation_ref(evaluation)},
         created_at=now,
     )
     session.add(row)

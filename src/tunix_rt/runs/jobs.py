@@ -142,7 +142,15 @@ class TrainJob:
     async def prepare(self, session: AsyncSession, settings: Settings, run: Run) -> ChildSpec:
         params = train_params_of(run.config)
         init_dir = None
-        if params.init_from is not None:
+        if params.init_from is not None and params.init_from.model is not None:
+            init_dir = str(
+                (
+                    await registry.resolve(
+                        session, settings, params.init_from.model, field=("init_from", "model")
+                    )
+                ).directory
+            )
+        elif params.init_from is not None:
             parent = await session.get(Run, params.init_from.run_id)
             if parent is None:
                 raise Unprocessable(
@@ -150,7 +158,7 @@ class TrainJob:
                 )
             init_dir = parent.output_dir
         model_dir = None
-        if registry.parse_ref(run.model_id) is not None:
+        if params.algorithm == "sft" and registry.parse_ref(run.model_id) is not None:
             model_dir = (
                 await registry.resolve(session, settings, run.model_id, field="model_id")
             ).directory

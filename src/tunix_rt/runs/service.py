@@ -137,7 +137,7 @@ def remove_run_dir(settings: Settings, path: str) -> None:
 
 async def init_run(session: AsyncSession, request: RunRequest) -> Run:
     """The completed local training run a GRPO request starts from (404/422 otherwise)."""
-    assert request.init_from is not None
+    assert request.init_from is not None and request.init_from.run_id is not None
     run_id = request.init_from.run_id
     parent = await session.get(Run, run_id)
     if parent is None:
@@ -153,12 +153,27 @@ async def init_run(session: AsyncSession, request: RunRequest) -> Run:
             ("init_from", "run_id"),
             f"run {run_id} has no final model ({FINAL_MODEL_FILE} is missing from its directory)",
         )
-    if request.model_id is not None and request.model_id != parent.model_id:
+    return parent
+
+
+async def init_model_id(session: AsyncSession, settings: Settings, request: RunRequest) -> str:
+    """The model a GRPO run continues: its init_from run's, or the registered version it
+    names (pinned ``name@version``)."""
+    assert request.init_from is not None
+    if request.init_from.model is not None:
+        resolved = await registry.resolve(
+            session, settings, request.init_from.model, field=("init_from", "model")
+        )
+        model_id = resolved.ref
+        request.init_from.model = model_id  # stored pinned: an alias may move later
+    else:
+        model_id = (await init_run(session, request)).model_id
+    if request.model_id is not None and request.model_id != model_id:
         raise Unprocessable(
             "model_id",
-            f"a GRPO run continues init_from's model ({parent.model_id}); leave model_id out",
+            f"a GRPO run continues init_from's model ({model_id}); leave model_id out",
         )
-    return parent
+    return model_id
 
 
 async def run_model_id(session: AsyncSession, settings: Settings, request: RunRequest) -> str:
@@ -167,7 +182,7 @@ async def run_model_id(session: AsyncSession, settings: Settings, request: RunRe
     if problem is not None:
         raise Unprocessable(*problem)
     if request.algorithm == "grpo":
-        return (await init_run(session, request)).model_id
+        return await init_model_id(session, settings, request)
     if request.model_id is None:
         raise Unprocessable("model_id", "required for algorithm 'sft'")
     if registry.parse_ref(request.model_id) is not None:  # a registered model version
@@ -262,6 +277,8 @@ async def create_run(
     run_id = new_id()
     output_dir, model_id = await check_run_request(session, settings, request, run_id)
     config = {**request.model_dump(mode="json"), **(extra_config or {})}
+    if config.get("init_from"):  # the source given: {"run_id": ...} or {"model": ...}
+        config["init_from"] = {k: v for k, v in config["init_from"].items() if v is not None}
     config["output_dir"] = str(output_dir)
     config["model_id"] = model_id
     return await add_run(

@@ -35,6 +35,7 @@ from tunix_rt.training.data import batch_indices
 from tunix_rt.training.grpo_prepare import GrpoPrepared
 from tunix_rt.training.prepare import CHECKPOINTS_DIR
 from tunix_rt.training.protocol import MetricsFile, elapsed, emit, say
+from tunix_rt.training.resolve import inspect_hf_dir
 from tunix_rt.training.rewards import REWARDS, weighted_rewards
 from tunix_rt.training.tokenizer import END_OF_TURN
 from tunix_rt.training.train import warmup_cosine
@@ -195,12 +196,20 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
+def load_start_model(prep: GrpoPrepared) -> tuple[Any, dict[str, Any]]:
+    """The start model: a run's final model, or a Hugging Face directory (registered)."""
+    if prep.init_meta.get("hf_dir"):
+        resolved = inspect_hf_dir(prep.init_dir, str(prep.init_dir), "local")
+        return model_lib.load_hf_checkpoint(resolved), prep.init_meta
+    return model_lib.load_final(prep.init_dir)
+
+
 def run_grpo(prep: GrpoPrepared) -> dict[str, Any]:
     cfg = prep.cfg
     settings = prep.settings
     t0 = time.monotonic()
-    actor, meta = model_lib.load_final(prep.init_dir)
-    reference, _ = model_lib.load_final(prep.init_dir)
+    actor, meta = load_start_model(prep)
+    reference, _ = load_start_model(prep)
     n_params = model_lib.param_count(actor)
     say(
         f"start model from {prep.init_dir} (step {meta.get('final_step')}) loaded in "

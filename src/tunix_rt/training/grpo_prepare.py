@@ -19,7 +19,13 @@ from tunix_rt.training.data import read_rows, steps_per_epoch, total_steps
 from tunix_rt.training.params import GrpoSettings, algorithm_problem, grpo_settings
 from tunix_rt.training.prepare import RESOLVED_CONFIG, TOKENIZER_DIR
 from tunix_rt.training.presets import param_count
-from tunix_rt.training.tokenizer import TokenizerError, load_any_tokenizer, tokenizer_info
+from tunix_rt.training.resolve import ModelNotFound, inspect_hf_dir
+from tunix_rt.training.tokenizer import (
+    TokenizerError,
+    copy_checkpoint_tokenizer,
+    load_any_tokenizer,
+    tokenizer_info,
+)
 
 PROMPT_ROUND = 16  # the rollout's prompt length is rounded up to this (fewer shapes)
 
@@ -90,6 +96,23 @@ def read_prompts(path: str) -> list[Prompt]:
     return prompts
 
 
+def start_model_meta(init_dir: Path) -> dict[str, Any]:
+    """What the start model is: a run's ``model/model.json``, or for a Hugging Face
+    checkpoint directory (a registered model) its architecture, with ``hf_dir`` set and
+    the tokenizer in the directory itself."""
+    meta_file = init_dir / FINAL_MODEL_FILE
+    if meta_file.is_file():
+        meta: dict[str, Any] = json.loads(meta_file.read_text(encoding="utf-8"))
+        return meta
+    if (init_dir / "config.json").is_file():
+        try:
+            resolved = inspect_hf_dir(init_dir, str(init_dir), "local")
+        except ModelNotFound as exc:
+            raise ConfigError(f"init_dir: {exc}") from None
+        return {"arch": resolved.arch, "tokenizer": ".", "hf_dir": True}
+    raise ConfigError(f"init_dir: {init_dir} holds no final model ({FINAL_MODEL_FILE})")
+
+
 def prepare(cfg: TrainConfig) -> GrpoPrepared:
     problem = algorithm_problem(cfg)
     if problem is not None:
@@ -97,10 +120,7 @@ def prepare(cfg: TrainConfig) -> GrpoPrepared:
     if cfg.init_dir is None:
         raise ConfigError("init_dir: a GRPO run needs the directory of the run it starts from")
     init_dir = Path(cfg.init_dir)
-    meta_file = init_dir / FINAL_MODEL_FILE
-    if not meta_file.is_file():
-        raise ConfigError(f"init_dir: {init_dir} holds no final model ({FINAL_MODEL_FILE})")
-    init_meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    init_meta = start_model_meta(init_dir)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     tok_dir = out / TOKENIZER_DIR
@@ -108,7 +128,13 @@ def prepare(cfg: TrainConfig) -> GrpoPrepared:
         source = init_dir / str(init_meta.get("tokenizer") or TOKENIZER_DIR)
         if not source.is_dir():
             raise ConfigError(f"init_dir: {init_dir} has no tokenizer directory")
-        shutil.copytree(source, tok_dir)
+        if init_meta.get("hf_dir"):
+            try:
+                copy_checkpoint_tokenizer(source, tok_dir)
+            except TokenizerError as exc:
+                raise ConfigError(f"init_dir: {exc}") from None
+        else:
+            shutil.copytree(source, tok_dir)
     try:
         tokenizer = load_any_tokenizer(tok_dir)
     except TokenizerError as exc:

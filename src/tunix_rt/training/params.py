@@ -16,7 +16,9 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+from tunix_rt.kit.text import ModelRef
 
 CompletionFormat = Literal["reasoning", "answer_only"]
 # Training algorithm (SPEC §10): supervised fine-tuning, or GRPO from a trained model.
@@ -79,11 +81,23 @@ SFT_ONLY = {"completion_format": "reasoning", "group_by_length": False, "lora_ra
 
 
 class InitFrom(BaseModel):
-    """The trained model a run continues from: a completed local run."""
+    """The trained model a run continues from: a completed local run, or a registered
+    model version (``name@version|alias``, SPEC §11)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    run_id: uuid.UUID = Field(description="A completed local run with a final model.")
+    run_id: uuid.UUID | None = Field(
+        default=None, description="A completed local run with a final model."
+    )
+    model: ModelRef | None = Field(
+        default=None, description="Or a registered model: name@version or name@alias."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InitFrom:
+        if (self.run_id is None) == (self.model is None):
+            raise ValueError("give exactly one of run_id and model")
+        return self
 
 
 class TrainParams(BaseModel):
@@ -107,7 +121,8 @@ class TrainParams(BaseModel):
         ),
     )
     init_from: InitFrom | None = Field(
-        default=None, description="GRPO: the completed run whose final model it starts from."
+        default=None,
+        description="GRPO: the completed run (run_id) or registered model (model) it starts from.",
     )
     num_generations: NumGenerations | None = Field(
         default=None, description="GRPO: completions sampled per prompt (default 4)."
