@@ -15,6 +15,7 @@ from tunix_rt.cli import datasets as datasets_cli
 from tunix_rt.cli import db as db_cli
 from tunix_rt.cli import evals as evals_cli
 from tunix_rt.cli import generate as generate_cli
+from tunix_rt.cli import models as models_cli
 from tunix_rt.cli import runs as runs_cli
 from tunix_rt.cli import traces as traces_cli
 from tunix_rt.cli import tune as tune_cli
@@ -35,6 +36,7 @@ app.add_typer(runs_cli.app, name="runs")
 app.add_typer(evals_cli.eval_app, name="eval")
 app.add_typer(evals_cli.regression_app, name="regression")
 app.add_typer(tune_cli.app, name="tune")
+app.add_typer(models_cli.app, name="models")
 app.command()(worker_cli.worker)
 
 
