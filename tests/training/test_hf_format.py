@@ -10,20 +10,20 @@ import pytest
 
 pytest.importorskip("tunix")
 
-from safetensors.numpy import load_file  # noqa: E402
+from safetensors.numpy import load_file
 
-from tests.training.hf_checkpoint import write_tiny_gemma2  # noqa: E402
-from tunix_rt.training import model as model_lib  # noqa: E402
-from tunix_rt.training.hf_format import (  # noqa: E402
+from tests.training.hf_checkpoint import write_tiny_gemma2
+from tunix_rt.training import model as model_lib
+from tunix_rt.training.hf_format import (
     ExportError,
     _flat_params,
     export_run,
     from_hf_tensors,
     to_hf_tensors,
 )
-from tunix_rt.training.presets import PRESETS  # noqa: E402
-from tunix_rt.training.resolve import resolve_model  # noqa: E402
-from tunix_rt.training.tokenizer import fit_tokenizer, load_tokenizer  # noqa: E402
+from tunix_rt.training.presets import PRESETS
+from tunix_rt.training.resolve import resolve_model
+from tunix_rt.training.tokenizer import fit_tokenizer, load_tokenizer
 
 TEXTS = [f"What is {a} + {b}?\n{a + b}" for a in range(20) for b in range(5)]
 
@@ -99,4 +99,3 @@ def test_unsupported_family_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ExportError, match="llama3"):
         hf_config({"family": "llama3"}, {})
-

@@ -3306,7 +3306,7 @@ export interface components {
             ref: string;
             /**
              * Run Id
-             * @description Source run (null once it is deleted).
+             * @description The run it was promoted from (kept after that run is deleted).
              */
             run_id: string | null;
             /**

@@ -55,7 +55,9 @@ class Version(BaseModel):
     name: str = Field(description="The registered model's name.")
     version: str
     ref: str = Field(description="name@version: what runs and evaluations accept as model.")
-    run_id: uuid.UUID | None = Field(description="Source run (null once it is deleted).")
+    run_id: uuid.UUID | None = Field(
+        description="The run it was promoted from (kept after that run is deleted)."
+    )
     sha256: str = Field(description="SHA-256 of model.safetensors.")
     size_bytes: int
     metrics: dict[str, Any] = Field(description="The run's latest evaluation at promotion.")
