@@ -14,7 +14,8 @@ export function LeaderboardPage() {
   const offset = Math.max(0, Number(params.get("offset")) || 0);
   const filters = {
     ...(get("dataset_key") ? { dataset_key: get("dataset_key") } : {}),
-    ...(get("model_id") ? { model_id: get("model_id") } : {}),
+    // name@version or name@alias is a registered model; anything else a base model id.
+    ...(get("model_id") ? (get("model_id").includes("@") ? { model: get("model_id") } : { model_id: get("model_id") }) : {}),
     ...(get("from") ? { evaluated_after: dayStartIso(get("from")) } : {}),
     ...(get("to") ? { evaluated_before: dayStartIso(get("to"), 1) } : {}),
   };
@@ -45,7 +46,7 @@ export function LeaderboardPage() {
             onChange={(e) => setForm({ ...form, dataset_key: e.target.value })} />
         </label>
         <label className="field">Model
-          <input value={form.model_id} data-testid="leaderboard:model"
+          <input value={form.model_id} data-testid="leaderboard:model" placeholder="model id or name@alias"
             onChange={(e) => setForm({ ...form, model_id: e.target.value })} />
         </label>
         <label className="field">Evaluated from
@@ -78,7 +79,15 @@ export function LeaderboardPage() {
               <tr key={row.run_id} data-testid="leaderboard:row" data-run-id={row.run_id}>
                 <td>{offset + i + 1}</td>
                 <td><Link to={`/runs/${row.run_id}`} className="mono" data-testid="leaderboard:run-link">{shortId(row.run_id)}</Link></td>
-                <td className="mono">{row.model_id}</td>
+                <td>
+                  <span className="mono">{row.model_id}</span>
+                  {(row.registered_as ?? []).map((ref) => (
+                    <Link key={ref} to={`/models/${encodeURIComponent(ref.split("@")[0] ?? ref)}`}
+                      className="badge" data-testid="leaderboard:registered" title="Registered as">
+                      {ref}
+                    </Link>
+                  ))}
+                </td>
                 <td>{row.dataset_key ?? "—"}</td>
                 <td data-testid="leaderboard:score">{formatNumber(row.score, 4)}</td>
                 <td><StatusBadge status={row.verdict} testId="leaderboard:verdict" /></td>

@@ -87,7 +87,7 @@ function CheckForm({ initialRun }: { initialRun: string }) {
       </label>
       <div className="row">
         <button type="button" data-testid="regression:check-submit" disabled={check.isPending}
-          onClick={() => check.mutate({ run_id: runId, baseline_name: baselineName.trim() })}>
+          onClick={() => check.mutate({ run_id: runId, baseline_name: baselineName.trim(), lower_is_better: false })}>
           Run check
         </button>
       </div>
