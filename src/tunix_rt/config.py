@@ -128,6 +128,15 @@ class Settings(BaseSettings):
     run_default_timeout_seconds: int | None = Field(
         default=None, ge=1, le=30 * 86400, description="Timeout for runs that give none."
     )
+    run_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=36500,
+        description=(
+            "`tunix-rt gc` (and the worker, once a day) deletes finished runs older than "
+            "this many days, rows and files; unset = keep runs forever."
+        ),
+    )
 
     # Durable run queue (docs/queue.md).
     embedded_worker: bool = Field(
