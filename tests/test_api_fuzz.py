@@ -62,16 +62,53 @@ def _with(case: Any, **changes: Any) -> Any:
     return case.operation.Case(**{**parts, **changes})
 
 
-def _hostile_variants(case: Any) -> list[tuple[str, Any]]:
+def _is_text(schema: dict[str, Any]) -> bool:
+    """A free string (not an enum, uuid or date), alone or in an anyOf with null."""
+    if schema.get("type") == "string":
+        return "enum" not in schema and "const" not in schema and "format" not in schema
+    return any(_is_text(option) for option in schema.get("anyOf", []))
+
+
+def text_slots(openapi: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """Per operation, every string query parameter and top-level JSON body property its
+    schema declares, optional ones included: a generated case often leaves those out,
+    and a NUL must be refused there too (issue 15: baseline_name of a regression check
+    reached Postgres)."""
+    components = openapi.get("components", {}).get("schemas", {})
+    slots: dict[str, dict[str, list[str]]] = {}
+    for path, operations in openapi["paths"].items():
+        for method, op in operations.items():
+            query = [
+                p["name"]
+                for p in op.get("parameters", [])
+                if p["in"] == "query" and _is_text(p.get("schema", {}))
+            ]
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            schema = body.get("schema", {})
+            if "$ref" in schema:
+                schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+            fields = [n for n, s in schema.get("properties", {}).items() if _is_text(s)]
+            slots[f"{method.upper()} {path}"] = {"query": query, "body": fields}
+    return slots
+
+
+def _hostile_variants(case: Any, slots: dict[str, list[str]]) -> list[tuple[str, Any]]:
     """Copies of ``case`` with one string path/query parameter or body field made to hold a
-    NUL, or one object body field nested ``DEEP_LEVELS`` deep."""
+    NUL (declared optional ones that the case left out too), or one object body field
+    nested ``DEEP_LEVELS`` deep."""
     variants: list[tuple[str, Any]] = []
     for attr in ("path_parameters", "query"):
-        for name, value in (getattr(case, attr) or {}).items():
-            if isinstance(value, str):
-                changed = {**getattr(case, attr), name: NUL_TEXT}
-                variants.append((f"{attr}.{name}=NUL", _with(case, **{attr: changed})))
+        values = dict(getattr(case, attr) or {})
+        absent = slots["query"] if attr == "query" else []
+        names = [n for n, v in values.items() if isinstance(v, str)]
+        for name in names + [n for n in absent if n not in values]:
+            changed = {**values, name: NUL_TEXT}
+            variants.append((f"{attr}.{name}=NUL", _with(case, **{attr: changed})))
     if isinstance(case.body, dict):
+        for name in slots["body"]:
+            if name not in case.body:
+                body = {**case.body, name: NUL_TEXT}
+                variants.append((f"body.{name}=NUL (absent)", _with(case, body=body)))
         for name, value in case.body.items():
             if isinstance(value, str):
                 body = {**case.body, name: NUL_TEXT}
@@ -82,7 +119,9 @@ def _hostile_variants(case: Any) -> list[tuple[str, Any]]:
     return variants
 
 
-def _sweep(operation: Any, failures: list[str], calls: list[int]) -> Callable[[], None]:
+def _sweep(
+    operation: Any, slots: dict[str, list[str]], failures: list[str], calls: list[int]
+) -> Callable[[], None]:
     """A hypothesis test sending generated requests to ``operation``, noting 5xx."""
 
     @hypothesis_settings(
@@ -113,7 +152,7 @@ def _sweep(operation: Any, failures: list[str], calls: list[int]) -> Callable[[]
             )
         if len(calls) % HOSTILE_EVERY:
             return
-        for what, hostile in _hostile_variants(case):
+        for what, hostile in _hostile_variants(case, slots):
             calls.append(1)
             try:
                 answer = hostile.call()
@@ -136,14 +175,17 @@ def test_no_generated_request_gets_a_server_error(settings: Settings) -> None:
     )
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     expected = {f"{m.upper()} {p}" for p, ops in app.openapi()["paths"].items() for m in ops}
+    slots = text_slots(app.openapi())
     failures: list[str] = []
     seen: set[str] = set()
     calls: list[int] = []
     for result in schema.get_all_operations():
         operation = result.ok()
         seen.add(operation.label)
-        _sweep(operation, failures, calls)()
+        _sweep(operation, slots[operation.label], failures, calls)()
 
     assert seen == expected  # every operation, the NDJSON upload included
+    # The optional string the issue found is among those made hostile.
+    assert "baseline_name" in slots["POST /api/regression/check"]["body"]
     assert len(calls) >= EXAMPLES_PER_OPERATION * len(expected) // 2, len(calls)
     assert not failures, f"{len(failures)} failing request(s):\n" + "\n".join(failures)

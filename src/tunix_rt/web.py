@@ -21,6 +21,8 @@ def mount_frontend(app: FastAPI, web_dir: Path = WEB_DIR) -> None:
 
     @app.get("/{path:path}", include_in_schema=False)
     async def frontend(path: str) -> Response:
+        if "\x00" in path:  # no file has that name; the OS would refuse it with an error
+            raise HTTPException(status_code=404, detail="not found")
         if path == "api" or path.startswith("api/"):
             raise HTTPException(status_code=404, detail=f"no API route /{path}")
         index = root / "index.html"

@@ -19,6 +19,7 @@ router = APIRouter(tags=["models"])
 
 ModelName = Annotated[Name, PathParam(description="Registered model name.")]
 VersionRef = Annotated[Label, PathParam(description="A version (v1, …) or an alias.")]
+AliasName = Annotated[Label, PathParam(description="An alias (champion, staging, …).")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model, version or alias."}
 }
@@ -122,7 +123,7 @@ async def delete_model_version(
 )
 async def set_model_alias(
     name: ModelName,
-    alias: Annotated[str, PathParam(max_length=64)],
+    alias: AliasName,
     body: schemas.AliasSet,
     session: SessionDep,
 ) -> schemas.Alias:
@@ -138,7 +139,7 @@ async def set_model_alias(
     responses=NOT_FOUND,
 )
 async def delete_model_alias(
-    name: ModelName, alias: Annotated[str, PathParam(max_length=64)], session: SessionDep
+    name: ModelName, alias: AliasName, session: SessionDep
 ) -> Response:
     await service.delete_alias(session, name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
