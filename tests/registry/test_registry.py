@@ -179,6 +179,18 @@ async def test_promote_download_train_and_evaluate_from_the_registry(
     job = (await api.get(f"/api/tunix/runs/{ev['run_id']}")).json()
     assert (job["kind"], job["model_id"]) == ("evaluate", "arith@v1")
 
+    # The shipped eval set, added in one request, evaluates the registered model too.
+    assert (await api.post("/api/eval-sets/builtin/starter-v1")).status_code == 201
+    starter = await api.post(
+        "/api/tunix/evaluations",
+        json={"model": "arith@v1", "eval_set": "starter-v1", **GENERATE},
+        timeout=900,
+    )
+    assert starter.status_code == 201, starter.text
+    assert (starter.json()["eval_set"], starter.json()["item_count"]) == ("starter-v1", 31)
+    by_category = starter.json()["detailed_metrics"][0]["details"]["by_category"]
+    assert set(by_category) == {"addition", "subtraction", "multiplication", "high_card_duel"}
+
     # The downloaded copy and the registered name are both bases of new runs.
     for model_id in (str(copy), "arith@champion"):
         base = {**TRAIN, "model_id": model_id, "max_steps": 2, "learning_rate": 1e-4}
@@ -211,7 +223,10 @@ async def test_promote_download_train_and_evaluate_from_the_registry(
 
     # Leaderboard: registered names; filter by alias.
     board = (await api.get("/api/tunix/evaluations", params={"model": "arith@champion"})).json()
-    assert [(r["run_id"], r["model_id"]) for r in board["data"]] == [(ev["run_id"], "arith@v1")]
+    assert {(r["run_id"], r["model_id"]) for r in board["data"]} == {
+        (ev["run_id"], "arith@v1"),
+        (starter.json()["run_id"], "arith@v1"),
+    }
     everything = (await api.get("/api/tunix/evaluations", params={"dataset_key": key})).json()
     assert {r["run_id"]: r["registered_as"] for r in everything["data"]}[run_id] == ["arith@v1"]
 

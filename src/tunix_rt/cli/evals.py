@@ -253,6 +253,29 @@ def add_eval_set(
     console.print(f"eval set {summary.name}: {summary.item_count} items", highlight=False)
 
 
+@sets_app.command("add-builtin")
+def add_builtin_eval_set(
+    name: Annotated[
+        str, typer.Argument(help="A built-in set: " + ", ".join(sorted(eval_sets.BUILTIN_SETS)))
+    ] = "starter-v1",
+) -> None:
+    """Register an eval set shipped with Tunix RT (under its own name)."""
+    settings = settings_or_exit()
+
+    async def run() -> schemas.EvalSetSummary:
+        body = eval_sets.builtin_eval_set(name)
+        async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
+            row = await eval_sets.create_eval_set(session, body)
+            await session.commit()
+            return schemas.EvalSetSummary.model_validate(row)
+
+    try:
+        summary = asyncio.run(run())
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+    console.print(f"eval set {summary.name}: {summary.item_count} items", highlight=False)
+
+
 @sets_app.command("list")
 def list_eval_sets(as_json: JsonOption = False) -> None:
     """Registered eval sets."""

@@ -302,6 +302,22 @@ async def create_eval_set(
 
 
 @router.post(
+    "/api/eval-sets/builtin/{name}",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="add_builtin_eval_set",
+    tags=["eval sets"],
+    responses={
+        404: {"description": "No built-in set of that name."},
+        409: {"description": "Registered already."},
+    },
+)
+async def add_builtin_eval_set(name: Name, session: SessionDep) -> schemas.EvalSetSummary:
+    """Register an eval set shipped with Tunix RT (e.g. ``starter-v1``) under its name."""
+    row = await eval_sets.create_eval_set(session, eval_sets.builtin_eval_set(name))
+    return schemas.EvalSetSummary.model_validate(row)
+
+
+@router.post(
     "/api/eval-sets/import",
     status_code=status.HTTP_201_CREATED,
     operation_id="import_eval_set",

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -16,10 +17,19 @@ from sqlalchemy.orm import defer
 from tunix_rt.db import utcnow
 from tunix_rt.evals.schemas import EvalSetCreate, EvalSetItem
 from tunix_rt.evals.service import get_eval_set_row
-from tunix_rt.kit.errors import Conflict, Unprocessable
+from tunix_rt.kit.errors import Conflict, NotFound, Unprocessable
 from tunix_rt.models.evaluation import EvalSet
 
 MAX_REPORTED = 20
+# Eval sets shipped with the product: {name: description}; items in builtin/{name}.jsonl.
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+BUILTIN_SETS = {
+    "starter-v1": (
+        "31 held-out problems written by the product's generators with their own seeds: "
+        "1-, 2- and 3-digit addition, 3-digit subtraction (negative results included), "
+        "2-digit multiplication and High Card Duel"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,19 @@ async def create_eval_set(session: AsyncSession, body: EvalSetCreate) -> EvalSet
     except IntegrityError:
         raise Conflict(f"eval set {body.name!r} already exists") from None
     return row
+
+
+def builtin_eval_set(name: str) -> EvalSetCreate:
+    """A shipped eval set by name (404 naming the known ones)."""
+    if name not in BUILTIN_SETS:
+        raise NotFound(
+            f"no built-in eval set {name!r}; built-in sets: {', '.join(sorted(BUILTIN_SETS))}"
+        )
+    with (BUILTIN_DIR / f"{name}.jsonl").open(encoding="utf-8") as handle:
+        items, errors = parse_jsonl(handle)
+    if errors:  # pragma: no cover - the shipped files are checked by tests
+        raise RuntimeError(f"built-in eval set {name}: {errors[0]}")
+    return EvalSetCreate(name=name, description=BUILTIN_SETS[name], items=items)
 
 
 async def list_eval_sets(session: AsyncSession) -> list[EvalSet]:
