@@ -14,6 +14,7 @@ from tunix_rt import __version__
 from tunix_rt.cli import datasets as datasets_cli
 from tunix_rt.cli import db as db_cli
 from tunix_rt.cli import evals as evals_cli
+from tunix_rt.cli import gc as gc_cli
 from tunix_rt.cli import generate as generate_cli
 from tunix_rt.cli import models as models_cli
 from tunix_rt.cli import runs as runs_cli
@@ -38,6 +39,7 @@ app.add_typer(evals_cli.regression_app, name="regression")
 app.add_typer(tune_cli.app, name="tune")
 app.add_typer(models_cli.app, name="models")
 app.command()(worker_cli.worker)
+app.command("gc")(gc_cli.gc)
 
 
 def _version(value: bool) -> None:

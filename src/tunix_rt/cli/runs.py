@@ -7,6 +7,7 @@ import json
 import shutil
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,10 +29,10 @@ from tunix_rt.kit.errors import DomainError
 from tunix_rt.models.run import Run
 from tunix_rt.runs import artifacts as artifacts_mod
 from tunix_rt.runs import logs as logs_mod
-from tunix_rt.runs import queue, service
+from tunix_rt.runs import management, queue, service
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.executor import start_inline
-from tunix_rt.runs.schemas import RunRequest
+from tunix_rt.runs.schemas import BulkDeleteRequest, BulkDeleteResult, RunRequest
 
 app = typer.Typer(help="Tunix training runs.", no_args_is_help=True)
 
@@ -416,3 +417,94 @@ def artifacts(
     for item in artifacts_mod.list_artifacts(directory):
         table.add_row(str(item.size), item.path)
     console.print(table)
+
+
+@app.command("retry")
+def retry(run_id: Annotated[str, typer.Argument(help="A failed or cancelled run's id.")]) -> None:
+    """Queue a new run with a failed, timed-out or cancelled run's config; prints its id."""
+    settings = settings_or_exit()
+    rid = _parse_run_id(run_id)
+
+    async def run() -> Run:
+        async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
+            async with session.begin():
+                new = await management.retry_run(session, settings, rid)
+                await queue.enqueue(session)
+            return new
+
+    try:
+        new = asyncio.run(run())
+    except DomainError as exc:
+        raise fail(exc.detail) from None
+    err_console.print(f"run {new.id} queued (retry of {rid}) → {new.output_dir}", highlight=False)
+    console.print(str(new.id))
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(f"--created-before: not an ISO date or date-time: {value!r}", 2) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@app.command("delete")
+def delete(
+    run_ids: Annotated[list[str] | None, typer.Argument(help="Run ids (or use filters).")] = None,
+    status: Annotated[
+        list[str] | None, typer.Option("--status", help="Filter (repeatable).")
+    ] = None,
+    dataset_key: Annotated[str | None, typer.Option()] = None,
+    model_id: Annotated[str | None, typer.Option()] = None,
+    kind: Annotated[str | None, typer.Option(help="train | evaluate | tune")] = None,
+    created_before: Annotated[
+        str | None, typer.Option(help="ISO date or date-time (UTC unless a zone is given).")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count and list.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask to confirm.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Delete finished runs (rows and files) by id or by filter; unfinished ones are kept."""
+    settings = settings_or_exit()
+    fields: dict[str, Any] = {
+        "status": status,
+        "dataset_key": dataset_key,
+        "model_id": model_id,
+        "kind": kind,
+        "created_before": _when(created_before),
+    }
+    criteria = {k: v for k, v in fields.items() if v}
+    try:
+        if run_ids:
+            ids = [_parse_run_id(r) for r in run_ids]
+            body = BulkDeleteRequest(ids=ids, dry_run=True) if not criteria else None
+        else:
+            body = BulkDeleteRequest.model_validate({"filter": criteria, "dry_run": True})
+    except ValidationError as exc:
+        raise invalid("delete request", exc) from None
+    if body is None:
+        raise fail("give run ids or filters, not both", 2)
+
+    async def run(request: BulkDeleteRequest) -> BulkDeleteResult:
+        async with (
+            sessionmaker_for(settings) as sessionmaker,
+            sessionmaker() as session,
+            session.begin(),
+        ):
+            return await management.bulk_delete(session, settings, request)
+
+    preview = asyncio.run(run(body))
+    if not dry_run and preview.count and not yes:
+        typer.confirm(f"Delete {preview.count} run(s) and their files?", abort=True)
+    result = preview if dry_run else asyncio.run(run(body.model_copy(update={"dry_run": False})))
+    if as_json:
+        sys.stdout.write(result.model_dump_json(indent=2) + "\n")
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for rid in result.run_ids:
+        console.print(f"{verb} {rid}", highlight=False)
+    for skipped in result.skipped:
+        err_console.print(f"kept {skipped.run_id}: {skipped.reason}", highlight=False)
+    console.print(f"{verb} {result.count} run(s), {result.bytes} bytes", highlight=False)

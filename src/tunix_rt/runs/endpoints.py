@@ -13,7 +13,7 @@ from tunix_rt.kit.deps import SessionDep, SettingsDep, sessionmaker_of
 from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.kit.text import Key, RelPath
 from tunix_rt.models.run import Run as RunRow
-from tunix_rt.runs import artifacts, logs, queue, schemas, service
+from tunix_rt.runs import artifacts, logs, management, queue, schemas, service
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.executor import run_inline
 
@@ -185,3 +185,43 @@ async def download_run_artifact(
     run = await service.get_run(session, run_id)
     target = artifacts.resolve_artifact(service.files_dir(settings, run), path)
     return FileResponse(target, filename=target.name, media_type="application/octet-stream")
+
+
+@router.get(
+    "/runs/{run_id}/logs/download",
+    operation_id="download_run_log",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def download_run_log(run_id: uuid.UUID, request: Request, session: SessionDep) -> Response:
+    """The whole log as plain text, one line per output line (the metric lines included)."""
+    await service.get_run(session, run_id)
+    return StreamingResponse(
+        logs.raw_text(sessionmaker_of(request), run_id),
+        media_type="text/plain; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="run-{run_id}.log"'},
+    )
+
+
+@router.post(
+    "/runs/{run_id}/retry",
+    status_code=status.HTTP_201_CREATED,
+    operation_id="retry_run",
+    responses={
+        404: {"description": "Unknown run."},
+        409: {"description": "The run is not failed, timed out or cancelled."},
+    },
+)
+async def retry_run(run_id: uuid.UUID, session: SessionDep, settings: SettingsDep) -> schemas.Run:
+    """Queue a new run with a failed or cancelled run's config (config.retry_of links back)."""
+    run = await management.retry_run(session, settings, run_id)
+    await queue.enqueue(session)
+    return await service.run_detail(session, run)
+
+
+@router.post("/runs/bulk-delete", operation_id="bulk_delete_runs")
+async def bulk_delete_runs(
+    body: schemas.BulkDeleteRequest, session: SessionDep, settings: SettingsDep
+) -> schemas.BulkDeleteResult:
+    """Delete finished runs by ids or filter (dry_run counts); unfinished ones are skipped."""
+    return await management.bulk_delete(session, settings, body)

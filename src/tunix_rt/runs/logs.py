@@ -58,6 +58,20 @@ async def read_lines(
     return [LogLine(*row) for row in (await session.execute(stmt)).all()]
 
 
+async def raw_text(
+    sessionmaker: async_sessionmaker[AsyncSession], run_id: uuid.UUID
+) -> AsyncIterator[str]:
+    """Every stored line of a run's log, in order, as text (a page per transaction)."""
+    after = 0
+    while True:
+        async with sessionmaker() as session:
+            lines = await read_lines(session, run_id, after)
+        if not lines:
+            return
+        yield "".join(line.chunk.rstrip("\n") + "\n" for line in lines)
+        after = lines[-1].seq
+
+
 async def follow(
     sessionmaker: async_sessionmaker[AsyncSession],
     run_id: uuid.UUID,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tunix_rt.kit.text import Key, Label, ModelRef, Name
 from tunix_rt.models.run import RunKind, RunMode, RunStatus
@@ -182,3 +182,60 @@ class TunixStatus(BaseModel):
     runtime_required: bool = Field(description="Local (training) runs need Tunix and JAX.")
     message: str
     presets: list[ModelPreset] = Field(description="Built-in models trained from scratch.")
+
+
+class RunFilter(BaseModel):
+    """Runs matching every given criterion (give at least one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[RunStatus] | None = Field(default=None, max_length=16)
+    dataset_key: Key | None = None
+    model_id: ModelRef | None = None
+    kind: RunKind | None = None
+    created_before: datetime | None = Field(
+        default=None, description="Runs created before this instant (UTC when no zone)."
+    )
+
+    @model_validator(mode="after")
+    def _some_criterion(self) -> RunFilter:
+        if not any(getattr(self, name) for name in type(self).model_fields):
+            raise ValueError("give at least one criterion (status, dataset_key, model_id, ...)")
+        if self.created_before is not None and self.created_before.tzinfo is None:
+            self.created_before = self.created_before.replace(tzinfo=UTC)
+        return self
+
+
+class BulkDeleteRequest(BaseModel):
+    """Delete the runs named by ``ids`` or matching ``filter`` (exactly one of them)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"filter": {"status": ["failed"]}, "dry_run": True}]},
+    )
+
+    ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=1000)
+    filter: RunFilter | None = None
+    dry_run: bool = Field(default=False, description="Count and list; delete nothing.")
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> BulkDeleteRequest:
+        if (self.ids is None) == (self.filter is None):
+            raise ValueError("give exactly one of ids and filter")
+        return self
+
+
+class SkippedRun(BaseModel):
+    run_id: uuid.UUID
+    reason: str
+
+
+class BulkDeleteResult(BaseModel):
+    dry_run: bool
+    matched: int = Field(description="Runs named or matched (including those skipped).")
+    count: int = Field(description="Runs deleted (dry run: that would be deleted).")
+    run_ids: list[uuid.UUID]
+    bytes: int = Field(description="Bytes of run directories freed (or that would be).")
+    skipped: list[SkippedRun] = Field(
+        description="Runs kept, with the reason (unfinished, unfinished child runs, unknown id)."
+    )

@@ -21,6 +21,7 @@ from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.observability.metrics import retire_runs
 from tunix_rt.registry import service as registry
 from tunix_rt.runs import schemas
+from tunix_rt.runs.hooks import run_ended
 from tunix_rt.runs.schemas import RunRequest, TunixStatus
 from tunix_rt.training.config import FINAL_MODEL_FILE
 from tunix_rt.training.params import algorithm_problem
@@ -81,7 +82,7 @@ def run_dir(settings: Settings, name: str) -> Path:
     return runs_root(settings) / name
 
 
-async def _check_dataset(session: AsyncSession, settings: Settings, key: str) -> None:
+async def check_dataset(session: AsyncSession, settings: Settings, key: str) -> None:
     from tunix_rt.datasets import service as datasets
 
     try:
@@ -106,7 +107,7 @@ async def _check_output_dir(session: AsyncSession, output_dir: Path) -> None:
         raise Conflict(f"output_dir {output_dir.name!r} exists already; choose another name")
 
 
-def _server_made(settings: Settings, path: str) -> Path | None:
+def server_made(settings: Settings, path: str) -> Path | None:
     """The run directory ``path`` when the server chose it (inside the runs root, not a
     link); None for anything else: rows written by older versions may name any path."""
     directory = Path(path)
@@ -120,7 +121,7 @@ def _server_made(settings: Settings, path: str) -> Path | None:
 def files_dir(settings: Settings, run: Run) -> str:
     """The directory whose files the run's artifact endpoints serve; 404 when the run's
     directory is not one the server chose."""
-    directory = _server_made(settings, run.output_dir)
+    directory = server_made(settings, run.output_dir)
     if directory is None:
         raise NotFound(
             f"run {run.id}'s directory is outside the runs folder; its files are not served"
@@ -130,7 +131,7 @@ def files_dir(settings: Settings, run: Run) -> str:
 
 def remove_run_dir(settings: Settings, path: str) -> None:
     """Remove a run's directory, but only one the server made for it."""
-    directory = _server_made(settings, path)
+    directory = server_made(settings, path)
     if directory is not None and directory.is_dir():
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -208,7 +209,7 @@ async def check_run_request(
             + " (dry_run=true works without them)"
         )
     model_id = await run_model_id(session, settings, request)
-    await _check_dataset(session, settings, request.dataset_key)
+    await check_dataset(session, settings, request.dataset_key)
     output_dir = run_dir(settings, request.output_dir or str(run_id))
     await _check_output_dir(session, output_dir)
     return CheckedRun(output_dir, model_id)
@@ -428,6 +429,7 @@ async def cancel_run(session: AsyncSession, run_id: uuid.UUID, reason: str | Non
         )
     )
     if getattr(cancelled, "rowcount", 0):
+        await run_ended(session, run_id)
         return f"run {run_id} cancelled"
     requested = await session.execute(
         update(Run)
@@ -442,18 +444,27 @@ async def cancel_run(session: AsyncSession, run_id: uuid.UUID, reason: str | Non
     raise BadRequest(f"run {run_id} is {run.status}; only pending or running runs can be cancelled")
 
 
-async def delete_run(session: AsyncSession, settings: Settings, run_id: uuid.UUID) -> None:
-    """Delete a finished run, its logs, metrics, child runs and its directory."""
-    run = await get_run(session, run_id)
+async def deletion_problem(session: AsyncSession, run: Run) -> str | None:
+    """Why ``run`` cannot be deleted now (unfinished, or unfinished child runs), or None.
+    The one rule of single, bulk and retention deletes."""
     if run.status not in TERMINAL_STATUSES:
-        raise Conflict(f"run {run_id} is {run.status}; cancel it or wait until it finishes")
+        return f"run {run.id} is {run.status}; cancel it or wait until it finishes"
     active_children = await session.scalar(
         select(func.count())
         .select_from(Run)
-        .where(Run.parent_run_id == run_id, Run.status.not_in(TERMINAL_STATUSES))
+        .where(Run.parent_run_id == run.id, Run.status.not_in(TERMINAL_STATUSES))
     )
     if active_children:
-        raise Conflict(f"run {run_id} has {active_children} unfinished evaluation run(s)")
+        return f"run {run.id} has {active_children} unfinished evaluation run(s)"
+    return None
+
+
+async def delete_run(session: AsyncSession, settings: Settings, run_id: uuid.UUID) -> None:
+    """Delete a finished run, its logs, metrics, child runs and its directory."""
+    run = await get_run(session, run_id)
+    problem = await deletion_problem(session, run)
+    if problem is not None:
+        raise Conflict(problem)
     # /metrics keeps counting them (its counters must not go down).
     await retire_runs(session, [or_(Run.id == run_id, Run.parent_run_id == run_id)])
     await session.execute(delete(Run).where(Run.id == run_id))
