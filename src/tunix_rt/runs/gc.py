@@ -10,6 +10,7 @@ touched. The caller commits (the CLI, the worker's daily pass).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
 import time
@@ -19,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
@@ -27,6 +28,8 @@ from tunix_rt.models.run import TERMINAL_STATUSES, Run
 from tunix_rt.observability.metrics import retire_runs
 from tunix_rt.registry.store import blobs_root, registry_root
 from tunix_rt.runs.service import deletion_problem, runs_root, server_made
+
+log = logging.getLogger(__name__)
 
 # A directory younger than this may belong to a run whose row is not committed yet, and a
 # registry export in progress writes under registry/tmp: both are left alone.
@@ -218,4 +221,21 @@ async def collect_garbage(
     if not dry_run:
         for item in (*report.orphans, *report.temp):
             await asyncio.to_thread(remove_path, Path(item.path))
+    return report
+
+
+async def retention_pass(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> GcReport:
+    """One garbage collection in its own transaction (the worker's daily pass)."""
+    async with sessionmaker() as session, session.begin():
+        report = await collect_garbage(session, settings)
+    if report.runs or report.orphans or report.temp:
+        log.info(
+            "gc: removed %d run(s), %d orphan(s), %d temp item(s), %d bytes",
+            len(report.runs),
+            len(report.orphans),
+            len(report.temp),
+            report.bytes_freed,
+        )
     return report

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tunix_rt.config import Settings
 from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.gc import retention_pass
 from tunix_rt.runs.queue import Claim, RunQueue, Waker
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,8 @@ class Lease:
 class Worker:
     """Claim → execute → repeat, with heartbeat, reaper and graceful stop."""
 
+    gc_interval_seconds = 86400.0
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
@@ -125,6 +128,8 @@ class Worker:
             asyncio.create_task(self._heartbeat_loop()),
             asyncio.create_task(self._reaper_loop()),
         ]
+        if self.settings.run_retention_days is not None:
+            background.append(asyncio.create_task(self._gc_loop()))
         log.info("worker %s: %d slot(s)", self.worker_id, self.concurrency)
         try:
             await self._claim_loop()
@@ -217,6 +222,15 @@ class Worker:
             except Exception as exc:
                 log.warning("reaper failed: %s", exc)
             await asyncio.sleep(interval)
+
+    async def _gc_loop(self) -> None:
+        """With a retention set: collect garbage at start, then once a day."""
+        while True:
+            try:
+                await retention_pass(self.sessionmaker, self.settings)
+            except Exception as exc:
+                log.warning("gc failed: %s", exc)
+            await asyncio.sleep(self.gc_interval_seconds)
 
     async def _drain(self) -> None:
         """Let running runs finish within the grace period, then stop and re-queue them."""
