@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from tunix_rt import __version__
+from tunix_rt.auth.install import install_auth
 from tunix_rt.config import Settings, load_settings
 from tunix_rt.datasets.endpoints import router as datasets_router
 from tunix_rt.db import create_engine, create_sessionmaker
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         },
         body_types={("POST", "/api/eval-sets/import"): NDJSON_TYPES},
     )
+    install_auth(app, settings)  # outside the guard: no token, no body buffered
     install_metrics(app)
     app.include_router(health_router)
     app.include_router(traces_router)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from functools import cached_property
@@ -116,6 +117,18 @@ class Settings(BaseSettings):
             f"Directories (separated by {os.pathsep!r}) that local checkpoints may be read "
             "from; empty = {data_dir}/models."
         ),
+    )
+
+    # Access (docs/security.md).
+    auth: Literal["auto", "required", "off"] = Field(
+        default="auto",
+        description=(
+            "API tokens on /api/*: required, off, or auto = required when the server binds "
+            "a non-loopback address."
+        ),
+    )
+    metrics_public: bool = Field(
+        default=True, description="Serve /metrics without a token even when auth is required."
     )
 
     # Training runs (docs/runs.md).
@@ -253,6 +266,22 @@ class Settings(BaseSettings):
         if self.host not in ("0.0.0.0", "::", ""):
             names.add(self.host.lower())
         return frozenset(names)
+
+    @property
+    def binds_loopback(self) -> bool:
+        """Whether the bind host is reachable only from this machine."""
+        host = self.host.strip().strip("[]").lower()
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False  # a host name other than localhost, "" or 0.0.0.0 and the like
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether /api/* needs a token: ``required``, or ``auto`` off loopback."""
+        return self.auth == "required" or (self.auth == "auto" and not self.binds_loopback)
 
     @property
     def is_sqlite(self) -> bool:

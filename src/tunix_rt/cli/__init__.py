@@ -18,6 +18,7 @@ from tunix_rt.cli import gc as gc_cli
 from tunix_rt.cli import generate as generate_cli
 from tunix_rt.cli import models as models_cli
 from tunix_rt.cli import runs as runs_cli
+from tunix_rt.cli import tokens as tokens_cli
 from tunix_rt.cli import traces as traces_cli
 from tunix_rt.cli import tune as tune_cli
 from tunix_rt.cli import worker as worker_cli
@@ -38,6 +39,7 @@ app.add_typer(evals_cli.eval_app, name="eval")
 app.add_typer(evals_cli.regression_app, name="regression")
 app.add_typer(tune_cli.app, name="tune")
 app.add_typer(models_cli.app, name="models")
+app.add_typer(tokens_cli.app, name="tokens")
 app.command()(worker_cli.worker)
 app.command("gc")(gc_cli.gc)
 
@@ -84,6 +86,8 @@ def serve(
         os.environ["TUNIX_RT_EMBEDDED_WORKER"] = "false"
     bind_host = host or settings.host
     bind_port = port or settings.backend_port
+    # The app decides whether tokens are required from the bind host (TUNIX_RT_AUTH=auto).
+    os.environ["TUNIX_RT_HOST"] = bind_host
     console.print(
         f"Tunix RT {__version__} on http://{bind_host}:{bind_port}  "
         f"(database: {_redact(settings.resolved_database_url)})"

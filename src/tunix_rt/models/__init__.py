@@ -1,6 +1,7 @@
 """ORM models; importing this package registers every table on ``Base.metadata``."""
 
 from tunix_rt.models import (  # noqa: F401  (one module per domain)
+    auth,
     dataset,
     evaluation,
     metric,

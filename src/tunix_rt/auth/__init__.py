@@ -1,0 +1,1 @@
+"""API tokens and their enforcement (SPEC §12, docs/security.md)."""
