@@ -19,6 +19,7 @@ from tunix_rt.health import router as health_router
 from tunix_rt.integrations.rediai import make_rediai_client
 from tunix_rt.jobs import register_job_kinds
 from tunix_rt.kit.errors import install_error_handlers
+from tunix_rt.kit.hardening import install_hardening
 from tunix_rt.kit.request_guard import NDJSON_TYPES, RequestGuardMiddleware
 from tunix_rt.migrations import ensure_schema_current
 from tunix_rt.observability.metrics import install_metrics
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         body_types={("POST", "/api/eval-sets/import"): NDJSON_TYPES},
     )
     install_auth(app, settings)  # outside the guard: no token, no body buffered
+    install_hardening(app, settings)  # outside auth: request ids, headers, CORS, rate limit
     install_metrics(app)
     app.include_router(health_router)
     app.include_router(traces_router)

@@ -194,6 +194,25 @@ class Settings(BaseSettings):
     llm_judge_max_retries: int = Field(default=2, ge=0, le=10)
     llm_judge_concurrency: int = Field(default=4, ge=1, le=64)
 
+    # Hardening (docs/operations.md).
+    rate_limit_writes_per_minute: int = Field(
+        default=600,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Writes (POST/PUT/PATCH/DELETE under /api/) per minute per token, or per client "
+            "address without one; bursts up to the same number; 0 = no limit."
+        ),
+    )
+    cors_origins: str = Field(
+        default="",
+        max_length=4000,
+        description=(
+            "Comma-separated origins (https://host[:port]) allowed to call the API from a "
+            "browser on another origin; empty = CORS off (same-origin only); * = any."
+        ),
+    )
+
     @field_validator("eval_default_judges")
     @classmethod
     def _judge_names(cls, value: str) -> str:
@@ -205,6 +224,24 @@ class Settings(BaseSettings):
             if name.split("@", 1)[0] not in known:
                 raise ValueError(f"unknown judge {name!r}; choose from {', '.join(sorted(known))}")
         return ",".join(names)
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        origins = [o.strip().rstrip("/") for o in value.split(",") if o.strip()]
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (
+                parts.scheme not in ("http", "https") or not parts.netloc or parts.path
+            ):
+                raise ValueError(f"{origin!r} is not an origin like https://host[:port] or *")
+        return ",".join(origins)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o for o in self.cors_origins.split(",") if o]
 
     @field_validator("llm_judge_base_url")
     @classmethod

@@ -78,6 +78,7 @@ def serve(
     import uvicorn
 
     from tunix_rt.cli.common import check_schema_or_exit
+    from tunix_rt.kit.request_id import log_config
 
     settings = settings_or_exit()
     check_schema_or_exit(settings)
@@ -99,6 +100,7 @@ def serve(
         port=bind_port,
         reload=reload,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level),  # every line with its request id
     )
 
 
