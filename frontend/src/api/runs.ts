@@ -11,6 +11,7 @@ import { enumValues } from "./contract";
 
 export type RunStatus = Schemas["Run"]["status"];
 export type RunMode = Schemas["Run"]["mode"];
+export type RunKind = Schemas["Run"]["kind"];
 export type ModelPreset = Schemas["ModelPreset"];
 export type TunixStatus = Schemas["TunixStatus"];
 
@@ -18,6 +19,21 @@ export type TunixStatus = Schemas["TunixStatus"];
 export const RUN_STATUSES: RunStatus[] = enumValues("Run", "status");
 /** Every run mode (dry-run, local). */
 export const RUN_MODES: RunMode[] = enumValues("Run", "mode");
+/** Every run kind (train, evaluate, tune). */
+export const RUN_KINDS: RunKind[] = enumValues("Run", "kind");
+
+/** How a run's kind reads in lists: evaluation jobs must not pass for training runs. */
+export const KIND_LABELS: Record<string, string> = {
+  train: "training",
+  evaluate: "evaluation",
+  tune: "tuning job",
+};
+export const kindLabel = (kind: string | undefined) => KIND_LABELS[kind ?? "train"] ?? kind ?? "training";
+
+/** A run that ended without success can be queued again with the same config. */
+const RETRYABLE: RunStatus[] = ["failed", "timeout", "cancelled"];
+export const isRetryable = (run: { status: string; kind?: string }) =>
+  (RETRYABLE as string[]).includes(run.status) && (run.kind ?? "train") !== "tune";
 
 // The contract has no "terminal" flag: a run is still moving while it is queued (pending) or
 // active (running, cancel_requested — the server's ACTIVE_STATUSES); every other status is
@@ -38,11 +54,13 @@ export type Run = Schemas["Run"];
 export type MetricPoint = Schemas["RunMetricPoint"];
 export type RunMetrics = Schemas["RunMetrics"];
 export type Artifact = Schemas["Artifact"];
+export type BulkDeleteResult = Schemas["BulkDeleteResult"];
 
 export interface RunFilters {
   status?: RunStatus;
   dataset_key?: string;
   mode?: RunMode;
+  kind?: RunKind;
 }
 
 const LIVE_MS = 1_000;
@@ -81,6 +99,7 @@ export function useRuns(filters: RunFilters, limit: number, offset: number, enab
             offset,
             status: filters.status ? [filters.status] : undefined,
             mode: filters.mode,
+            kind: filters.kind,
             dataset_key: filters.dataset_key,
           },
         },
@@ -143,6 +162,11 @@ export function artifactUrl(id: string, path: string): string {
   return `/api/tunix/runs/${encodeURIComponent(id)}/artifacts/${encoded}/download`;
 }
 
+/** The whole log as a plain-text download (the metric lines included). */
+export function logDownloadUrl(id: string): string {
+  return `/api/tunix/runs/${encodeURIComponent(id)}/logs/download`;
+}
+
 export function useLaunchRun() {
   const client = useQueryClient();
   return useMutation({
@@ -171,6 +195,27 @@ export function useDeleteRun(id: string) {
     onSuccess: () => {
       client.removeQueries({ queryKey: keys.detail(id) });
       return client.invalidateQueries({ queryKey: keys.all });
+    },
+  });
+}
+
+/** Queue a new run with a failed or cancelled run's config; resolves to the new run. */
+export function useRetryRun(id: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: () => unwrap(api.POST("/api/tunix/runs/{run_id}/retry", runParams(id))),
+    onSuccess: () => client.invalidateQueries({ queryKey: keys.all }),
+  });
+}
+
+/** Delete runs by id; `dry_run` only counts (unfinished runs are skipped, with the reason). */
+export function useBulkDeleteRuns() {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: ({ ids, dryRun }: { ids: string[]; dryRun: boolean }) =>
+      unwrap(api.POST("/api/tunix/runs/bulk-delete", { body: { ids, dry_run: dryRun } })),
+    onSuccess: (result) => {
+      if (!result.dry_run) void client.invalidateQueries({ queryKey: keys.all });
     },
   });
 }

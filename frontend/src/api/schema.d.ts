@@ -4,6 +4,31 @@
  */
 
 export interface paths {
+    "/api/auth/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign In
+         * @description Check the Bearer token (any scope) and set the HttpOnly cookie that the browser's
+         *     log stream and downloads send, since those cannot carry a header.
+         */
+        post: operations["sign_in"];
+        /**
+         * Sign Out
+         * @description Forget the browser's sign-in cookie (the UI forgets its token itself).
+         */
+        delete: operations["sign_out"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/datasets": {
         parameters: {
             query?: never;
@@ -126,6 +151,26 @@ export interface paths {
          * @description Register a named eval set of {id, prompt, expected_answer, category?} items.
          */
         post: operations["create_eval_set"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/eval-sets/builtin/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Builtin Eval Set
+         * @description Register an eval set shipped with Tunix RT (e.g. ``starter-v1``) under its name.
+         */
+        post: operations["add_builtin_eval_set"];
         delete?: never;
         options?: never;
         head?: never;
@@ -457,6 +502,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Tokens
+         * @description Every API token (revoked ones too), newest first; never the tokens themselves.
+         */
+        get: operations["list_tokens"];
+        put?: never;
+        /**
+         * Create Token
+         * @description Create a token; the answer holds it this once (only its hash is stored).
+         */
+        post: operations["create_token"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tokens/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Token
+         * @description Revoke the live token of that name: refused from the next request on.
+         */
+        delete: operations["revoke_token"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/traces": {
         parameters: {
             query?: never;
@@ -735,6 +824,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tunix/runs/bulk-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bulk Delete Runs
+         * @description Delete finished runs by ids or filter (dry_run counts); unfinished ones are skipped.
+         */
+        post: operations["bulk_delete_runs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tunix/runs/{run_id}": {
         parameters: {
             query?: never;
@@ -901,6 +1010,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tunix/runs/{run_id}/logs/download": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Run Log
+         * @description The whole log as plain text, one line per output line (the metric lines included).
+         */
+        get: operations["download_run_log"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tunix/runs/{run_id}/metrics": {
         parameters: {
             query?: never;
@@ -935,6 +1064,26 @@ export interface paths {
         get: operations["list_run_predictions"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/{run_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Run
+         * @description Queue a new run with a failed or cancelled run's config (config.retry_of links back).
+         */
+        post: operations["retry_run"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1292,6 +1441,56 @@ export interface components {
             run_id: string | null;
             /** Trial Id */
             trial_id: string;
+        };
+        /**
+         * BulkDeleteRequest
+         * @description Delete the runs named by ``ids`` or matching ``filter`` (exactly one of them).
+         * @example {
+         *       "dry_run": true,
+         *       "filter": {
+         *         "status": [
+         *           "failed"
+         *         ]
+         *       }
+         *     }
+         */
+        BulkDeleteRequest: {
+            /**
+             * Dry Run
+             * @description Count and list; delete nothing.
+             * @default false
+             */
+            dry_run: boolean;
+            filter?: components["schemas"]["RunFilter"] | null;
+            /** Ids */
+            ids?: string[] | null;
+        };
+        /** BulkDeleteResult */
+        BulkDeleteResult: {
+            /**
+             * Bytes
+             * @description Bytes of run directories freed (or that would be).
+             */
+            bytes: number;
+            /**
+             * Count
+             * @description Runs deleted (dry run: that would be deleted).
+             */
+            count: number;
+            /** Dry Run */
+            dry_run: boolean;
+            /**
+             * Matched
+             * @description Runs named or matched (including those skipped).
+             */
+            matched: number;
+            /** Run Ids */
+            run_ids: string[];
+            /**
+             * Skipped
+             * @description Runs kept, with the reason (unfinished, unfinished child runs, unknown id).
+             */
+            skipped: components["schemas"]["SkippedRun"][];
         };
         /** ChoiceParam */
         ChoiceParam: {
@@ -2383,6 +2582,25 @@ export interface components {
             /** Worker Id */
             worker_id: string | null;
         };
+        /**
+         * RunFilter
+         * @description Runs matching every given criterion (give at least one).
+         */
+        RunFilter: {
+            /**
+             * Created Before
+             * @description Runs created before this instant (UTC when no zone).
+             */
+            created_before?: string | null;
+            /** Dataset Key */
+            dataset_key?: string | null;
+            /** Kind */
+            kind?: ("train" | "evaluate" | "tune") | null;
+            /** Model Id */
+            model_id?: string | null;
+            /** Status */
+            status?: ("pending" | "running" | "cancel_requested" | "completed" | "failed" | "timeout" | "cancelled")[] | null;
+        };
         /** RunMessage */
         RunMessage: {
             /** Message */
@@ -2814,6 +3032,122 @@ export interface components {
             score: number;
             /** Trace Version */
             trace_version: string;
+        };
+        /**
+         * Session
+         * @description Who the browser is signed in as.
+         */
+        Session: {
+            /**
+             * Auth Required
+             * @description Whether this server asks for tokens.
+             */
+            auth_required: boolean;
+            /**
+             * Name
+             * @description The token's name (null when auth is off).
+             */
+            name: string | null;
+            /** Scope */
+            scope: ("read" | "write" | "admin") | null;
+        };
+        /** SkippedRun */
+        SkippedRun: {
+            /** Reason */
+            reason: string;
+            /**
+             * Run Id
+             * Format: uuid
+             */
+            run_id: string;
+        };
+        /**
+         * Token
+         * @description A token as listed: never the token itself.
+         */
+        Token: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Last Used At
+             * @description Noted at most once a minute.
+             */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description The token's first characters (trt_ + its lookup id).
+             */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "read" | "write" | "admin";
+        };
+        /**
+         * TokenCreate
+         * @example {
+         *       "name": "ci",
+         *       "scope": "write"
+         *     }
+         */
+        TokenCreate: {
+            /**
+             * Name
+             * @description Letters, digits, '.', '_' and '-'; unique among live tokens.
+             */
+            name: string;
+            /**
+             * Scope
+             * @description read: GET only; write: also changes; admin: also tokens.
+             * @default read
+             * @enum {string}
+             */
+            scope: "read" | "write" | "admin";
+        };
+        /** TokenCreated */
+        TokenCreated: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Last Used At
+             * @description Noted at most once a minute.
+             */
+            last_used_at: string | null;
+            /** Name */
+            name: string;
+            /**
+             * Prefix
+             * @description The token's first characters (trt_ + its lookup id).
+             */
+            prefix: string;
+            /** Revoked At */
+            revoked_at: string | null;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "read" | "write" | "admin";
+            /**
+             * Token
+             * @description The token: shown this once, only its hash is stored.
+             */
+            token: string;
+        };
+        /** TokenList */
+        TokenList: {
+            /** Data */
+            data: components["schemas"]["Token"][];
         };
         /** Trace */
         Trace: {
@@ -3344,6 +3678,44 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    sign_in: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+        };
+    };
+    sign_out: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     list_datasets: {
         parameters: {
             query?: {
@@ -3584,6 +3956,51 @@ export interface operations {
                 };
             };
             /** @description The name is taken. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    add_builtin_eval_set: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvalSetSummary"];
+                };
+            };
+            /** @description No built-in set of that name. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Registered already. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3907,6 +4324,7 @@ export interface operations {
             path: {
                 /** @description Registered model name. */
                 name: string;
+                /** @description An alias (champion, staging, …). */
                 alias: string;
             };
             cookie?: never;
@@ -3951,6 +4369,7 @@ export interface operations {
             path: {
                 /** @description Registered model name. */
                 name: string;
+                /** @description An alias (champion, staging, …). */
                 alias: string;
             };
             cookie?: never;
@@ -4353,6 +4772,105 @@ export interface operations {
                 content?: never;
             };
             /** @description Unknown run or baseline. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_tokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenList"];
+                };
+            };
+        };
+    };
+    create_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TokenCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenCreated"];
+                };
+            };
+            /** @description A live token has that name. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revoke_token: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token's name. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            /** @description No live token of that name. */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5024,6 +5542,39 @@ export interface operations {
             };
         };
     };
+    bulk_delete_runs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkDeleteRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDeleteResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_run: {
         parameters: {
             query?: never;
@@ -5351,6 +5902,37 @@ export interface operations {
             };
         };
     };
+    download_run_log: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": unknown;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_run_metrics: {
         parameters: {
             query?: never;
@@ -5409,6 +5991,51 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PredictionPage"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    retry_run: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Run"];
+                };
+            };
+            /** @description Unknown run. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The run is not failed, timed out or cancelled. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {

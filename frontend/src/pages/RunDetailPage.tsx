@@ -2,10 +2,14 @@ import { useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import {
   artifactUrl,
+  isRetryable,
   isTerminal,
+  kindLabel,
+  logDownloadUrl,
   useArtifacts,
   useCancelRun,
   useDeleteRun,
+  useRetryRun,
   useRun,
   useRunMetrics,
   type Run,
@@ -66,6 +70,12 @@ function initFromOf(run: Run): string | null {
   return typeof from?.run_id === "string" ? from.run_id : null;
 }
 
+/** The run this one retries (config.retry_of), if any. */
+function retryOf(run: Run): string | null {
+  const from = (run.config as { retry_of?: unknown } | null)?.retry_of;
+  return typeof from === "string" ? from : null;
+}
+
 function RunSummaryPanel({ run }: { run: Run }) {
   const grpoStart = initFromOf(run);
   return (
@@ -73,7 +83,7 @@ function RunSummaryPanel({ run }: { run: Run }) {
       <div className="row">
         <StatusBadge status={run.status} testId="run:status" />
         <span className="hint" data-testid="run:kind">
-          {run.kind ?? "train"}{grpoStart ? " · GRPO" : ""} · {run.mode}
+          {kindLabel(run.kind)}{grpoStart ? " · GRPO" : ""} · {run.mode}
         </span>
       </div>
       <dl className="details">
@@ -91,6 +101,9 @@ function RunSummaryPanel({ run }: { run: Run }) {
         <div><dt>Exit code</dt><dd data-testid="run:exit-code">{run.exit_code ?? "—"}</dd></div>
         {grpoStart && (
           <div><dt>Starts from</dt><dd><Link to={`/runs/${grpoStart}`} className="mono" data-testid="run:init-from">{grpoStart}</Link></dd></div>
+        )}
+        {retryOf(run) && (
+          <div><dt>Retry of</dt><dd><Link to={`/runs/${retryOf(run)}`} className="mono" data-testid="run:retry-of">{retryOf(run)}</Link></dd></div>
         )}
         {run.parent_run_id && (
           <div><dt>Evaluates</dt><dd><Link to={`/runs/${run.parent_run_id}`} className="mono">{run.parent_run_id}</Link></dd></div>
@@ -158,13 +171,18 @@ function TrainingPanel({ runId, live }: { runId: string; live: boolean }) {
   );
 }
 
+/** The trainer's machine-readable lines (`@tunix_rt {...}`): they feed the chart. */
+const METRIC_PREFIX = "@tunix_rt ";
+
 function LogPanel({ runId }: { runId: string }) {
   const { lines, state, finalStatus, serverError } = useRunLogs(runId);
   const box = useRef<HTMLPreElement>(null);
   const [follow, setFollow] = useState(true);
+  const [raw, setRaw] = useState(false);
+  const metricLines = lines.filter((line) => line.chunk.startsWith(METRIC_PREFIX)).length;
   useEffect(() => {
     if (follow && box.current) box.current.scrollTop = box.current.scrollHeight;
-  }, [lines, follow]);
+  }, [lines, follow, raw]);
   return (
     <section className="panel">
       <div className="row">
@@ -172,17 +190,31 @@ function LogPanel({ runId }: { runId: string }) {
         <span className="hint" data-testid="run:log-state" data-state={state}>
           {state === "live" ? "● live" : state === "ended" ? `ended${finalStatus ? ` (${finalStatus})` : ""}` : state}
         </span>
-        <span className="hint" data-testid="run:log-count">{lines.length} lines</span>
+        <span className="hint" data-testid="run:log-count" data-metric-lines={metricLines}>
+          {raw ? lines.length : lines.length - metricLines} lines
+          {!raw && metricLines > 0 && ` (${metricLines} metric lines hidden: see the chart)`}
+        </span>
         <label className="field checkbox">
           <input type="checkbox" checked={follow} onChange={(e) => setFollow(e.target.checked)} /> follow
         </label>
+        <label className="field checkbox">
+          <input type="checkbox" checked={raw} data-testid="run:log-raw"
+            onChange={(e) => setRaw(e.target.checked)} /> show raw
+        </label>
+        <a href={logDownloadUrl(runId)} download data-testid="run:log-download">Download raw log</a>
       </div>
       {serverError && <div className="error" data-testid="run:log-error">{serverError}</div>}
       <pre className="log" ref={box} data-testid="run:log">
-        {lines.map((line) => (
-          <div key={line.seq} className={`log-line stream-${line.stream}`} data-testid="run:log-line"
-            data-seq={line.seq}>{line.chunk.replace(/\n$/, "")}</div>
-        ))}
+        {lines.map((line) => {
+          // Metric lines stay in the list (in order, by seq) but are hidden unless raw.
+          const metric = line.chunk.startsWith(METRIC_PREFIX);
+          return (
+            <div key={line.seq} className={`log-line stream-${line.stream}`} data-testid="run:log-line"
+              data-seq={line.seq} data-metric={metric || undefined} hidden={metric && !raw}>
+              {line.chunk.replace(/\n$/, "")}
+            </div>
+          );
+        })}
       </pre>
     </section>
   );
@@ -220,11 +252,20 @@ function ArtifactsPanel({ runId, live }: { runId: string; live: boolean }) {
 function Actions({ run }: { run: Run }) {
   const cancel = useCancelRun(run.run_id);
   const remove = useDeleteRun(run.run_id);
+  const retry = useRetryRun(run.run_id);
   const navigate = useNavigate();
   const [confirming, setConfirming] = useState(false);
   const terminal = isTerminal(run.status);
   return (
     <div className="row danger-zone">
+      {isRetryable(run) && (
+        <button type="button" data-testid="run:retry" disabled={retry.isPending}
+          title="Queue a new run with the same config"
+          onClick={() => retry.mutate(undefined, { onSuccess: (next) => navigate(`/runs/${next.run_id}`) })}>
+          {retry.isPending ? "Retrying…" : "Retry"}
+        </button>
+      )}
+      <ErrorMessage error={retry.error} testId="run:retry-error" />
       {!terminal && (
         <button type="button" className="danger" data-testid="run:cancel"
           disabled={cancel.isPending || run.status === "cancel_requested"}

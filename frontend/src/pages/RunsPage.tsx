@@ -12,11 +12,15 @@ import {
   type Bounds,
 } from "../api/contract";
 import {
+  RUN_KINDS,
   RUN_MODES,
   RUN_STATUSES,
+  kindLabel,
+  useBulkDeleteRuns,
   useLaunchRun,
   useRuns,
   useTunixStatus,
+  type BulkDeleteResult,
   type RunFilters,
   type RunMode,
   type RunRequest,
@@ -48,15 +52,18 @@ function RunHistory() {
   const [params, setParams] = useSearchParams();
   const status = oneOf(RUN_STATUSES, params.get("status")) ?? "";
   const mode = oneOf(RUN_MODES, params.get("mode")) ?? "";
+  const kind = oneOf(RUN_KINDS, params.get("kind")) ?? "";
   const datasetKey = params.get("dataset_key") ?? "";
   const offset = Math.max(0, Number(params.get("offset")) || 0);
   const filters: RunFilters = {
     ...(status ? { status } : {}),
     ...(mode ? { mode } : {}),
+    ...(kind ? { kind } : {}),
     ...(datasetKey ? { dataset_key: datasetKey } : {}),
   };
   const runs = useRuns(filters, PAGE_SIZE, offset);
   const navigate = useNavigate();
+  const [selected, setSelected] = useState<Set<string>>(new Set());
 
   const update = (next: Record<string, string>) => {
     const merged = new URLSearchParams();
@@ -67,6 +74,13 @@ function RunHistory() {
   };
   const rows = runs.data?.data ?? [];
   const nextOffset = runs.data?.pagination.next_offset ?? null;
+  // Only runs on this page stay selected (a filter or page change leaves the others).
+  const chosen = rows.filter((run) => selected.has(run.run_id)).map((run) => run.run_id);
+  const toggle = (id: string, on: boolean) => {
+    const next = new Set(selected);
+    if (on) next.add(id); else next.delete(id);
+    setSelected(next);
+  };
 
   return (
     <>
@@ -85,6 +99,13 @@ function RunHistory() {
             {RUN_MODES.map((m) => <option key={m} value={m}>{m}</option>)}
           </select>
         </label>
+        <label className="field">Kind
+          <select value={kind} data-testid="runs:filter-kind"
+            onChange={(e) => update({ kind: e.target.value, offset: "0" })}>
+            <option value="">any</option>
+            {RUN_KINDS.map((k) => <option key={k} value={k}>{kindLabel(k)}</option>)}
+          </select>
+        </label>
         <label className="field">Dataset
           <input defaultValue={datasetKey} key={datasetKey} data-testid="runs:filter-dataset"
             onKeyDown={(e) => {
@@ -94,18 +115,30 @@ function RunHistory() {
         </label>
       </div>
       <ErrorMessage error={runs.error} testId="runs:error" />
+      <BulkDelete ids={chosen} onDone={() => setSelected(new Set())} />
       {rows.length === 0 ? (
         <p className="hint" data-testid="runs:empty">{runs.isPending ? "Loading…" : "No runs match."}</p>
       ) : (
         <table className="table" data-testid="runs:list">
           <thead>
-            <tr><th>Run</th><th>Status</th><th>Kind</th><th>Mode</th><th>Dataset</th><th>Model</th>
+            <tr>
+              <th>
+                <input type="checkbox" aria-label="Select every run on this page" data-testid="runs:select-all"
+                  checked={chosen.length > 0 && chosen.length === rows.length}
+                  onChange={(e) => setSelected(new Set(e.target.checked ? rows.map((r) => r.run_id) : []))} />
+              </th>
+              <th>Run</th><th>Status</th><th>Kind</th><th>Mode</th><th>Dataset</th><th>Model</th>
               <th>Queued / started</th><th>Duration</th></tr>
           </thead>
           <tbody>
             {rows.map((run) => (
               <tr key={run.run_id} className="clickable" data-testid="runs:row" data-run-id={run.run_id}
-                data-status={run.status} onClick={() => navigate(`/runs/${run.run_id}`)}>
+                data-status={run.status} data-kind={run.kind}
+                onClick={() => navigate(`/runs/${run.run_id}`)}>
+                <td onClick={(e) => e.stopPropagation()}>
+                  <input type="checkbox" aria-label={`Select run ${run.run_id}`} data-testid="runs:row-select"
+                    checked={selected.has(run.run_id)} onChange={(e) => toggle(run.run_id, e.target.checked)} />
+                </td>
                 <td>
                   <Link to={`/runs/${run.run_id}`} className="mono" title={run.run_id}
                     data-testid="runs:row-link" onClick={(e) => e.stopPropagation()}>
@@ -113,7 +146,11 @@ function RunHistory() {
                   </Link>
                 </td>
                 <td><StatusBadge status={run.status} testId="runs:row-status" /></td>
-                <td>{run.kind ?? "train"}</td>
+                <td>
+                  <span className={`kind-badge kind-${run.kind ?? "train"}`} data-testid="runs:row-kind">
+                    {kindLabel(run.kind)}
+                  </span>
+                </td>
                 <td>{run.mode}</td>
                 <td>{run.dataset_key ?? "—"}</td>
                 <td className="mono">{run.model_id}</td>
@@ -219,6 +256,69 @@ type FormState = {
 // The number fields start at the contract's example request (a small, quick run), else at the
 // field's default; a field with neither starts empty (null: the server decides).
 const EXAMPLE = exampleOf("RunRequest");
+
+/** "Delete selected": a dry run first, so the confirmation shows what will go and what stays. */
+function BulkDelete({ ids, onDone }: { ids: string[]; onDone: () => void }) {
+  const remove = useBulkDeleteRuns();
+  const [preview, setPreview] = useState<BulkDeleteResult | null>(null);
+  const [done, setDone] = useState<BulkDeleteResult | null>(null);
+  const ask = () => {
+    setDone(null);
+    remove.mutate({ ids, dryRun: true }, { onSuccess: setPreview });
+  };
+  const confirm = () =>
+    remove.mutate({ ids, dryRun: false }, {
+      onSuccess: (result) => {
+        setPreview(null);
+        setDone(result);
+        onDone();
+      },
+    });
+  return (
+    <div className="row bulk-actions">
+      {!preview && (
+        <button type="button" className="danger" data-testid="runs:delete-selected"
+          disabled={ids.length === 0 || remove.isPending} onClick={ask}>
+          Delete selected{ids.length ? ` (${ids.length})` : ""}
+        </button>
+      )}
+      {preview && (
+        <div className="confirm" data-testid="runs:delete-confirm-box" data-count={preview.count}>
+          <span data-testid="runs:delete-count">
+            {preview.count
+              ? `Delete ${preview.count} run${preview.count === 1 ? "" : "s"} and their files?`
+              : "None of the selected runs can be deleted."}
+          </span>
+          <SkippedList result={preview} />
+          {preview.count > 0 && (
+            <button type="button" className="danger" data-testid="runs:delete-confirm"
+              disabled={remove.isPending} onClick={confirm}>Yes, delete {preview.count}</button>
+          )}
+          <button type="button" className="secondary" data-testid="runs:delete-cancel"
+            onClick={() => setPreview(null)}>Cancel</button>
+        </div>
+      )}
+      {done && (
+        <span className="hint" data-testid="runs:delete-result" data-count={done.count}>
+          Deleted {done.count} run{done.count === 1 ? "" : "s"}.
+          <SkippedList result={done} />
+        </span>
+      )}
+      <ErrorMessage error={remove.error} testId="runs:delete-error" />
+    </div>
+  );
+}
+
+function SkippedList({ result }: { result: BulkDeleteResult }) {
+  if (!result.skipped.length) return null;
+  return (
+    <ul className="hint" data-testid="runs:delete-skipped">
+      {result.skipped.map((s) => (
+        <li key={s.run_id} data-run-id={s.run_id}>Kept {shortId(s.run_id)}: {s.reason}</li>
+      ))}
+    </ul>
+  );
+}
 
 function initialNumber(name: NumberField): string {
   const value = EXAMPLE[name] ?? FIELD_BOUNDS[name].default;
