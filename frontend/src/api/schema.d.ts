@@ -844,6 +844,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tunix/runs/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run Stats
+         * @description Counts by status, success rate and duration percentiles, overall and by dataset,
+         *     model and day; ``format=csv`` downloads the same as a table.
+         */
+        get: operations["get_run_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tunix/runs/{run_id}": {
         parameters: {
             query?: never;
@@ -1781,6 +1802,15 @@ export interface components {
             name: string;
             /** Score */
             score: number;
+        };
+        /** DurationPercentiles */
+        DurationPercentiles: {
+            /** P50 */
+            p50: number | null;
+            /** P90 */
+            p90: number | null;
+            /** P99 */
+            p99: number | null;
         };
         /** EvalSetCreate */
         EvalSetCreate: {
@@ -2834,6 +2864,65 @@ export interface components {
              * @default 0
              */
             weight_decay: number;
+        };
+        /** RunStats */
+        RunStats: {
+            /**
+             * By Dataset
+             * @description Most runs first.
+             */
+            by_dataset: components["schemas"]["RunStatsGroup"][];
+            /**
+             * By Model
+             * @description Most runs first.
+             */
+            by_model: components["schemas"]["RunStatsGroup"][];
+            /** Created After */
+            created_after: string | null;
+            /** Created Before */
+            created_before: string | null;
+            /**
+             * Kind
+             * @description The kind counted; null = every kind.
+             */
+            kind: ("train" | "evaluate" | "tune") | null;
+            overall: components["schemas"]["RunStatsGroup"];
+            /**
+             * Per Day
+             * @description By creation day (UTC), oldest first.
+             */
+            per_day: components["schemas"]["RunStatsGroup"][];
+        };
+        /** RunStatsGroup */
+        RunStatsGroup: {
+            /** By Status */
+            by_status: {
+                [key: string]: number;
+            };
+            /**
+             * Completed With Duration
+             * @description Completed runs the percentiles cover.
+             */
+            completed_with_duration: number;
+            /** @description Percentiles of started → completed over the completed runs. */
+            duration_seconds: components["schemas"]["DurationPercentiles"];
+            /**
+             * Finished
+             * @description Completed, failed, timed out or cancelled.
+             */
+            finished: number;
+            /**
+             * Key
+             * @description Dataset key, model id or day (YYYY-MM-DD, UTC); `all` for the overall row; null for runs without a dataset.
+             */
+            key: string | null;
+            /** Runs */
+            runs: number;
+            /**
+             * Success Rate
+             * @description completed / finished; null before any.
+             */
+            success_rate: number | null;
         };
         /** RunStatusInfo */
         RunStatusInfo: {
@@ -5562,6 +5651,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BulkDeleteResult"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_run_stats: {
+        parameters: {
+            query?: {
+                /** @description Which runs count; all = every kind. */
+                kind?: ("train" | "evaluate" | "tune") | "all";
+                /** @description Inclusive. */
+                created_after?: string | null;
+                /** @description Exclusive. */
+                created_before?: string | null;
+                /** @description csv: one row per group. */
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunStats"];
+                    "text/csv": string;
                 };
             };
             /** @description Validation Error */

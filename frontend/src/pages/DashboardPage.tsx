@@ -1,8 +1,9 @@
 import { Link } from "react-router-dom";
 import { useDatasets } from "../api/datasets";
 import { useHealth, useRediHealth } from "../api/health";
-import { kindLabel, useRuns, type RunFilters } from "../api/runs";
+import { useRuns, type RunFilters } from "../api/runs";
 import { useTraceCount, useTraceList } from "../api/traces";
+import { RunAnalytics } from "../components/RunAnalytics";
 import { StatusBadge } from "../components/StatusBadge";
 import { StatusCard, type Tone } from "../components/StatusCard";
 import { formatDate, shortId } from "../lib/format";
@@ -21,6 +22,7 @@ export function DashboardPage() {
         <DatasetCountCard />
         <ActiveRunsCard />
       </div>
+      <RunAnalytics />
       <RecentRuns />
       <RecentTraces />
     </div>
@@ -141,13 +143,9 @@ function RecentRuns() {
       ) : (
         <ul className="recent" data-testid="dashboard:recent-runs">
           {runs.map((run) => (
-            <li key={run.run_id} data-testid="dashboard:recent-run" data-run-id={run.run_id}
-              data-kind={run.kind}>
+            <li key={run.run_id} data-testid="dashboard:recent-run" data-run-id={run.run_id}>
               <Link to={`/runs/${run.run_id}`} className="mono">{shortId(run.run_id)}</Link>{" "}
               <StatusBadge status={run.status} testId="dashboard:run-status" />{" "}
-              <span className={`kind-badge kind-${run.kind ?? "train"}`} data-testid="dashboard:run-kind">
-                {kindLabel(run.kind)}
-              </span>{" "}
               {run.mode} · {run.dataset_key ?? "—"} · <span className="mono">{run.model_id}</span>{" "}
               <span className="hint">{formatDuration(run.duration_seconds)}</span>
             </li>

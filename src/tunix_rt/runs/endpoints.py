@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from tunix_rt.kit.dates import as_utc
 from tunix_rt.kit.deps import SessionDep, SettingsDep, sessionmaker_of
 from tunix_rt.kit.pagination import Offset, Page, Pagination
 from tunix_rt.kit.text import Key, RelPath
 from tunix_rt.models.run import Run as RunRow
-from tunix_rt.runs import artifacts, logs, management, queue, schemas, service
+from tunix_rt.runs import artifacts, logs, management, queue, schemas, service, stats
 from tunix_rt.runs.capacity import Slots
 from tunix_rt.runs.executor import run_inline
 
@@ -94,6 +96,48 @@ async def list_runs(
     return Page[schemas.RunSummary](
         data=[schemas.RunSummary.model_validate(r) for r in page.rows],
         pagination=Pagination(limit=limit, offset=offset, next_offset=page.next_offset),
+    )
+
+
+@router.get(
+    "/runs/stats",  # before /runs/{run_id}: "stats" is not a run id
+    operation_id="get_run_stats",
+    response_model=schemas.RunStats,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+async def get_run_stats(
+    session: SessionDep,
+    kind: Annotated[
+        schemas.RunKind | Literal["all"], Query(description="Which runs count; all = every kind.")
+    ] = "train",
+    created_after: Annotated[datetime | None, Query(description="Inclusive.")] = None,
+    created_before: Annotated[datetime | None, Query(description="Exclusive.")] = None,
+    format: Annotated[
+        Literal["json", "csv"], Query(description="csv: one row per group.")
+    ] = "json",
+) -> Any:
+    """Counts by status, success rate and duration percentiles, overall and by dataset,
+    model and day; ``format=csv`` downloads the same as a table."""
+    result = await stats.run_stats(
+        session,
+        kind=None if kind == "all" else kind,
+        created_after=as_utc("created_after", created_after),
+        created_before=as_utc("created_before", created_before),
+    )
+    if format == "csv":
+        return Response(
+            stats.stats_csv(result),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="run-stats.csv"'},
+        )
+    return schemas.RunStats(
+        kind=result.kind,
+        created_after=result.created_after,
+        created_before=result.created_before,
+        overall=schemas.RunStatsGroup(**stats.group_view(result.overall)),
+        by_dataset=[schemas.RunStatsGroup(**stats.group_view(g)) for g in result.by_dataset],
+        by_model=[schemas.RunStatsGroup(**stats.group_view(g)) for g in result.by_model],
+        per_day=[schemas.RunStatsGroup(**stats.group_view(g)) for g in result.per_day],
     )
 
 

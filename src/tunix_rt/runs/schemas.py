@@ -239,3 +239,37 @@ class BulkDeleteResult(BaseModel):
     skipped: list[SkippedRun] = Field(
         description="Runs kept, with the reason (unfinished, unfinished child runs, unknown id)."
     )
+
+
+# --- analytics (GET /api/tunix/runs/stats) ---------------------------------------------------
+
+
+class DurationPercentiles(BaseModel):
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class RunStatsGroup(BaseModel):
+    key: str | None = Field(
+        description="Dataset key, model id or day (YYYY-MM-DD, UTC); `all` for the overall "
+        "row; null for runs without a dataset."
+    )
+    runs: int
+    by_status: dict[RunStatus, int]
+    finished: int = Field(description="Completed, failed, timed out or cancelled.")
+    success_rate: float | None = Field(description="completed / finished; null before any.")
+    completed_with_duration: int = Field(description="Completed runs the percentiles cover.")
+    duration_seconds: DurationPercentiles = Field(
+        description="Percentiles of started → completed over the completed runs."
+    )
+
+
+class RunStats(BaseModel):
+    kind: RunKind | None = Field(description="The kind counted; null = every kind.")
+    created_after: datetime | None
+    created_before: datetime | None
+    overall: RunStatsGroup
+    by_dataset: list[RunStatsGroup] = Field(description="Most runs first.")
+    by_model: list[RunStatsGroup] = Field(description="Most runs first.")
+    per_day: list[RunStatsGroup] = Field(description="By creation day (UTC), oldest first.")

@@ -1,0 +1,33 @@
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
+import { api, unwrap, type Schemas } from "./client";
+
+export type RunStats = Schemas["RunStats"];
+export type RunStatsGroup = Schemas["RunStatsGroup"];
+export type StatsKind = "train" | "evaluate" | "tune" | "all";
+
+export interface StatsFilters {
+  kind: StatsKind;
+  /** Inclusive, YYYY-MM-DD (UTC day). */
+  createdAfter?: string;
+}
+
+/** Run analytics (GET /api/tunix/runs/stats); refreshed every 10 s while shown. */
+export function useRunStats(filters: StatsFilters) {
+  return useQuery({
+    queryKey: ["runs", "stats", filters] as const,
+    // The JSON form (the schema also lists the CSV one, a string, for format=csv).
+    queryFn: async () =>
+      (await unwrap(api.GET("/api/tunix/runs/stats", {
+        params: { query: { kind: filters.kind, created_after: filters.createdAfter, format: "json" } },
+      }))) as RunStats,
+    placeholderData: keepPreviousData,
+    refetchInterval: 10_000,
+  });
+}
+
+/** The same statistics as a CSV download (a plain link: the sign-in cookie goes with it). */
+export function statsCsvUrl(filters: StatsFilters): string {
+  const query = new URLSearchParams({ format: "csv", kind: filters.kind });
+  if (filters.createdAfter) query.set("created_after", filters.createdAfter);
+  return `/api/tunix/runs/stats?${query.toString()}`;
+}
