@@ -1,7 +1,7 @@
 import { Link } from "react-router-dom";
 import { useDatasets } from "../api/datasets";
 import { useHealth, useRediHealth } from "../api/health";
-import { useRuns, type RunFilters } from "../api/runs";
+import { kindLabel, useRuns, type RunFilters } from "../api/runs";
 import { useTraceCount, useTraceList } from "../api/traces";
 import { RunAnalytics } from "../components/RunAnalytics";
 import { StatusBadge } from "../components/StatusBadge";
@@ -143,9 +143,13 @@ function RecentRuns() {
       ) : (
         <ul className="recent" data-testid="dashboard:recent-runs">
           {runs.map((run) => (
-            <li key={run.run_id} data-testid="dashboard:recent-run" data-run-id={run.run_id}>
+            <li key={run.run_id} data-testid="dashboard:recent-run" data-run-id={run.run_id}
+              data-kind={run.kind}>
               <Link to={`/runs/${run.run_id}`} className="mono">{shortId(run.run_id)}</Link>{" "}
               <StatusBadge status={run.status} testId="dashboard:run-status" />{" "}
+              <span className={`kind-badge kind-${run.kind ?? "train"}`} data-testid="dashboard:run-kind">
+                {kindLabel(run.kind)}
+              </span>{" "}
               {run.mode} · {run.dataset_key ?? "—"} · <span className="mono">{run.model_id}</span>{" "}
               <span className="hint">{formatDuration(run.duration_seconds)}</span>
             </li>
