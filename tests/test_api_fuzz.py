@@ -9,6 +9,7 @@ app without a worker, so they only queue.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -18,13 +19,19 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 
+from tests.conftest import serve_in_process
 from tunix_rt.app import create_app
+from tunix_rt.auth import service as auth_service
 from tunix_rt.config import Settings
+from tunix_rt.db import create_engine, create_sessionmaker
 
 # A deeper sweep: TUNIX_RT_FUZZ_EXAMPLES=200 make pytest (or pytest tests/test_api_fuzz.py).
 EXAMPLES_PER_OPERATION = int(os.environ.get("TUNIX_RT_FUZZ_EXAMPLES", "20"))
 # Every this-many generated requests, the case is also sent with hostile values.
 HOSTILE_EVERY = 4
+# The sweep with auth required (a valid admin token on every request) goes less deep: the
+# routes' inputs are swept above; this one is about the auth middleware in front of them.
+AUTH_EXAMPLES_PER_OPERATION = max(1, EXAMPLES_PER_OPERATION // 4)
 
 
 @schemathesis.serializer("application/x-ndjson")
@@ -120,12 +127,16 @@ def _hostile_variants(case: Any, slots: dict[str, list[str]]) -> list[tuple[str,
 
 
 def _sweep(
-    operation: Any, slots: dict[str, list[str]], failures: list[str], calls: list[int]
+    operation: Any,
+    slots: dict[str, list[str]],
+    failures: list[str],
+    calls: list[int],
+    examples: int = EXAMPLES_PER_OPERATION,
 ) -> Callable[[], None]:
     """A hypothesis test sending generated requests to ``operation``, noting 5xx."""
 
     @hypothesis_settings(
-        max_examples=EXAMPLES_PER_OPERATION,
+        max_examples=examples,
         derandomize=True,
         database=None,
         deadline=None,
@@ -189,3 +200,68 @@ def test_no_generated_request_gets_a_server_error(settings: Settings) -> None:
     assert "baseline_name" in slots["POST /api/regression/check"]["body"]
     assert len(calls) >= EXAMPLES_PER_OPERATION * len(expected) // 2, len(calls)
     assert not failures, f"{len(failures)} failing request(s):\n" + "\n".join(failures)
+
+
+async def _admin_token(settings: Settings) -> str:
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            _, token = await auth_service.create_token(session, "fuzz-admin", "admin")
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return token
+
+
+async def _status_without_token(app: Any) -> int:
+    async with serve_in_process(app) as client:
+        return (await client.get("/api/traces")).status_code
+
+
+class _Bearer:
+    """Adds ``Authorization: Bearer <token>`` to every HTTP request that has none, and
+    notes each 401 (the token must be accepted everywhere)."""
+
+    def __init__(self, app: Any, token: str) -> None:
+        self.app = app
+        self.header = (b"authorization", f"Bearer {token}".encode())
+        self.refused: list[str] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = list(scope.get("headers", []))
+        if not any(name == b"authorization" for name, _ in headers):
+            scope = {**scope, "headers": [*headers, self.header]}
+
+        async def noting(message: Any) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                self.refused.append(f"{scope['method']} {scope['path']}")
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+
+def test_no_generated_request_gets_a_server_error_with_auth_required(settings: Settings) -> None:
+    """The same sweep, shallower, with TUNIX_RT_AUTH=required and a valid admin token."""
+    token = asyncio.run(_admin_token(settings))
+    app = create_app(
+        settings.model_copy(
+            update={"embedded_worker": False, "allowed_hosts": "testserver", "auth": "required"}
+        )
+    )
+    bearer = _Bearer(app, token)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", bearer)
+    slots = text_slots(app.openapi())
+    failures: list[str] = []
+    calls: list[int] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        examples = AUTH_EXAMPLES_PER_OPERATION
+        _sweep(operation, slots[operation.label], failures, calls, examples)()
+
+    assert len(calls) >= len(slots), len(calls)
+    assert not failures, f"{len(failures)} failing request(s):\n" + "\n".join(failures)
+    assert not bearer.refused, bearer.refused  # the token was accepted everywhere
+    assert asyncio.run(_status_without_token(app)) == 401  # and auth was on

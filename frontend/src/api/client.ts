@@ -1,4 +1,5 @@
 import createClient from "openapi-fetch";
+import { authStore } from "../lib/authToken";
 import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
@@ -6,6 +7,21 @@ export type FieldError = Pick<Schemas["ValidationError"], "loc" | "msg">;
 
 /** The one typed client; paths are relative so it works wherever the app is served. */
 export const api = createClient<paths>({ baseUrl: "" });
+
+// Every call carries the signed-in token; any 401 asks the user for one (docs/security.md).
+api.use({
+  onRequest({ request }) {
+    const token = authStore.token();
+    if (token && !request.headers.has("Authorization")) {
+      request.headers.set("Authorization", `Bearer ${token}`);
+    }
+    return request;
+  },
+  onResponse({ response }) {
+    if (response.status === 401) authStore.unauthorized();
+    return response;
+  },
+});
 
 /** A non-2xx answer from the API, with the server's `detail` kept as sent. */
 export class ApiError extends Error {

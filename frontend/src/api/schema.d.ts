@@ -1383,6 +1383,24 @@ export interface components {
              */
             run_id: string;
         };
+        /**
+         * AuthSession
+         * @description Who the browser is signed in as.
+         */
+        AuthSession: {
+            /**
+             * Auth Required
+             * @description Whether this server asks for tokens.
+             */
+            auth_required: boolean;
+            /**
+             * Name
+             * @description The token's name (null when auth is off).
+             */
+            name: string | null;
+            /** Scope */
+            scope: ("read" | "write" | "admin") | null;
+        };
         /** Baseline */
         Baseline: {
             /**
@@ -3122,24 +3140,6 @@ export interface components {
             /** Trace Version */
             trace_version: string;
         };
-        /**
-         * Session
-         * @description Who the browser is signed in as.
-         */
-        Session: {
-            /**
-             * Auth Required
-             * @description Whether this server asks for tokens.
-             */
-            auth_required: boolean;
-            /**
-             * Name
-             * @description The token's name (null when auth is off).
-             */
-            name: string | null;
-            /** Scope */
-            scope: ("read" | "write" | "admin") | null;
-        };
         /** SkippedRun */
         SkippedRun: {
             /** Reason */
@@ -3782,7 +3782,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Session"];
+                    "application/json": components["schemas"]["AuthSession"];
                 };
             };
         };

@@ -1,4 +1,5 @@
 import { NavLink, Outlet } from "react-router-dom";
+import { AuthControl, SignInDialog } from "./SignIn";
 
 const LINKS = [
   { to: "/", label: "Dashboard", testId: "nav:dashboard", end: true },
@@ -24,10 +25,12 @@ export function Layout() {
             </NavLink>
           ))}
         </nav>
+        <AuthControl />
       </header>
       <main className="content">
         <Outlet />
       </main>
+      <SignInDialog />
     </div>
   );
 }

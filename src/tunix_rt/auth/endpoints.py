@@ -45,12 +45,14 @@ async def revoke_token(name: TokenName, session: SessionDep) -> schemas.Token:
 
 
 @router.post("/api/auth/session", operation_id="sign_in")
-async def sign_in(request: Request, response: Response, settings: SettingsDep) -> schemas.Session:
+async def sign_in(
+    request: Request, response: Response, settings: SettingsDep
+) -> schemas.AuthSession:
     """Check the Bearer token (any scope) and set the HttpOnly cookie that the browser's
     log stream and downloads send, since those cannot carry a header."""
     principal: service.Principal | None = getattr(request.state, "principal", None)
     if principal is None:  # auth is off
-        return schemas.Session(auth_required=settings.auth_required, name=None, scope=None)
+        return schemas.AuthSession(auth_required=settings.auth_required, name=None, scope=None)
     token = request.headers["authorization"].partition(" ")[2].strip()
     response.set_cookie(
         COOKIE,
@@ -60,7 +62,7 @@ async def sign_in(request: Request, response: Response, settings: SettingsDep) -
         samesite="strict",
         secure=request.url.scheme == "https",
     )
-    return schemas.Session(
+    return schemas.AuthSession(
         auth_required=True,
         name=principal.name,
         scope=principal.scope,

@@ -59,10 +59,11 @@ class AuthMiddleware:
     ) -> None:
         self.app = app
         self.settings = settings
+        self.required = settings.auth_required
         self.sessionmaker = sessionmaker
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.settings.auth_required:
+        if scope["type"] != "http" or not self.required:
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]

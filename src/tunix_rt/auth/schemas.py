@@ -42,7 +42,7 @@ class TokenList(BaseModel):
     data: list[Token]
 
 
-class Session(BaseModel):
+class AuthSession(BaseModel):
     """Who the browser is signed in as."""
 
     auth_required: bool = Field(description="Whether this server asks for tokens.")
