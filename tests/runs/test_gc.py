@@ -189,6 +189,25 @@ async def test_without_retention_runs_are_kept_but_orphans_go(
     assert len((await collect(sm, run_settings, retention_days=35)).runs) == 2
 
 
+async def test_a_directory_named_like_a_run_is_never_an_orphan(
+    sm: Sessionmaker, run_settings: Settings
+) -> None:
+    """A row of an older version may hold a relative path, which resolves elsewhere from
+    another working directory; a directory named like its run, or like a run's id, stays."""
+    elsewhere = run_settings.data_dir.parent / "old-cwd" / "runs" / "legacy"
+    legacy = await add_run(sm, run_settings, status="pending", output_dir=str(elsewhere))
+    named_by_id = run_settings.data_dir / "runs" / str(legacy.id)
+    by_name = run_settings.data_dir / "runs" / "legacy"
+    for directory in (named_by_id, by_name):
+        await asyncio.to_thread(write, directory / "state", 10)
+        await asyncio.to_thread(age, directory, 48)
+
+    report = await collect(sm, run_settings)
+
+    assert report.orphans == []
+    assert exists(named_by_id / "state") and exists(by_name / "state")
+
+
 async def test_an_old_run_with_an_unfinished_evaluation_is_kept(
     sm: Sessionmaker, retention: Settings
 ) -> None:

@@ -158,8 +158,9 @@ async def orphans(session: AsyncSession, settings: Settings, now: float) -> list
     root = runs_root(settings)
     # Listed before the rows are read: a new run's row is written before its directory.
     entries = await asyncio.to_thread(_entries, settings, root)
-    output_dirs = list((await session.scalars(select(Run.output_dir))).all())
-    return await asyncio.to_thread(_unowned, settings, entries, output_dirs, now)
+    rows = (await session.execute(select(Run.id, Run.output_dir))).all()
+    names = {str(run_id) for run_id, _ in rows}
+    return await asyncio.to_thread(_unowned, settings, entries, [d for _, d in rows], names, now)
 
 
 def _entries(settings: Settings, root: Path) -> list[Path]:
@@ -169,16 +170,22 @@ def _entries(settings: Settings, root: Path) -> list[Path]:
 
 
 def _unowned(
-    settings: Settings, entries: list[Path], output_dirs: list[str], now: float
+    settings: Settings, entries: list[Path], output_dirs: list[str], names: set[str], now: float
 ) -> list[Removed]:
+    """``names``: run ids. An entry named like a run or like any run directory is kept
+    too: a row written by an older version may hold a relative path, which resolves
+    elsewhere from another working directory."""
     owned: set[Path] = set()
     for output_dir in output_dirs:
         path = Path(output_dir).resolve()
         owned.add(path)
         owned.update(path.parents)
+        names.add(path.name)
     found = []
     for entry in entries:
-        if entry in owned or entry.resolve() in owned or _protected(entry, settings):
+        if entry.name in names or entry in owned or entry.resolve() in owned:
+            continue
+        if _protected(entry, settings):
             continue
         size, newest = tree_size(entry)
         if now - newest >= GRACE.total_seconds():
