@@ -113,7 +113,7 @@ async def delete_runs(
     ids = [run.id for run in chosen]
     # /metrics keeps counting them (its counters must not go down).
     await retire_runs(session, [or_(Run.id.in_(ids), Run.parent_run_id.in_(ids))])
-    await session.execute(delete(Run).where(Run.id.in_(ids)))
+    await session.execute(delete(Run).where(Run.id.in_(ids), Run.status.in_(TERMINAL_STATUSES)))
     await session.flush()
     await asyncio.to_thread(_remove_all, settings, [Path(item.path) for item in removed])
     return removed, skipped
