@@ -121,12 +121,14 @@ def clean_db(database_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def settings(clean_db: str, tmp_path: Path) -> Settings:
-    # API tests run without the embedded queue worker; queue tests turn it on explicitly.
+    # API tests run without the embedded queue worker and without API tokens (whatever
+    # TUNIX_RT_AUTH/TUNIX_RT_HOST say); queue and auth tests turn them on explicitly.
     return load_settings(
         database_url=clean_db,
         data_dir=tmp_path / "var",
         rediai_mode="mock",
         embedded_worker=False,
+        auth="off",
     )
 
 

@@ -31,7 +31,7 @@ from tests.server_process import server_env, serving
 from tunix_rt.app import create_app
 from tunix_rt.auth import service
 from tunix_rt.cli import app as cli_app
-from tunix_rt.config import Settings
+from tunix_rt.config import Settings, SettingsError, load_settings
 from tunix_rt.db import create_engine, create_sessionmaker, utcnow
 from tunix_rt.models.auth import ApiToken
 
@@ -263,6 +263,22 @@ async def test_last_used_is_noted_at_most_once_a_minute(
         await session.commit()
     await api.get("/api/traces", headers=bearer(tokens["read"]))
     assert await last_used() > first
+
+
+def test_auth_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TUNIX_RT_AUTH", "TUNIX_RT_METRICS_PUBLIC", "TUNIX_RT_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = load_settings()
+    assert (defaults.auth, defaults.metrics_public, defaults.auth_required) == ("auto", True, False)
+    monkeypatch.setenv("TUNIX_RT_HOST", "0.0.0.0")
+    monkeypatch.setenv("TUNIX_RT_METRICS_PUBLIC", "false")
+    exposed = load_settings()
+    assert exposed.auth_required and not exposed.metrics_public
+    monkeypatch.setenv("TUNIX_RT_AUTH", "off")
+    assert not load_settings().auth_required
+    monkeypatch.setenv("TUNIX_RT_AUTH", "maybe")
+    with pytest.raises(SettingsError, match="TUNIX_RT_AUTH"):
+        load_settings()
 
 
 @pytest.mark.parametrize(
