@@ -340,6 +340,10 @@ def test_serve_on_a_non_loopback_address_requires_tokens(tmp_path: Path) -> None
     access log included)."""
     env = server_env(tmp_path)
     subprocess.run([cli_path(), "db", "upgrade"], env=env, check=True, capture_output=True)
+    # Without a live admin token, serve says how to make one.
+    with serving(tmp_path, "--host", "0.0.0.0") as (_, locked_log, _):
+        pass
+    assert "no live admin token exists" in locked_log.read_text()
     made = subprocess.run(
         [cli_path(), "tokens", "create", "--name", "ops", "--scope", "admin"],
         env=env,
@@ -364,6 +368,6 @@ def test_serve_on_a_non_loopback_address_requires_tokens(tmp_path: Path) -> None
             urllib.request.urlopen(request, timeout=10)
         assert missing.value.code == 404  # past auth: the run does not exist
     text = log.read_text()
-    assert "API tokens are required" in text
+    assert "API tokens are required" in text and "no live admin token" not in text
     assert "/api/traces" in text  # the access log is on
     assert token not in text and token.rsplit("_", 1)[1] not in text

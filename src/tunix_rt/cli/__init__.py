@@ -89,6 +89,7 @@ def serve(
     bind_port = port or settings.backend_port
     # The app decides whether tokens are required from the bind host (TUNIX_RT_AUTH=auto).
     os.environ["TUNIX_RT_HOST"] = bind_host
+    tokens_cli.warn_if_locked_out(settings.model_copy(update={"host": bind_host}))
     console.print(
         f"Tunix RT {__version__} on http://{bind_host}:{bind_port}  "
         f"(database: {_redact(settings.resolved_database_url)})"

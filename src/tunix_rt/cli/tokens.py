@@ -144,3 +144,22 @@ def revoke(
         sys.stdout.write(json.dumps(token.model_dump(mode="json"), indent=2) + "\n")
         return
     console.print(f"revoked token {token.name!r}", highlight=False, markup=False)
+
+
+def warn_if_locked_out(settings: Settings) -> None:
+    """For `serve`: tokens are required and no live admin token exists — say how to make
+    one (the API would refuse everyone, and nobody could create tokens over it)."""
+    if not settings.auth_required:
+        return
+
+    async def check() -> bool:
+        async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
+            return await service.has_admin_token(session)
+
+    if not asyncio.run(check()):
+        err_console.print(
+            "warning: API tokens are required and no live admin token exists; create one "
+            "with: tunix-rt tokens create --name admin --scope admin",
+            highlight=False,
+            markup=False,
+        )
