@@ -10,7 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import serve_in_process
 from tests.runs.conftest import Sessionmaker, add_run
+from tunix_rt.app import create_app
+from tunix_rt.auth import service as auth_service
 from tunix_rt.config import Settings
 from tunix_rt.runs.stats import percentile
 
@@ -150,6 +153,13 @@ async def test_stats_csv(api: httpx.AsyncClient) -> None:
         ("day", "2026-03-01"),
         ("day", "2026-03-02"),
     ]
+    # The same table under a download path (the browser's sign-in cookie opens ….csv).
+    export = await api.get("/api/tunix/runs/stats.csv")
+    assert export.status_code == 200 and export.text == answer.text
+    assert export.headers["content-type"].startswith("text/csv")
+    day2 = await api.get("/api/tunix/runs/stats.csv", params={"created_after": "2026-03-02"})
+    assert [r["key"] for r in csv.DictReader(io.StringIO(day2.text))][-1] == "2026-03-02"
+    assert len(list(csv.DictReader(io.StringIO(day2.text)))) == 4  # overall, ds, model, day
     overall = rows[0]
     assert overall["runs"] == "11" and overall["completed"] == "6" and overall["failed"] == "1"
     assert overall["success_rate"] == "0.6667"
@@ -168,5 +178,24 @@ async def test_stats_keys_are_never_spreadsheet_formulas(
 async def test_stats_route_is_not_a_run_id(api: httpx.AsyncClient) -> None:
     """Declared before /runs/{run_id}; a run id still resolves as before."""
     assert (await api.get("/api/tunix/runs/stats")).status_code == 200
+    assert (await api.get("/api/tunix/runs/stats.csv")).status_code == 200
     missing = await api.get("/api/tunix/runs/00000000-0000-0000-0000-000000000000")
     assert missing.status_code == 404
+
+
+async def test_stats_with_tokens_required(run_settings: Settings, sm: Sessionmaker) -> None:
+    """A read token reads the stats; the browser's sign-in cookie opens the CSV link (a
+    `….csv` download), not the JSON."""
+    async with sm() as session:
+        _, token = await auth_service.create_token(session, "reader", "read")
+        await session.commit()
+    app = create_app(run_settings.model_copy(update={"auth": "required"}))
+    async with serve_in_process(app) as api:
+        assert (await api.get("/api/tunix/runs/stats")).status_code == 401
+        assert (await api.get("/api/tunix/runs/stats.csv")).status_code == 401
+        read = await api.get("/api/tunix/runs/stats", headers={"Authorization": f"Bearer {token}"})
+        assert read.status_code == 200
+        signed = await api.post("/api/auth/session", headers={"Authorization": f"Bearer {token}"})
+        assert signed.status_code == 200
+        assert (await api.get("/api/tunix/runs/stats.csv")).status_code == 200
+        assert (await api.get("/api/tunix/runs/stats")).status_code == 401

@@ -854,9 +854,30 @@ export interface paths {
         /**
          * Get Run Stats
          * @description Counts by status, success rate and duration percentiles, overall and by dataset,
-         *     model and day; ``format=csv`` downloads the same as a table.
+         *     model and day; ``format=csv`` (or ``stats.csv``) gives the same as a table.
          */
         get: operations["get_run_stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tunix/runs/stats.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Run Stats
+         * @description The run statistics as CSV, one row per group: a plain link (the browser's sign-in
+         *     cookie opens ``….csv`` downloads).
+         */
+        get: operations["export_run_stats"];
         put?: never;
         post?: never;
         delete?: never;
@@ -5689,6 +5710,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RunStats"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_run_stats: {
+        parameters: {
+            query?: {
+                /** @description Which runs count; all = every kind. */
+                kind?: ("train" | "evaluate" | "tune") | "all";
+                /** @description Inclusive. */
+                created_after?: string | null;
+                /** @description Exclusive. */
+                created_before?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "text/csv": string;
                 };
             };

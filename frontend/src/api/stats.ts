@@ -25,9 +25,10 @@ export function useRunStats(filters: StatsFilters) {
   });
 }
 
-/** The same statistics as a CSV download (a plain link: the sign-in cookie goes with it). */
+/** The same statistics as a CSV download: a plain link to `stats.csv`, which the sign-in
+ * cookie opens (docs/security.md). */
 export function statsCsvUrl(filters: StatsFilters): string {
-  const query = new URLSearchParams({ format: "csv", kind: filters.kind });
+  const query = new URLSearchParams({ kind: filters.kind });
   if (filters.createdAfter) query.set("created_after", filters.createdAfter);
-  return `/api/tunix/runs/stats?${query.toString()}`;
+  return `/api/tunix/runs/stats.csv?${query.toString()}`;
 }

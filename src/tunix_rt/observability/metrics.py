@@ -29,8 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tunix_rt.db import utcnow
 from tunix_rt.models.metric import MetricTombstone
-from tunix_rt.models.run import TERMINAL_STATUSES, Run
+from tunix_rt.models.run import ACTIVE_STATUSES, TERMINAL_STATUSES, Run
 from tunix_rt.models.trace import Trace
 
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
@@ -243,6 +244,25 @@ async def database_metrics(session: AsyncSession) -> list[Metric]:
         depth += int(n) if status == "pending" else 0
     queue_depth = GaugeMetricFamily("tunix_rt_queue_depth", "Runs waiting for a worker.")
     queue_depth.add_metric([], depth)
+    now = utcnow()
+    oldest = await session.scalar(select(func.min(Run.queued_at)).where(Run.status == "pending"))
+    # The queue-wait histogram only sees runs once they start: a stuck queue shows here.
+    oldest_wait = GaugeMetricFamily(
+        "tunix_rt_queue_oldest_pending_seconds",
+        "How long the oldest run still waiting for a worker has waited (0 when none).",
+    )
+    oldest_wait.add_metric([], max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
+    busy = await session.scalar(
+        select(func.count(func.distinct(Run.worker_id))).where(
+            Run.status.in_(sorted(ACTIVE_STATUSES)), Run.lease_expires_at > now
+        )
+    )
+    workers = GaugeMetricFamily(
+        "tunix_rt_workers_busy",
+        "Workers holding a live (unexpired) lease on a run: distinct worker ids. With runs "
+        "queued and none busy, no live worker is taking them.",
+    )
+    workers.add_metric([], int(busy or 0))
     traces = CounterMetricFamily("tunix_rt_traces_ingested", "Traces stored (ever).")
     traces.add_metric([], samples[(TRACES_TOTAL, "")])
     return [
@@ -250,6 +270,8 @@ async def database_metrics(session: AsyncSession) -> list[Metric]:
         active,
         _histogram(samples, DURATION, "Wall time of finished runs.", DURATION_BUCKETS),
         queue_depth,
+        oldest_wait,
+        workers,
         _histogram(samples, WAIT, "Time from enqueue to first start of a run.", WAIT_BUCKETS),
         traces,
     ]
