@@ -11,7 +11,7 @@ export interface StatsFilters {
   createdAfter?: string;
 }
 
-/** Run analytics (GET /api/tunix/runs/stats); refreshed every 10 s while shown. */
+/** Run analytics (GET /api/tunix/runs/stats); refreshed every 30 s while shown. */
 export function useRunStats(filters: StatsFilters) {
   return useQuery({
     queryKey: ["runs", "stats", filters] as const,
@@ -21,7 +21,7 @@ export function useRunStats(filters: StatsFilters) {
         params: { query: { kind: filters.kind, created_after: filters.createdAfter, format: "json" } },
       }))) as RunStats,
     placeholderData: keepPreviousData,
-    refetchInterval: 10_000,
+    refetchInterval: 30_000,
   });
 }
 
