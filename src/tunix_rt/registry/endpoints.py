@@ -138,9 +138,7 @@ async def set_model_alias(
     operation_id="delete_model_alias",
     responses=NOT_FOUND,
 )
-async def delete_model_alias(
-    name: ModelName, alias: AliasName, session: SessionDep
-) -> Response:
+async def delete_model_alias(name: ModelName, alias: AliasName, session: SessionDep) -> Response:
     await service.delete_alias(session, name, alias)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
