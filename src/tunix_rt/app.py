@@ -30,6 +30,8 @@ from tunix_rt.runs.worker import embedded_worker
 from tunix_rt.traces.endpoints import router as traces_router
 from tunix_rt.tuning.endpoints import router as tuning_router
 from tunix_rt.web import mount_frontend
+from tunix_rt.webhooks.dispatch import webhook_sender
+from tunix_rt.webhooks.endpoints import router as webhooks_router
 
 
 def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
@@ -48,7 +50,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             app.state.engine = engine
             app.state.sessionmaker = create_sessionmaker(engine)
             app.state.rediai = rediai
-            async with embedded_worker(app.state.sessionmaker, settings, slots):
+            async with (
+                embedded_worker(app.state.sessionmaker, settings, slots),
+                webhook_sender(app.state.sessionmaker, enabled=settings.embedded_worker),
+            ):
                 yield
         finally:
             await rediai.aclose()
@@ -86,5 +91,6 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(runs_router)
     app.include_router(evals_router)
     app.include_router(registry_router)
+    app.include_router(webhooks_router)
     mount_frontend(app)  # last: its catch-all must not shadow API routes
     return app

@@ -21,6 +21,7 @@ from tunix_rt.cli import runs as runs_cli
 from tunix_rt.cli import tokens as tokens_cli
 from tunix_rt.cli import traces as traces_cli
 from tunix_rt.cli import tune as tune_cli
+from tunix_rt.cli import webhooks as webhooks_cli
 from tunix_rt.cli import worker as worker_cli
 from tunix_rt.cli.common import console, settings_or_exit
 
@@ -40,6 +41,7 @@ app.add_typer(evals_cli.regression_app, name="regression")
 app.add_typer(tune_cli.app, name="tune")
 app.add_typer(models_cli.app, name="models")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(webhooks_cli.app, name="webhooks")
 app.command()(worker_cli.worker)
 app.command("gc")(gc_cli.gc)
 

@@ -60,6 +60,7 @@ def worker(
 ) -> None:
     """Claim and execute queued runs until SIGTERM/SIGINT (then finish or re-queue them)."""
     from tunix_rt.cli.common import sessionmaker_for
+    from tunix_rt.webhooks.dispatch import webhook_sender
 
     settings = settings_or_exit()
     check_schema_or_exit(settings)
@@ -74,7 +75,7 @@ def worker(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with sessionmaker_for(settings) as sessionmaker:
+        async with sessionmaker_for(settings) as sessionmaker, webhook_sender(sessionmaker):
             w = await run_worker(
                 sessionmaker,
                 settings,

@@ -8,6 +8,7 @@ from tunix_rt.models import (  # noqa: F401  (one module per domain)
     registry,
     run,
     tuning,
+    webhook,
 )
 from tunix_rt.models.trace import Trace
 from tunix_rt.models.trace_score import TraceScore

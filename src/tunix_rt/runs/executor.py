@@ -30,6 +30,7 @@ from tunix_rt.config import Settings
 from tunix_rt.db import utcnow
 from tunix_rt.models.run import ACTIVE_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.runs.capacity import Slots
+from tunix_rt.runs.hooks import run_ended
 from tunix_rt.runs.jobs import ChildSpec, get_job_kind
 from tunix_rt.runs.queue import LeaseHook, renew_lease
 from tunix_rt.training.protocol import parse_event
@@ -253,7 +254,10 @@ async def _set_final(
             duration_seconds=(now - started).total_seconds() if started else None,
         )
     )
-    return bool(getattr(result, "rowcount", 0))
+    ended = bool(getattr(result, "rowcount", 0))
+    if ended:
+        await run_ended(session, run_id)
+    return ended
 
 
 async def _finish(

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.sql.dml import Update
 
 from tunix_rt.db import UTCDateTime, utcnow
+from tunix_rt.runs.hooks import run_ended
 
 log = logging.getLogger(__name__)
 
@@ -310,6 +311,8 @@ class RunQueue:
             row = (await session.execute(stmt)).first()
             if row is not None and row[0] == "pending":
                 await enqueue(session)
+            elif row is not None:
+                await run_ended(session, run_id)
             await session.commit()
         return None if row is None else str(row[0])
 
@@ -365,6 +368,9 @@ class RunQueue:
             rows = (await session.execute(stmt)).all()
             if any(r[1] == "pending" for r in rows):
                 await enqueue(session)
+            for run_id, status in rows:
+                if status != "pending":
+                    await run_ended(session, run_id)
             await session.commit()
         for run_id, status in rows:
             {"pending": out.requeued, "failed": out.failed}.get(status, out.cancelled).append(

@@ -21,6 +21,7 @@ from tunix_rt.models.run import TERMINAL_STATUSES, Run, RunLog, RunMetric
 from tunix_rt.observability.metrics import retire_runs
 from tunix_rt.registry import service as registry
 from tunix_rt.runs import schemas
+from tunix_rt.runs.hooks import run_ended
 from tunix_rt.runs.schemas import RunRequest, TunixStatus
 from tunix_rt.training.config import FINAL_MODEL_FILE
 from tunix_rt.training.params import algorithm_problem
@@ -428,6 +429,7 @@ async def cancel_run(session: AsyncSession, run_id: uuid.UUID, reason: str | Non
         )
     )
     if getattr(cancelled, "rowcount", 0):
+        await run_ended(session, run_id)
         return f"run {run_id} cancelled"
     requested = await session.execute(
         update(Run)

@@ -1,0 +1,1 @@
+"""Webhooks: HMAC-signed notifications when runs, evaluations and tuning jobs end."""
