@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -263,6 +264,11 @@ def run(config_path: Path, prepare_process: Callable[[], None]) -> int:
         )
     emit("tuning_done", trials=done + len(grid), failed=failed)
     ray.shutdown()
+    if grid and failed == len(grid) and done == 0:  # nothing to choose the best from
+        first = next((grid[i].error for i in range(len(grid)) if grid[i].error), None)
+        sys.stderr.write(f"error: every trial failed; the first: {first}\n")
+        sys.stderr.flush()
+        return 1
     return 0
 
 
