@@ -54,6 +54,20 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     assert sum(buckets.take("a") == 0 for _ in range(100)) == 60
 
 
+def test_idle_buckets_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tunix_rt.kit.rate_limit.SWEEP_AT", 100)
+    now = [0.0]
+    buckets = TokenBuckets(60, clock=lambda: now[0])
+    for i in range(98):
+        buckets.take(f"old-{i}")
+    now[0] += 2.0  # every old bucket has refilled: nothing left to remember
+    buckets.take("recent")
+    assert len(buckets) == 99
+    buckets.take("busy")  # the 100th key: a sweep keeps only buckets that are not full
+    assert len(buckets) == 2
+    assert sum(buckets.take("busy") == 0 for _ in range(100)) == 59  # its count survived
+
+
 async def test_writes_over_the_limit_get_429_with_retry_after(app_factory: AppFactory) -> None:
     async with app_factory(rate_limit_writes_per_minute=3) as client:
         created = [await client.post("/api/traces", json=TRACE) for _ in range(3)]

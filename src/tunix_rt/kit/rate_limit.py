@@ -23,7 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tunix_rt.kit.request_guard import BODY_METHODS, _drain
 
-# Sweep idle buckets once this many exist (a scan is O(buckets), amortized over as many writes).
+# Sweep idle buckets once this many exist; the next sweep waits until the count doubles,
+# so a scan (O(buckets)) is amortized over at least as many writes whatever the clients do.
 SWEEP_AT = 4096
 
 
@@ -35,6 +36,7 @@ class TokenBuckets:
         self.rate = per_minute / 60.0  # tokens per second
         self.clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._sweep_at = SWEEP_AT
 
     def take(self, key: str) -> float:
         """0 when the write may go ahead (a token is spent), else seconds to wait."""
@@ -43,7 +45,7 @@ class TokenBuckets:
         tokens = min(self.capacity, tokens + (now - at) * self.rate)
         if tokens >= 1.0:
             self._buckets[key] = (tokens - 1.0, now)
-            if len(self._buckets) >= SWEEP_AT:
+            if len(self._buckets) >= self._sweep_at:
                 self._sweep(now)
             return 0.0
         self._buckets[key] = (tokens, now)
@@ -54,6 +56,7 @@ class TokenBuckets:
         full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * rate >= capacity]
         for key in full:
             del self._buckets[key]
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._buckets))
 
     def __len__(self) -> int:
         return len(self._buckets)
