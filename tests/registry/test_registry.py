@@ -235,12 +235,16 @@ async def test_promote_download_train_and_evaluate_from_the_registry(
         "/api/regression/baselines", json={"name": "ship", "model": "arith@champion"}
     )
     assert baseline.status_code == 201, baseline.text
-    assert (baseline.json()["model"], baseline.json()["value"]) == ("arith@v1", ev["score"])
+    # A baseline takes the model's latest evaluation (here: on starter-v1) ...
+    value = starter.json()["score"]
+    assert (baseline.json()["model"], baseline.json()["value"]) == ("arith@v1", value)
+    # ... a check compares like with like: the model's evaluation on the run's own split.
     check = await api.post(
         "/api/regression/check", json={"run_id": run_id, "baseline_model": "arith@champion"}
     )
     assert check.status_code == 200, check.text
     assert (check.json()["verdict"], check.json()["baseline_name"]) == ("pass", "arith@v1")
+    assert check.json()["baseline_value"] == ev["score"] == check.json()["current_value"]
 
     # Storage: a second model with the same weights shares the blob; deleting the run keeps it.
     assert (await api.post("/api/models", json={"name": "copy"})).status_code == 201
@@ -334,7 +338,7 @@ async def test_bad_requests_store_nothing(
         "/api/regression/check",
         404,
         "nope",
-        json={"run_id": ghost, "baseline_model": "nope@champion"},
+        json={"run_id": str(dry.id), "baseline_model": "nope@champion"},
     )
     await refused("GET", "/api/tunix/evaluations", 404, "nope", params={"model": "nope@v1"})
 

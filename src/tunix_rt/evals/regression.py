@@ -69,11 +69,30 @@ async def _metric_of_latest(session: AsyncSession, run_id: uuid.UUID, metric: st
     return evaluation, float(value)
 
 
+@dataclass(frozen=True)
+class EvaluatedOn:
+    """What an evaluation answered: a named eval set, or a dataset's eval split."""
+
+    eval_set: str | None
+    dataset_key: str | None
+
+    def describe(self) -> str:
+        return f"eval set {self.eval_set}" if self.eval_set else f"dataset {self.dataset_key}"
+
+
 async def _metric_of_model(
-    session: AsyncSession, settings: Settings, model: str, metric: str, *, field: str
+    session: AsyncSession,
+    settings: Settings,
+    model: str,
+    metric: str,
+    *,
+    field: str,
+    like: EvaluatedOn | None = None,
 ) -> tuple[registry.Resolved, float]:
     """A registered version's ``metric``: from its latest evaluation as a registered model
-    (``POST /api/tunix/evaluations``), else from the metrics recorded at promotion."""
+    (``POST /api/tunix/evaluations``), else from the metrics recorded at promotion. With
+    ``like``, only an evaluation on the same eval set (or the same dataset's eval split)
+    counts, so a check compares like with like."""
     resolved = await registry.resolve(session, settings, model, field=field)
     stmt = (
         select(Evaluation)
@@ -82,11 +101,27 @@ async def _metric_of_model(
         .order_by(Evaluation.evaluated_at.desc(), Evaluation.id.desc())
         .limit(1)
     )
+    if like is not None and like.eval_set is not None:
+        stmt = stmt.where(Evaluation.eval_set_name == like.eval_set)
+    elif like is not None:
+        stmt = stmt.where(Evaluation.eval_set_name.is_(None), Run.dataset_key == like.dataset_key)
     evaluation = await session.scalar(stmt)
-    metrics = evaluation.metrics if evaluation is not None else resolved.version.metrics
+    metrics: dict[str, Any] = {}
+    if evaluation is not None:
+        metrics = {**evaluation.metrics, "score": evaluation.score}
+    else:
+        provenance = resolved.version.provenance
+        promoted = EvaluatedOn(
+            (provenance.get("evaluation") or {}).get("eval_set"), provenance.get("dataset_key")
+        )
+        if like is None or like == promoted:
+            metrics = resolved.version.metrics
+        elif resolved.version.metrics:
+            raise BadRequest(
+                f"{resolved.ref} was evaluated on {promoted.describe()}, the run on "
+                f"{like.describe()}; evaluate the model there (POST /api/tunix/evaluations)"
+            )
     value = metrics.get(metric)
-    if metric == "score" and evaluation is not None:
-        value = evaluation.score
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         known = ", ".join(sorted(k for k, v in metrics.items() if _is_number(v))) or "none"
         raise BadRequest(
@@ -194,8 +229,11 @@ async def check_regression(
     model version (``name@champion``) on ``metric``."""
     if baseline_model is not None:
         metric = metric or "score"
+        run = await get_run(session, run_id)
+        latest = await latest_evaluation_or_none(session, run_id)
+        like = EvaluatedOn(latest.eval_set_name, run.dataset_key) if latest else None
         resolved, value = await _metric_of_model(
-            session, settings, baseline_model, metric, field="baseline_model"
+            session, settings, baseline_model, metric, field="baseline_model", like=like
         )
         baseline = RegressionBaseline(  # not stored: the comparison's reference only
             name=resolved.ref,
