@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -14,10 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt.config import Settings, SettingsError, load_settings
 from tunix_rt.db import create_engine, create_sessionmaker
 from tunix_rt.jobs import register_job_kinds
+from tunix_rt.kit.errors import DomainError
 from tunix_rt.migrations import SchemaOutOfDate, ensure_schema_current
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -67,3 +72,31 @@ async def sessionmaker_for(settings: Settings) -> AsyncIterator[async_sessionmak
         yield create_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+def exit_for(exc: DomainError, *, all_one: bool = False) -> typer.Exit:
+    """A domain error as the CLI's exit: 1 for not found / conflict (or always with
+    ``all_one``), 2 for a refused request."""
+    return fail(exc.detail, 1 if all_one or exc.status_code in (404, 409) else 2)
+
+
+def run_in_transaction(
+    settings: Settings,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    *,
+    all_one: bool = False,
+) -> T:
+    """Run ``work(session)`` in one transaction; a domain error exits with its message."""
+
+    async def run() -> T:
+        async with (
+            sessionmaker_for(settings) as sessionmaker,
+            sessionmaker() as session,
+            session.begin(),
+        ):
+            return await work(session)
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise exit_for(exc, all_one=all_one) from None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -11,31 +10,19 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
+from tunix_rt.cli.common import (
+    console,
+    err_console,
+    fail,
+    run_in_transaction,
+    settings_or_exit,
+)
 from tunix_rt.cli.traces import MetaOption, _meta_filters
-from tunix_rt.config import Settings
 from tunix_rt.datasets import exports, service
 from tunix_rt.datasets.formats import EXPORT_FORMATS, chunked
 from tunix_rt.kit.errors import DomainError
 
 app = typer.Typer(help="Immutable, versioned datasets.", no_args_is_help=True)
-
-
-def _run(settings: Settings, work: Any) -> Any:
-    """Run ``work(session)`` in one transaction; domain errors exit with their message."""
-
-    async def run() -> Any:
-        async with (
-            sessionmaker_for(settings) as sessionmaker,
-            sessionmaker() as session,
-            session.begin(),
-        ):
-            return await work(session)
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        raise fail(exc.detail, 1 if exc.status_code in (404, 409) else 2) from None
 
 
 @app.command("build")
@@ -73,7 +60,9 @@ def build(
     )
     if len(name) > 128 or len(version) > 64:
         raise fail("--name is at most 128 characters, --version at most 64", 2)
-    result = _run(settings, lambda session: service.build_dataset(session, settings, spec))
+    result = run_in_transaction(
+        settings, lambda session: service.build_dataset(session, settings, spec)
+    )
     console.print(
         f"built {result.dataset_key}: {result.trace_count} trace(s) "
         f"(train {result.train_count}, eval {result.eval_count})"
@@ -90,7 +79,9 @@ def list_datasets(
 ) -> None:
     """List dataset versions, newest first."""
     settings = settings_or_exit()
-    rows, _ = _run(settings, lambda s: service.list_datasets(s, limit=limit, offset=offset))
+    rows, _ = run_in_transaction(
+        settings, lambda s: service.list_datasets(s, limit=limit, offset=offset)
+    )
     if as_json:
         for row in rows:
             item = {
@@ -124,7 +115,7 @@ def show(
 ) -> None:
     """Print a dataset's manifest as JSON."""
     settings = settings_or_exit()
-    manifest: dict[str, Any] = _run(
+    manifest: dict[str, Any] = run_in_transaction(
         settings, lambda session: service.get_manifest(session, settings, key)
     )
     if not ids:
@@ -151,7 +142,7 @@ def export(
     if split not in ("train", "eval", "all"):
         raise fail("--split must be train, eval or all", 2)
     settings = settings_or_exit()
-    _run(settings, lambda session: service.get_dataset(session, key))
+    run_in_transaction(settings, lambda session: service.get_dataset(session, key))
     try:
         lines = exports.export_lines(settings, key, format, split, limit=limit)  # type: ignore[arg-type]
     except DomainError as exc:
@@ -184,5 +175,5 @@ def delete(
     if not yes:
         typer.confirm(f"Delete dataset {key} and its files?", abort=True)
     settings = settings_or_exit()
-    _run(settings, lambda session: service.delete_dataset(session, settings, key))
+    run_in_transaction(settings, lambda session: service.delete_dataset(session, settings, key))
     console.print(f"deleted {key}")

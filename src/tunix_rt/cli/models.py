@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tunix_rt.cli.common import (
     console,
     err_console,
+    exit_for,
     fail,
     invalid,
+    run_in_transaction,
     sessionmaker_for,
     settings_or_exit,
 )
@@ -38,24 +40,7 @@ _LABEL: TypeAdapter[str] = TypeAdapter(Label)
 
 
 def _exit_for(exc: DomainError) -> typer.Exit:
-    return fail(exc.detail, 1 if exc.status_code in (404, 409) else 2)
-
-
-def _run(settings: Settings, work: Any) -> Any:
-    """Run ``work(session)`` in one transaction; domain errors exit with their message."""
-
-    async def run() -> Any:
-        async with (
-            sessionmaker_for(settings) as sessionmaker,
-            sessionmaker() as session,
-            session.begin(),
-        ):
-            return await work(session)
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        raise _exit_for(exc) from None
+    return exit_for(exc)
 
 
 def _run_orchestrated(settings: Settings, work: Any) -> Any:
@@ -183,7 +168,7 @@ def create(
         model = await service.create_model(session, body.name, body.description)
         return await service.model_detail(session, model)
 
-    detail: schemas.ModelDetail = _run(settings, work)
+    detail: schemas.ModelDetail = run_in_transaction(settings, work)
     if as_json:
         _print_json(detail.model_dump(mode="json"))
         return
@@ -203,7 +188,7 @@ def list_models(
             for model in await service.list_models(session)
         ]
 
-    details: list[schemas.ModelDetail] = _run(settings, work)
+    details: list[schemas.ModelDetail] = run_in_transaction(settings, work)
     if as_json:
         for detail in details:
             summary = schemas.ModelSummary.model_validate(detail.model_dump(exclude={"versions"}))
@@ -238,7 +223,7 @@ def show(
         row = await service.get_version(session, name, version_ref)
         return await service.version_view(session, model, row)
 
-    found: schemas.ModelDetail | schemas.Version = _run(settings, work)
+    found: schemas.ModelDetail | schemas.Version = run_in_transaction(settings, work)
     if as_json:
         _print_json(found.model_dump(mode="json"))
     elif isinstance(found, schemas.Version):
@@ -308,7 +293,9 @@ def alias(
         raise fail("give a VERSION to point the alias at, or --delete (not both)", 2)
     settings = settings_or_exit()
     if delete:
-        _run(settings, lambda session: service.delete_alias(session, model_name, alias_name))
+        run_in_transaction(
+            settings, lambda session: service.delete_alias(session, model_name, alias_name)
+        )
         console.print(f"deleted alias {model_name}@{alias_name}", highlight=False, markup=False)
         return
     assert version is not None
@@ -318,7 +305,7 @@ def alias(
         _, target = await service.set_alias(session, model_name, alias_name, target_version)
         return target.version
 
-    pointed: str = _run(settings, work)
+    pointed: str = run_in_transaction(settings, work)
     console.print(
         f"{model_name}@{alias_name} → {model_name}@{pointed}", highlight=False, markup=False
     )
@@ -344,7 +331,7 @@ def download(
     async def work(session: AsyncSession) -> service.Resolved:
         return await service.resolve(session, settings, f"{name}@{version_ref}", field="ref")
 
-    resolved: service.Resolved = _run(settings, work)
+    resolved: service.Resolved = run_in_transaction(settings, work)
     folder = f"{name}-{resolved.version.version}"
     target = output if output is not None else Path(f"{folder}.tar.gz")
     if target.is_dir():

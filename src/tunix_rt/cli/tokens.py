@@ -15,9 +15,15 @@ from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tunix_rt.auth import schemas, service
-from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
+from tunix_rt.cli.common import (
+    console,
+    err_console,
+    fail,
+    run_in_transaction,
+    sessionmaker_for,
+    settings_or_exit,
+)
 from tunix_rt.config import Settings
-from tunix_rt.kit.errors import DomainError
 from tunix_rt.kit.text import Name
 
 app = typer.Typer(
@@ -36,20 +42,7 @@ class ScopeChoice(StrEnum):
 
 
 def _run(settings: Settings, work: Any) -> Any:
-    """Run ``work(session)`` in one transaction; domain errors exit 1 with their message."""
-
-    async def run() -> Any:
-        async with (
-            sessionmaker_for(settings) as sessionmaker,
-            sessionmaker() as session,
-            session.begin(),
-        ):
-            return await work(session)
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        raise fail(exc.detail, 1) from None
+    return run_in_transaction(settings, work, all_one=True)
 
 
 def _name(value: str) -> str:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from tunix_rt.cli.common import console, fail, sessionmaker_for, settings_or_exit
-from tunix_rt.kit.errors import DomainError
+from tunix_rt.cli.common import (
+    console,
+    fail,
+    run_in_transaction,
+    settings_or_exit,
+)
 from tunix_rt.webhooks import schemas, service
 
 app = typer.Typer(help="Webhooks and their delivery log.", no_args_is_help=True)
@@ -18,20 +21,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _run(work: Any) -> Any:
-    settings = settings_or_exit()
-
-    async def run() -> Any:
-        async with (
-            sessionmaker_for(settings) as sessionmaker,
-            sessionmaker() as session,
-            session.begin(),
-        ):
-            return await work(session)
-
-    try:
-        return asyncio.run(run())
-    except DomainError as exc:
-        raise fail(exc.detail, 1 if exc.status_code in (404, 409) else 2) from None
+    return run_in_transaction(settings_or_exit(), work)
 
 
 @app.command("add")
