@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import serve_in_process
@@ -141,6 +141,15 @@ async def test_kill_9_mid_training_resumes_from_checkpoint_elsewhere(
 
     victim = workers.start("victim", executor=None)
     await wait_for(lambda: len(checkpoint_steps(output_dir, sub)) >= 2, 240, "two checkpoints")
+
+    async def stored_metrics() -> bool:  # the victim's rows are written in batches
+        async with sm() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(RunMetric).where(RunMetric.run_id == run_id)
+            )
+        return bool(count)
+
+    await wait_for(stored_metrics, 60, "the first attempt's metrics")
     os.kill(victim.pid, signal.SIGKILL)
     victim.wait()
     killed_at = checkpoint_steps(output_dir, sub)[-1]
