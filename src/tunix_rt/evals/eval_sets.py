@@ -25,7 +25,7 @@ MAX_REPORTED = 20
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 BUILTIN_SETS = {
     "starter-v1": (
-        "31 held-out problems written by the product's generators with their own seeds: "
+        "31 problems written by the product's generators with seeds of their own: "
         "1-, 2- and 3-digit addition, 3-digit subtraction (negative results included), "
         "2-digit multiplication and High Card Duel"
     ),
