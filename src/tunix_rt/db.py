@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
@@ -111,13 +112,46 @@ def create_engine(settings: Settings) -> AsyncEngine:
         if engine.url.database and ":memory:" not in url:
             wal_checkpoint.attach(engine, engine.url.database)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
     )
+    event.listen(engine.sync_engine, "checkin", _mark_used)
+    event.listen(engine.sync_engine, "checkout", _ping_if_idle(engine.dialect))
+    return engine
+
+
+# Pre-ping, but only connections that sat in the pool longer than this (HikariCP's
+# "alive bypass window" does the same with 0.5 s). SQLAlchemy's pool_pre_ping pings on
+# every checkout: one more round trip on every request and every enqueue, which on a busy
+# machine was a measurable part of the queue's enqueue→start latency
+# (docs/performance.md, "Durable run queue"). A connection that was working a moment ago
+# is not worth a round trip; if it did die in that moment, the statement fails as a
+# disconnect, which invalidates the pool like a failed ping would.
+PING_AFTER_IDLE_SECONDS = 1.0
+_LAST_USED = "tunix_rt_last_used"
+
+
+def _mark_used(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_LAST_USED] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect) -> Any:
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is None or time.monotonic() - last <= PING_AFTER_IDLE_SECONDS:
+            return  # fresh from connect(), or used a moment ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as err:
+            if dialect.is_disconnect(err, dbapi_connection, None):
+                # Like pool_pre_ping: drop every older connection and check out a new one.
+                raise exc.InvalidatePoolError(f"pre-ping failed: {err}") from err
+            raise
+
+    return checkout
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

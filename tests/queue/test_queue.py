@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.queue.conftest import add_runs, get_run
 from tunix_rt.config import Settings
 from tunix_rt.db import create_engine, create_sessionmaker, utcnow
-from tunix_rt.runs.queue import RUNS, RunQueue
+from tunix_rt.models.run import Run
+from tunix_rt.runs.queue import CHANNEL, RUNS, RunQueue
 
 SM = async_sessionmaker[AsyncSession]
 
@@ -163,3 +166,83 @@ async def test_release_hands_back_without_counting_an_attempt(sm: SM) -> None:
     assert await q.release(a, "w1", "again") is None  # no longer held
     run = await get_run(sm, a)
     assert (run.status, run.attempt, run.worker_id) == ("pending", 0, None)
+
+
+async def test_postgres_notifies_when_a_run_becomes_pending_at_commit_only(
+    sm: SM, queue_settings: Settings
+) -> None:
+    """The trigger of migration 0014 wakes workers for any run that becomes pending —
+    inserted without ``enqueue()``, or re-queued by a plain UPDATE — at commit, not on
+    rollback, and not for other status changes."""
+    if sm.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is Postgres's; SQLite workers are woken in-process")
+    import asyncpg
+
+    dsn = make_url(queue_settings.resolved_database_url).set(drivername="postgresql")
+    listener = await asyncpg.connect(dsn.render_as_string(False))
+    got: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener(CHANNEL, lambda *args: got.put_nowait(args[2]))
+
+    async def notified() -> bool:
+        try:
+            await asyncio.wait_for(got.get(), 2.0 if expect else 0.3)
+        except TimeoutError:
+            return False
+        while not got.empty():  # one notification per transaction, at most
+            got.get_nowait()
+        return True
+
+    def run() -> Run:
+        return Run(
+            kind="train",
+            mode="dry-run",
+            status="pending",
+            model_id="m",
+            config={},
+            output_dir="/tmp/noop",
+        )
+
+    try:
+        async with sm() as session:  # a rolled-back insert: nothing
+            session.add(run())
+            await session.flush()
+            await session.rollback()
+        expect = False
+        assert not await notified()
+
+        async with sm() as session:  # a plain insert, two rows, no enqueue(): one
+            session.add_all([run(), run()])
+            await session.commit()
+        expect = True
+        assert await notified()
+
+        claim = await RunQueue(sm).claim("w", 30)  # pending → running: nothing
+        assert claim is not None
+        expect = False
+        assert not await notified()
+
+        async with sm() as session:  # running → pending by a plain UPDATE: one
+            stmt = update(RUNS).where(RUNS.c.id == claim.run_id).values(status="pending")
+            await session.execute(stmt)
+            await session.commit()
+        expect = True
+        assert await notified()
+    finally:
+        await listener.close()
+
+
+async def test_claim_statement_is_built_once_per_filter(sm: SM) -> None:
+    """A claim reuses its statement (SQLAlchemy memoizes the cache key on it) and binds the
+    worker, lease and time per call."""
+    await add_runs(sm, 2, priority=1, spread_seconds=0.01)
+    q = RunQueue(sm)
+    a = await q.claim("w1", 30, queues=["default"])
+    b = await q.claim("w2", 60, queues=["default"])
+    assert a is not None and b is not None and a.run_id != b.run_id
+    assert len(q._claims) == 1
+    assert await q.claim("w3", 30, min_priority=5) is None
+    assert len(q._claims) == 2
+    ra, rb = await get_run(sm, a.run_id), await get_run(sm, b.run_id)
+    assert (ra.worker_id, rb.worker_id) == ("w1", "w2")
+    assert ra.started_at is not None and rb.lease_expires_at is not None
+    assert rb.lease_expires_at - rb.started_at >= timedelta(seconds=59)
