@@ -6,14 +6,23 @@ import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from tunix_rt.cli.common import console, err_console, fail, sessionmaker_for, settings_or_exit
+from tunix_rt.cli.common import (
+    console,
+    err_console,
+    fail,
+    run_in_transaction,
+    sessionmaker_for,
+    settings_or_exit,
+)
 from tunix_rt.config import Settings
 from tunix_rt.evals import eval_sets, regression, schemas, service
 from tunix_rt.kit.errors import DomainError
@@ -240,16 +249,17 @@ def add_eval_set(
     except ValueError as exc:
         raise fail(str(exc), 2) from None
 
-    async def run() -> schemas.EvalSetSummary:
-        async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            row = await eval_sets.create_eval_set(session, body)
-            await session.commit()
-            return schemas.EvalSetSummary.model_validate(row)
+    _register(settings, lambda: body)
 
-    try:
-        summary = asyncio.run(run())
-    except DomainError as exc:
-        raise fail(exc.detail) from None
+
+def _register(settings: Settings, body_of: Callable[[], schemas.EvalSetCreate]) -> None:
+    """Register an eval set in one transaction and print its size; errors exit 1."""
+
+    async def work(session: AsyncSession) -> schemas.EvalSetSummary:
+        row = await eval_sets.create_eval_set(session, body_of())
+        return schemas.EvalSetSummary.model_validate(row)
+
+    summary = run_in_transaction(settings, work, all_one=True)
     console.print(f"eval set {summary.name}: {summary.item_count} items", highlight=False)
 
 
@@ -260,20 +270,7 @@ def add_builtin_eval_set(
     ] = "starter-v1",
 ) -> None:
     """Register an eval set shipped with Tunix RT (under its own name)."""
-    settings = settings_or_exit()
-
-    async def run() -> schemas.EvalSetSummary:
-        body = eval_sets.builtin_eval_set(name)
-        async with sessionmaker_for(settings) as sessionmaker, sessionmaker() as session:
-            row = await eval_sets.create_eval_set(session, body)
-            await session.commit()
-            return schemas.EvalSetSummary.model_validate(row)
-
-    try:
-        summary = asyncio.run(run())
-    except DomainError as exc:
-        raise fail(exc.detail) from None
-    console.print(f"eval set {summary.name}: {summary.item_count} items", highlight=False)
+    _register(settings_or_exit(), lambda: eval_sets.builtin_eval_set(name))
 
 
 @sets_app.command("list")
