@@ -104,6 +104,7 @@ SUITES = {
             "eval_every": None,  # the server's default
             "max_new_tokens": 160,
             "eval_batch_size": 50,
+            "packing": False,
         },
     ),
     "mixed": Suite(
@@ -134,6 +135,7 @@ SUITES = {
             "eval_every": None,  # set to steps: one eval loss at the end only
             "max_new_tokens": 256,  # the longest completion (×) is ≈ 200 tokens
             "eval_batch_size": 120,
+            "packing": False,
         },
     ),
 }
@@ -187,6 +189,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--group-by-length",
         action="store_true",
         help="train on batches of similar lengths, each padded only to its longest example",
+    )
+    ap.add_argument(
+        "--packing",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="several whole examples per row of --max-seq-length tokens (--batch-size rows)",
     )
     grpo_stage.add_arguments(ap)
     args = ap.parse_args(argv)
@@ -360,6 +368,7 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 t0 = phases.start(f"train {label} ({fmt}, {steps} steps × {seq} tokens max)")
                 body = grpo_stage.sft_request(args, dataset_key, steps, seq, fmt)
                 body["group_by_length"] = args.group_by_length
+                body["packing"] = bool(args.packing)
                 if args.eval_every is not None:
                     body["eval_every"] = min(args.eval_every, steps)
                 run = await call(

@@ -190,6 +190,7 @@ async def test_cancel_stops_a_running_grpo_child(
         ),
         ({"lora_rank": 4}, 422, "lora_rank"),
         ({"completion_format": "answer_only"}, 422, "completion_format"),
+        ({"packing": True}, 422, "packing"),
         ({"model_id": "tunix-rt/small-gemma"}, 422, "model_id"),
         ({"init_from": {"run_id": "not-a-uuid"}}, 422, "init_from"),
         ({"init_from": {"run_id": str(uuid.UUID(int=7))}}, 404, "init_from"),

@@ -158,6 +158,11 @@ async def test_bad_requests_create_nothing(
     for change in bad:
         response = await api.post("/api/tunix/run", json={**TINY, "dataset_key": key, **change})
         assert response.status_code == 422, (change, response.text)
+    both = await api.post(
+        "/api/tunix/run",
+        json={**TINY, "dataset_key": key, "packing": True, "group_by_length": True},
+    )
+    assert both.status_code == 422 and "packing" in both.text, both.text
     missing_model = await api.post(
         "/api/tunix/run",
         json={**TINY, "dataset_key": key, "model_id": "google/not-in-any-cache"},

@@ -4,6 +4,7 @@ the parent does (``python -m tunix_rt.training --config FILE`` with cwd = output
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -52,12 +53,22 @@ def child_argv(config_file: Path) -> list[str]:
     return [sys.executable, "-m", "tunix_rt.training", "--config", str(config_file)]
 
 
-def run_child(config: dict[str, Any], config_file: Path, timeout: float = 300) -> ChildResult:
+def run_child(
+    config: dict[str, Any],
+    config_file: Path,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> ChildResult:
     config_file.write_text(json.dumps(config), encoding="utf-8")
     cwd = Path(str(config.get("output_dir") or config.get("run_dir") or config_file.parent))
     cwd.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        child_argv(config_file), cwd=cwd, capture_output=True, text=True, timeout=timeout
+        child_argv(config_file),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **env} if env else None,
     )
     events = [e for line in proc.stdout.splitlines() if (e := parse_event(line)) is not None]
     return ChildResult(proc.returncode, proc.stdout, proc.stderr, events)

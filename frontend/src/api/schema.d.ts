@@ -2990,6 +2990,12 @@ export interface components {
              */
             output_dir?: string | null;
             /**
+             * Packing
+             * @description Lay several whole examples end to end in each row of max_seq_length tokens (each attends only to itself; positions restart): less compute on padding. batch_size then counts rows, and an epoch has fewer steps.
+             * @default false
+             */
+            packing: boolean;
+            /**
              * Priority
              * @description Higher runs first.
              * @default 0
@@ -3569,6 +3575,12 @@ export interface components {
              * @description GRPO: completions sampled per prompt (default 4).
              */
             num_generations?: number | null;
+            /**
+             * Packing
+             * @description Lay several whole examples end to end in each row of max_seq_length tokens (each attends only to itself; positions restart): less compute on padding. batch_size then counts rows, and an epoch has fewer steps.
+             * @default false
+             */
+            packing: boolean;
             /**
              * Rewards
              * @description GRPO: weights by reward function, merged over the defaults (answer_correctness 1, format 0.1, step_validity 0.2); 0 turns one off.

@@ -246,6 +246,7 @@ type FormState = {
   async: boolean;
   completion_format: CompletionFormat;
   group_by_length: boolean;
+  packing: boolean;
   algorithm: Algorithm;
   /** GRPO: the completed run it starts from. */
   init_from: string;
@@ -333,6 +334,7 @@ const INITIAL: FormState = {
   async: true,
   completion_format: property("RunRequest", "completion_format").default as CompletionFormat,
   group_by_length: property("RunRequest", "group_by_length").default === true,
+  packing: property("RunRequest", "packing").default === true,
   algorithm: property("RunRequest", "algorithm").default as Algorithm,
   init_from: "",
   rewards: Object.fromEntries(REWARD_NAMES.map((name) => [name, ""])),
@@ -359,6 +361,7 @@ function prefilledForm({ request }: LaunchPrefill): FormState {
   const format = oneOf(COMPLETION_FORMATS, request.completion_format);
   if (format) form.completion_format = format;
   if (typeof request.group_by_length === "boolean") form.group_by_length = request.group_by_length;
+  if (typeof request.packing === "boolean") form.packing = request.packing;
   for (const [name] of NUMBER_FIELDS) {
     if (name in request) form[name] = numberText(request[name]);
   }
@@ -390,6 +393,7 @@ function validate(form: FormState, modelChoice: string): { body?: RunRequest; er
       dry_run: form.mode === "dry-run",
       completion_format: form.completion_format,
       group_by_length: form.group_by_length,
+      packing: form.packing,
       // null only where the contract allows it (numberField checks `nullable`).
       ...(numbers as Partial<Schemas["RunRequest"]>),
     },
@@ -581,6 +585,10 @@ function LaunchForm() {
         {!grpo && <label className="field checkbox" title={property("RunRequest", "group_by_length").description}>
           <input type="checkbox" checked={form.group_by_length} data-testid="launch:group-by-length"
             onChange={(e) => set("group_by_length", e.target.checked)} /> group by length
+        </label>}
+        {!grpo && <label className="field checkbox" title={property("RunRequest", "packing").description}>
+          <input type="checkbox" checked={form.packing} data-testid="launch:packing"
+            onChange={(e) => set("packing", e.target.checked)} /> pack examples
         </label>}
       </div>
       <div className="row">

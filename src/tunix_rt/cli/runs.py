@@ -168,6 +168,13 @@ def submit(
             help="Batch examples of similar length together (less padding).",
         ),
     ] = None,
+    packing: Annotated[
+        bool | None,
+        typer.Option(
+            "--packing/--no-packing",
+            help="Several whole examples per row of max_seq_length tokens (less padding).",
+        ),
+    ] = None,
     queue: Annotated[
         bool, typer.Option("--async", help="Queue it for a worker and return at once.")
     ] = False,
@@ -210,6 +217,7 @@ def submit(
             "queue": queue_name,
             "completion_format": completion_format,
             "group_by_length": group_by_length,
+            "packing": packing,
         },
     )
     if request.dry_run:

@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             say(stage.dry_run_summary(report))
             emit("done", task="dry_run", final_step=0)
             return 0
+        if cfg.algorithm == "sft":
+            cpu_replicas(cfg.batch_size)
         _quiet_logs()
         summary = stage.train(prep)
         emit("done", task="train", **summary)
@@ -100,6 +102,36 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         sys.stderr.flush()
         return 1
+
+
+REPLICAS_ENV = "TUNIX_RT_CPU_REPLICAS"
+
+
+def cpu_replicas(batch_size: int) -> int:
+    """SFT on the CPU trains one data-parallel replica per core (each takes a slice of
+    every batch; ``train.run_train`` shards over them): XLA's own threading of these small
+    matrices keeps a second core busy without making a step faster. Up to
+    ``TUNIX_RT_CPU_REPLICAS`` replicas (default: the cores this process may use, at most
+    8; 1 turns it off), the most that divide ``batch_size``. Must run before jax is
+    imported; returns the count set (1 = unchanged)."""
+    if os.environ.get("JAX_PLATFORMS") != "cpu" or "jax" in sys.modules:
+        return 1
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return 1
+    count = replica_count(
+        batch_size, len(os.sched_getaffinity(0)), os.environ.get(REPLICAS_ENV, "")
+    )
+    if count > 1:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    return count
+
+
+def replica_count(batch_size: int, cores: int, wanted: str = "") -> int:
+    """The most replicas up to ``wanted`` (else the cores, at most 8) that divide the batch."""
+    wanted = wanted.strip()
+    limit = int(wanted) if wanted.isdigit() and int(wanted) > 0 else min(cores, 8)
+    return max(n for n in range(1, limit + 1) if batch_size % n == 0)
 
 
 def _quiet_logs() -> None:

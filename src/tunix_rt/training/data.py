@@ -175,6 +175,93 @@ def _grouped(
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def pack_rows(lengths: np.ndarray, order: np.ndarray, row_len: int) -> list[list[int]]:
+    """Whole examples (taken in ``order``) packed into rows of at most ``row_len`` tokens,
+    best fit: each example goes to the open row it fills most tightly, else a new row.
+    Deterministic for the same arguments; no example is split or dropped (one longer than
+    a row, already cut to ``row_len`` by the encoder, fills a row alone)."""
+    rows: list[list[int]] = []
+    # by_space[r]: rows with exactly r free tokens (r > 0); best fit = smallest r >= length
+    by_space: list[list[int]] = [[] for _ in range(row_len + 1)]
+    for index in order.tolist():
+        need = min(int(lengths[index]), row_len)
+        for space in range(need, row_len + 1):
+            if by_space[space]:
+                row = by_space[space].pop()
+                break
+        else:
+            row, space = len(rows), row_len
+            rows.append([])
+        rows[row].append(index)
+        if space - need > 0:
+            by_space[space - need].append(row)
+    return rows
+
+
+@dataclass
+class PackedBatch:
+    """Rows of whole examples laid end to end: ``segment_ids`` numbers the examples of a
+    row from 1 (0 = padding); attention and positions stay within a segment."""
+
+    tokens: np.ndarray  # int32 [B, W]
+    loss_mask: np.ndarray  # int32 [B, W]
+    segment_ids: np.ndarray  # int32 [B, W]
+
+
+def stored_lengths(data: Encoded) -> np.ndarray:
+    """Each example's tokens as encoded (after truncation to ``data.seq_len``)."""
+    lengths: np.ndarray = np.minimum(data.lengths, data.seq_len)
+    return lengths
+
+
+def packed_epoch_rows(data: Encoded, seed: int, epoch: int, row_len: int) -> list[list[int]]:
+    """One epoch's packed rows in a seeded random order (the same for the same arguments)."""
+    rng = np.random.default_rng([seed & 0xFFFFFFFF, epoch])
+    rows = pack_rows(stored_lengths(data), rng.permutation(len(data.tokens)), row_len)
+    return [rows[i] for i in rng.permutation(len(rows))]
+
+
+def packed_steps_per_epoch(data: Encoded, batch_size: int, seed: int, row_len: int) -> int:
+    return max(1, len(packed_epoch_rows(data, seed, 0, row_len)) // batch_size)
+
+
+def packed_batches(
+    data: Encoded, batch_size: int, seed: int, steps: int, row_len: int
+) -> Iterator[PackedBatch]:
+    """``steps`` batches of ``batch_size`` rows of up to ``row_len`` tokens, each batch
+    trimmed to its fullest row rounded up to 32; epochs repeat as needed, full batches
+    only, deterministic for resuming like ``batch_indices``."""
+    produced, epoch = 0, 0
+    while produced < steps:
+        rows = packed_epoch_rows(data, seed, epoch, row_len)
+        if len(rows) < batch_size:
+            rows = [rows[i % len(rows)] for i in range(batch_size)]
+        for b in range(len(rows) // batch_size):
+            if produced >= steps:
+                return
+            yield _packed_batch(data, rows[b * batch_size : (b + 1) * batch_size], row_len)
+            produced += 1
+        epoch += 1
+
+
+def _packed_batch(data: Encoded, rows: list[list[int]], row_len: int) -> PackedBatch:
+    lengths = stored_lengths(data)
+    used = [int(lengths[row].sum()) for row in rows]
+    width = min(row_len, -(-max(used) // GROUP_ROUND) * GROUP_ROUND)
+    tokens = np.zeros((len(rows), width), dtype=np.int32)
+    mask = np.zeros((len(rows), width), dtype=np.int32)
+    segments = np.zeros((len(rows), width), dtype=np.int32)
+    for r, row in enumerate(rows):
+        at = 0
+        for segment, index in enumerate(row, start=1):
+            n = int(lengths[index])
+            tokens[r, at : at + n] = data.tokens[index, :n]
+            mask[r, at : at + n] = data.loss_mask[index, :n]
+            segments[r, at : at + n] = segment
+            at += n
+    return PackedBatch(tokens=tokens, loss_mask=mask, segment_ids=segments)
+
+
 def trimmed_length(lengths: np.ndarray, seq_len: int) -> int:
     """The padded length of a grouped batch whose examples have ``lengths``."""
     longest = int(lengths.max()) if len(lengths) else seq_len

@@ -77,7 +77,12 @@ class GrpoSettings:
 GRPO_DEFAULTS = GrpoSettings()
 GRPO_FIELDS = (*GrpoSettings.__dataclass_fields__, "init_from")
 # SFT settings that mean nothing to GRPO (it trains on the model's own samples).
-SFT_ONLY = {"completion_format": "reasoning", "group_by_length": False, "lora_rank": 0}
+SFT_ONLY = {
+    "completion_format": "reasoning",
+    "group_by_length": False,
+    "packing": False,
+    "lora_rank": 0,
+}
 
 
 class InitFrom(BaseModel):
@@ -160,6 +165,14 @@ class TrainParams(BaseModel):
             "lengths differ a lot."
         ),
     )
+    packing: bool = Field(
+        default=False,
+        description=(
+            "Lay several whole examples end to end in each row of max_seq_length tokens "
+            "(each attends only to itself; positions restart): less compute on padding. "
+            "batch_size then counts rows, and an epoch has fewer steps."
+        ),
+    )
 
 
 TRAIN_PARAM_FIELDS = frozenset(TrainParams.model_fields)
@@ -179,6 +192,8 @@ def algorithm_problem(params: TrainParams) -> tuple[str, str] | None:
         for name in GRPO_FIELDS:
             if getattr(params, name) is not None:
                 return name, "only for algorithm 'grpo' (this run's algorithm is 'sft')"
+        if params.packing and params.group_by_length:
+            return "packing", "cannot be combined with group_by_length (packed rows are full)"
         return None
     if params.init_from is None:
         return "init_from", "algorithm 'grpo' needs the run to start from: {\"run_id\": ...}"

@@ -12,9 +12,9 @@ from tunix_rt.training.config import ConfigError, TrainConfig
 from tunix_rt.training.data import (
     Encoded,
     encode_examples,
+    packed_steps_per_epoch,
     read_examples,
     steps_per_epoch,
-    total_steps,
     training_texts,
 )
 from tunix_rt.training.params import algorithm_problem
@@ -118,7 +118,12 @@ def prepare(cfg: TrainConfig) -> Prepared:
     evaluation = None
     if eval_examples:
         evaluation = encode_examples(eval_examples, sp, cfg.max_seq_length)
-    total = total_steps(len(train_examples), cfg.batch_size, cfg.num_epochs, cfg.max_steps)
+    per_epoch = (
+        packed_steps_per_epoch(train, cfg.batch_size, cfg.seed, cfg.max_seq_length)
+        if cfg.packing
+        else steps_per_epoch(len(train_examples), cfg.batch_size)
+    )
+    total = cfg.max_steps if cfg.max_steps is not None else cfg.num_epochs * per_epoch
     warmup = cfg.warmup_steps if cfg.warmup_steps is not None else min(max(1, total // 20), 200)
     warmup = min(warmup, max(0, total - 1))
     eval_every = None
@@ -136,7 +141,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         n_train=len(train_examples),
         n_eval=len(eval_examples),
         total_steps=total,
-        steps_per_epoch=steps_per_epoch(len(train_examples), cfg.batch_size),
+        steps_per_epoch=per_epoch,
         warmup_steps=warmup,
         eval_every=eval_every,
     )
@@ -146,6 +151,12 @@ def write_resolved_config(prep: Prepared) -> None:
     (prep.out / RESOLVED_CONFIG).write_text(
         json.dumps(prep.resolved_config(), indent=2, sort_keys=True), encoding="utf-8"
     )
+
+
+def row_length(prep: Prepared) -> int:
+    """The widest training row: packed rows fill ``max_seq_length``, unpacked ones are
+    at most the longest (encoded) example."""
+    return prep.cfg.max_seq_length if prep.cfg.packing else prep.train.seq_len
 
 
 def dry_run_report(prep: Prepared) -> dict[str, Any]:
@@ -160,7 +171,7 @@ def dry_run_report(prep: Prepared) -> dict[str, Any]:
         "arch": prep.arch,
         "param_count": param_count(prep.arch),
         "memory_estimate_bytes": memory_estimate_bytes(
-            prep.arch, cfg.batch_size, prep.train.seq_len, cfg.lora_rank
+            prep.arch, cfg.batch_size, row_length(prep), cfg.lora_rank
         ),
         "tokenizer": prep.tokenizer_info,
         "train_examples": prep.n_train,
@@ -180,6 +191,7 @@ def dry_run_report(prep: Prepared) -> dict[str, Any]:
         "warmup_steps": prep.warmup_steps,
         "eval_every": prep.eval_every,
         "lora_rank": cfg.lora_rank,
+        "packing": cfg.packing,
     }
     return report
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,28 +20,71 @@ from tunix.sft import peft_trainer
 from tunix.sft import utils as sft_utils
 
 from tunix_rt.training import model as model_lib
-from tunix_rt.training.data import Encoded, batch_indices, trimmed_length
-from tunix_rt.training.prepare import CHECKPOINTS_DIR, MAX_EVAL_BATCHES, Prepared
+from tunix_rt.training.data import Encoded, batch_indices, packed_batches, trimmed_length
+from tunix_rt.training.prepare import CHECKPOINTS_DIR, MAX_EVAL_BATCHES, Prepared, row_length
 from tunix_rt.training.protocol import MetricsFile, elapsed, emit, say
 
 
-def gen_model_input(batch: peft_trainer.TrainingInput) -> dict[str, Any]:
+@flax.struct.dataclass(frozen=True)
+class PackedInput:
+    """A batch of packed rows (``data.PackedBatch`` as the trainer's input pytree)."""
+
+    input_tokens: jax.Array | np.ndarray
+    input_mask: jax.Array | np.ndarray
+    segment_ids: jax.Array | np.ndarray
+
+
+def gen_model_input(batch: Any) -> dict[str, Any]:
     """Positions and the causal attention mask come from the padding (token != 0), the
-    loss mask (completion + EOS) travels as ``input_mask``."""
-    padding = batch.input_tokens != 0
+    loss mask (completion + EOS) travels as ``input_mask``. A packed batch
+    (``PackedInput``) attends only within each example and restarts positions at 0."""
+    segments = getattr(batch, "segment_ids", None)
+    if segments is None:
+        padding = batch.input_tokens != 0
+        positions = sft_utils.build_positions_from_mask(padding)
+        attention_mask = sft_utils.make_causal_attn_mask(padding)
+    else:
+        positions, attention_mask = packed_positions_and_mask(jnp.asarray(segments))
     return {
         "input_tokens": batch.input_tokens,
         "input_mask": batch.input_mask,
-        "positions": sft_utils.build_positions_from_mask(padding),
-        "attention_mask": sft_utils.make_causal_attn_mask(padding),
+        "positions": positions,
+        "attention_mask": attention_mask,
     }
 
 
+def packed_positions_and_mask(segments: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Per-segment positions (0 at each example's first token) and a block-diagonal
+    causal mask ``[B, W, W]``: a token sees the earlier tokens of its own example only."""
+    width = segments.shape[1]
+    index = jnp.arange(width, dtype=jnp.int32)[None, :]
+    previous = jnp.pad(segments[:, :-1], ((0, 0), (1, 0)), constant_values=-1)
+    starts = jax.lax.cummax(jnp.where(segments != previous, index, 0), axis=1)
+    positions = jnp.where(segments > 0, index - starts, 0)
+    same = segments[:, :, None] == segments[:, None, :]
+    causal = jnp.tril(jnp.ones((width, width), dtype=jnp.bool_))[None]
+    return positions, same & causal & (segments[:, None, :] > 0)
+
+
 def batches(
-    data: Encoded, batch_size: int, seed: int, steps: int, group_by_length: bool = False
+    data: Encoded,
+    batch_size: int,
+    seed: int,
+    steps: int,
+    group_by_length: bool = False,
+    packing: int | None = None,
 ) -> Iterator[Any]:
     """Every batch is padded only to its own longest example (rounded up to 32 tokens, so
-    few shapes compile); ``group_by_length`` also forms batches of similar lengths."""
+    few shapes compile); ``group_by_length`` also forms batches of similar lengths.
+    ``packing`` (a row length) lays several whole examples end to end in each row."""
+    if packing:
+        for packed in packed_batches(data, batch_size, seed, steps, packing):
+            yield PackedInput(
+                input_tokens=packed.tokens,
+                input_mask=packed.loss_mask,
+                segment_ids=packed.segment_ids,
+            )
+        return
     lengths = data.lengths if group_by_length else None
     for index in batch_indices(len(data.tokens), batch_size, seed, steps, lengths):
         width = trimmed_length(data.lengths[index], data.seq_len)
@@ -194,6 +239,7 @@ def run_train(prep: Prepared) -> dict[str, Any]:
             save_interval_steps=save_every, max_to_keep=3
         ),
         pbar_description=None,
+        data_sharding_axis=(DATA_AXIS,),
     )
     trainer = peft_trainer.PeftTrainer(model, optimizer(prep), training_config)
     trainer = trainer.with_gen_model_input_fn(gen_model_input)
@@ -201,21 +247,33 @@ def run_train(prep: Prepared) -> dict[str, Any]:
     if start_step:
         say(f"resumed from checkpoint at step {start_step}")
     tokens_per_step = prep.train.real_tokens / max(1, len(prep.train.tokens)) * cfg.batch_size
+    if cfg.packing:  # a row holds several examples: the epoch's tokens over its steps
+        tokens_per_step = prep.train.real_tokens / prep.steps_per_epoch
     reporter = _Reporter(prep, start_step, tokens_per_step)
     trainer.with_training_hooks(reporter)
     eval_data = eval_batches(prep.eval, cfg.batch_size) if prep.eval is not None else None
     reporter.eval_batches = len(eval_data) if eval_data else 0
     say(
-        f"training {prep.total_steps} steps (batch {cfg.batch_size} × {prep.train.seq_len} "
-        f"tokens, lr {cfg.learning_rate:g}, warm-up {prep.warmup_steps}) on {prep.n_train} "
+        f"training {prep.total_steps} steps (batch {cfg.batch_size} × {row_length(prep)} "
+        f"tokens{', packed' if cfg.packing else ''}, lr {cfg.learning_rate:g}, "
+        f"warm-up {prep.warmup_steps}) on {prep.n_train} "
         f"examples; checkpoints every {save_every} steps"
     )
     t_train = time.monotonic()
+    mesh = data_parallel_mesh([model, trainer.optimizer], cfg.batch_size)
     if start_step < prep.total_steps:
-        trainer.train(
-            batches(prep.train, cfg.batch_size, cfg.seed, prep.total_steps, cfg.group_by_length),
-            eval_data,
-        )
+        with mesh:
+            trainer.train(
+                batches(
+                    prep.train,
+                    cfg.batch_size,
+                    cfg.seed,
+                    prep.total_steps,
+                    cfg.group_by_length,
+                    cfg.max_seq_length if cfg.packing else None,
+                ),
+                eval_data,
+            )
     else:
         say(f"already trained {start_step} of {prep.total_steps} steps; nothing to do")
         trainer.close()
@@ -251,6 +309,27 @@ def run_train(prep: Prepared) -> dict[str, Any]:
         "trainable_params": n_trainable,
         "elapsed_seconds": round(elapsed(), 3),
     }
+
+
+DATA_AXIS = "data"
+
+
+def data_parallel_mesh(modules: list[Any], batch_size: int) -> Any:
+    """A mesh over the local devices for the trainer, which shards each batch along its
+    ``data`` axis; the model's own sharding axes (``fsdp``, ``tp``) have size 1, so its
+    parameters and optimizer state are replicated. A no-op context with one device."""
+    devices = jax.devices()
+    if len(devices) < 2 or batch_size % len(devices):
+        return contextlib.nullcontext()
+    mesh = jax.sharding.Mesh(
+        np.asarray(devices).reshape(len(devices), 1, 1), (DATA_AXIS, "fsdp", "tp")
+    )
+    spec = jax.sharding.PartitionSpec()  # type: ignore[no-untyped-call]
+    replicated = jax.sharding.NamedSharding(mesh, spec)
+    for module in modules:  # the model and its optimizer (restored on one device)
+        nnx.update(module, jax.device_put(nnx.state(module), replicated))
+    say(f"data parallel over {len(devices)} {devices[0].platform} devices")
+    return mesh
 
 
 def evaluate_loss(model: nnx.Module, data: list[Any]) -> float:

@@ -1,0 +1,58 @@
+"""SFT on the CPU trains one data-parallel replica per core (``TUNIX_RT_CPU_REPLICAS``):
+the same losses as one device, a checkpoint that resumes, and the replica count chosen to
+divide the batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.training.helpers import run_child, train_config, write_arithmetic
+
+
+def _run(tmp_path: Path, name: str, replicas: str, **overrides: object) -> dict:
+    train = tmp_path / "train.jsonl"
+    if not train.exists():
+        write_arithmetic(train, 64, seed=5)
+    config = train_config(tmp_path / name, train, **{"max_steps": 8, "batch_size": 8, **overrides})
+    result = run_child(config, tmp_path / f"{name}.json", env={"TUNIX_RT_CPU_REPLICAS": replicas})
+    assert result.returncode == 0, result.stderr[-3000:]
+    done = result.of("done")[-1]
+    return {"done": done, "stdout": result.stdout, "losses": losses(result)}
+
+
+def losses(result: object) -> list[float]:
+    return [e["loss"] for e in result.of("metric") if e.get("loss") is not None]  # type: ignore[attr-defined]
+
+
+def test_two_replicas_train_like_one_device(tmp_path: Path) -> None:
+    one = _run(tmp_path, "one", "1")
+    two = _run(tmp_path, "two", "2")
+    assert "data parallel" not in one["stdout"]
+    assert "data parallel over 2 cpu devices" in two["stdout"]
+    # Same data, same init: the same losses up to the order of the sums.
+    assert len(one["losses"]) == len(two["losses"]) > 0
+    for a, b in zip(one["losses"], two["losses"], strict=True):
+        assert abs(a - b) < 1e-3 * max(1.0, abs(a)), (one["losses"], two["losses"])
+    assert two["done"]["final_step"] == 8
+
+
+def test_a_replicated_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    first = _run(tmp_path, "run", "2", max_steps=4, checkpoint_every=4)
+    assert first["done"]["final_step"] == 4
+    again = _run(tmp_path, "run", "2", max_steps=8, checkpoint_every=4)
+    assert "resumed from checkpoint at step 4" in again["stdout"]
+    assert again["done"]["final_step"] == 8
+
+
+@pytest.mark.parametrize(
+    ("batch", "cores", "wanted", "expected"),
+    [(8, 2, "", 2), (9, 2, "", 1), (6, 4, "", 3), (8, 2, "1", 1), (8, 16, "", 8), (8, 2, "4", 4)],
+)
+def test_the_replica_count_divides_the_batch(
+    batch: int, cores: int, wanted: str, expected: int
+) -> None:
+    from tunix_rt.training.__main__ import replica_count
+
+    assert replica_count(batch, cores, wanted) == expected
