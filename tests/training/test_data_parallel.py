@@ -4,11 +4,12 @@ divide the batch."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from tests.training.helpers import run_child, train_config, write_arithmetic
+from tests.training.helpers import generate_config, run_child, train_config, write_arithmetic
 
 
 def _run(tmp_path: Path, name: str, replicas: str, **overrides: object) -> dict:
@@ -36,6 +37,15 @@ def test_two_replicas_train_like_one_device(tmp_path: Path) -> None:
     for a, b in zip(one["losses"], two["losses"], strict=True):
         assert abs(a - b) < 1e-3 * max(1.0, abs(a)), (one["losses"], two["losses"])
     assert two["done"]["final_step"] == 8
+    # The saved model holds no devices: a one-device child generates from it.
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"id": "p", "prompt": "What is 12 + 34?"}) + "\n")
+    result = run_child(
+        generate_config(tmp_path / "two", prompts, tmp_path / "out.jsonl", max_new_tokens=8),
+        tmp_path / "generate.json",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
 
 
 def test_a_replicated_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:

@@ -179,7 +179,9 @@ def save_final(model: nnx.Module, out_dir: Path, meta: dict[str, Any]) -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    state = nnx.state(model)
+    # Plain host arrays: a model trained data-parallel is saved without its devices, so
+    # any process (one device, or another count) restores it.
+    state = jax.device_get(nnx.state(model))
     checkpointer = ocp.StandardCheckpointer()
     checkpointer.save((target / PARAMS_DIR).resolve(), state)
     checkpointer.wait_until_finished()
@@ -209,6 +211,11 @@ def load_final(run_dir: Path) -> tuple[nnx.Module, dict[str, Any]]:
     except Exception:  # pragma: no cover - e.g. a LoRA wrapper that needs concrete arrays
         model = skeleton()
     graphdef, abstract = nnx.split(model)
+    # Onto this process's first device, whatever topology the checkpoint was saved from.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract
+    )
     state = ocp.StandardCheckpointer().restore((target / PARAMS_DIR).resolve(), abstract)
     restored: nnx.Module = nnx.merge(graphdef, state)
     return restored, meta
