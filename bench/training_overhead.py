@@ -189,6 +189,11 @@ def same_losses(api: dict[str, Any], bare: dict[str, Any]) -> float:
 async def main(steps: int, repeats: int) -> dict[str, Any]:
     import httpx
 
+    # The bare script trains on one device: so does the API's child here (its default on
+    # a multi-core CPU is one data-parallel replica per core; bench/sft_throughput.py
+    # measures that).
+    os.environ["TUNIX_RT_CPU_REPLICAS"] = "1"
+
     from tunix_rt import migrations
     from tunix_rt.config import load_settings
 

@@ -214,7 +214,8 @@ def load_final(run_dir: Path) -> tuple[nnx.Module, dict[str, Any]]:
     # Onto this process's first device, whatever topology the checkpoint was saved from.
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     abstract = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), abstract
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),  # type: ignore[no-untyped-call]
+        abstract,
     )
     state = ocp.StandardCheckpointer().restore((target / PARAMS_DIR).resolve(), abstract)
     restored: nnx.Module = nnx.merge(graphdef, state)
