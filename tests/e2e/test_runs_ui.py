@@ -183,7 +183,9 @@ def test_async_run_live_logs_chart_reload_and_cancel(page: Page, server_url: str
     status, run = api_request(server_url, "GET", f"/api/tunix/runs/{run_id}")
     assert status == 200 and run["config"]["group_by_length"] is True, run
     # A second run queues behind it (or starts beside it); it is the one we cancel.
-    other_id = launch(page, key, max_steps=400, priority=-1)
+    other_id = launch(page, key, max_steps=400, priority=-1, packing=True)
+    status, other = api_request(server_url, "GET", f"/api/tunix/runs/{other_id}")
+    assert status == 200 and other["config"]["packing"] is True, other
 
     # The history lists both, and its status badges follow the runs without a reload.
     page.goto("/runs")
