@@ -49,6 +49,19 @@ PRESETS: dict[str, Preset] = {
         head_dim=32,
         num_kv_heads=4,
     ),
+    "tunix-rt/tiny-gemma-wide": Preset(
+        name="tunix-rt/tiny-gemma-wide",
+        description=(
+            "2 layers × 128 dims, MLP 512 (≈0.5 M params): the mixed arithmetic suite's "
+            "preset on a 2-core CPU"
+        ),
+        num_layers=2,
+        embed_dim=128,
+        hidden_dim=512,
+        num_heads=4,
+        head_dim=32,
+        num_kv_heads=4,
+    ),
     "tunix-rt/small-gemma": Preset(
         name="tunix-rt/small-gemma",
         description="4 layers × 256 dims (≈3.3 M params): slower, more capacity",
