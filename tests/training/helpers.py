@@ -43,6 +43,23 @@ def write_arithmetic(
     return traces
 
 
+def write_mixed_lengths(path: Path) -> Path:
+    """64 1-digit additions (short) and 64 2-digit multiplications (long) with their steps."""
+    rows = []
+    for digits, ops in ((1, "+"), (2, "×")):
+        for t in generate_arithmetic(64, seed=digits, digits=digits, ops=ops):
+            steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(t["steps"], 1))
+            rows.append(
+                {
+                    "id": f"{ops}{t['meta']['index']}",
+                    "prompt": t["prompt"],
+                    "completion": f"Reasoning:\n{steps}\nAnswer: {t['final_answer']}",
+                }
+            )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
 def training_texts(path: Path) -> list[str]:
     """Prompt + completion of every row ``write_arithmetic`` wrote (tokenizer text)."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]

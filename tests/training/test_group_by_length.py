@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from tests.training.helpers import run_child, train_config
-from tunix_rt.generators.arithmetic import generate_arithmetic
+from tests.training.helpers import run_child, train_config, write_mixed_lengths
 from tunix_rt.training.data import GROUP_ROUND, batch_indices, trimmed_length
 
 
@@ -87,19 +85,7 @@ def test_random_batches_are_padded_to_their_own_longest_example() -> None:
 
 def test_a_run_grouped_by_length_trains(tmp_path: Path) -> None:
     # Mixed lengths: 1-digit addition and 2-digit multiplication with their steps.
-    rows = []
-    for digits, ops in ((1, "+"), (2, "×")):
-        for t in generate_arithmetic(64, seed=digits, digits=digits, ops=ops):
-            steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(t["steps"], 1))
-            rows.append(
-                {
-                    "id": f"{ops}{t['meta']['index']}",
-                    "prompt": t["prompt"],
-                    "completion": f"Reasoning:\n{steps}\nAnswer: {t['final_answer']}",
-                }
-            )
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train = write_mixed_lengths(tmp_path / "train.jsonl")
     out = tmp_path / "run"
     config = train_config(
         out, train, max_steps=6, batch_size=8, max_seq_length=512, group_by_length=True

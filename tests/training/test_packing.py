@@ -4,13 +4,11 @@ examples trained one per row, less compute on padding; and a real tiny run train
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from tests.training.helpers import run_child, train_config
-from tunix_rt.generators.arithmetic import generate_arithmetic
+from tests.training.helpers import run_child, train_config, write_mixed_lengths
 from tunix_rt.training.data import (
     Encoded,
     pack_rows,
@@ -127,19 +125,7 @@ def test_a_packed_row_gives_each_example_the_loss_it_has_alone() -> None:
 
 
 def test_a_packed_run_trains(tmp_path: Path) -> None:
-    rows = []
-    for digits, ops in ((1, "+"), (2, "×")):
-        for t in generate_arithmetic(64, seed=digits, digits=digits, ops=ops):
-            steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(t["steps"], 1))
-            rows.append(
-                {
-                    "id": f"{ops}{t['meta']['index']}",
-                    "prompt": t["prompt"],
-                    "completion": f"Reasoning:\n{steps}\nAnswer: {t['final_answer']}",
-                }
-            )
-    train = tmp_path / "train.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    train = write_mixed_lengths(tmp_path / "train.jsonl")
     dry = train_config(
         tmp_path / "dry", train, batch_size=4, max_seq_length=512, packing=True, num_epochs=1
     )
