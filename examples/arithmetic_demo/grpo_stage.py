@@ -65,8 +65,8 @@ def sft_request(
         "warmup_steps": min(args.warmup, steps),
         "seed": args.seed,
         "completion_format": fmt,
-        "group_by_length": bool(getattr(args, "group_by_length", False)),
-        "packing": bool(getattr(args, "packing", False)),
+        "group_by_length": args.group_by_length,
+        "packing": args.packing,
     }
 
 

@@ -231,6 +231,7 @@ def packed_batches(
     """``steps`` batches of ``batch_size`` rows of up to ``row_len`` tokens, each batch
     trimmed to its fullest row rounded up to 32; epochs repeat as needed, full batches
     only, deterministic for resuming like ``batch_indices``."""
+    lengths = stored_lengths(data)
     produced, epoch = 0, 0
     while produced < steps:
         rows = packed_epoch_rows(data, seed, epoch, row_len)
@@ -239,13 +240,14 @@ def packed_batches(
         for b in range(len(rows) // batch_size):
             if produced >= steps:
                 return
-            yield _packed_batch(data, rows[b * batch_size : (b + 1) * batch_size], row_len)
+            yield _packed_batch(data, lengths, rows[b * batch_size : (b + 1) * batch_size], row_len)
             produced += 1
         epoch += 1
 
 
-def _packed_batch(data: Encoded, rows: list[list[int]], row_len: int) -> PackedBatch:
-    lengths = stored_lengths(data)
+def _packed_batch(
+    data: Encoded, lengths: np.ndarray, rows: list[list[int]], row_len: int
+) -> PackedBatch:
     used = [int(lengths[row].sum()) for row in rows]
     width = min(row_len, -(-max(used) // GROUP_ROUND) * GROUP_ROUND)
     tokens = np.zeros((len(rows), width), dtype=np.int32)

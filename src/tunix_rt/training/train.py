@@ -72,13 +72,13 @@ def batches(
     seed: int,
     steps: int,
     group_by_length: bool = False,
-    packing: int | None = None,
+    packed_row_len: int | None = None,
 ) -> Iterator[Any]:
     """Every batch is padded only to its own longest example (rounded up to 32 tokens, so
     few shapes compile); ``group_by_length`` also forms batches of similar lengths.
-    ``packing`` (a row length) lays several whole examples end to end in each row."""
-    if packing:
-        for packed in packed_batches(data, batch_size, seed, steps, packing):
+    ``packed_row_len`` lays several whole examples end to end in rows of that length."""
+    if packed_row_len:
+        for packed in packed_batches(data, batch_size, seed, steps, packed_row_len):
             yield PackedInput(
                 input_tokens=packed.tokens,
                 input_mask=packed.loss_mask,
