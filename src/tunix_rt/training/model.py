@@ -211,6 +211,13 @@ def load_final(run_dir: Path) -> tuple[nnx.Module, dict[str, Any]]:
     except Exception:  # pragma: no cover - e.g. a LoRA wrapper that needs concrete arrays
         model = skeleton()
     graphdef, abstract = nnx.split(model)
+    # Device arrays on this process's first device: saved host arrays would otherwise come
+    # back as numpy arrays, which Tunix's RL cluster (it reads ``.sharding``) cannot take.
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),  # type: ignore[no-untyped-call]
+        abstract,
+    )
     state = ocp.StandardCheckpointer().restore((target / PARAMS_DIR).resolve(), abstract)
     restored: nnx.Module = nnx.merge(graphdef, state)
     return restored, meta
