@@ -48,6 +48,33 @@ def test_two_replicas_train_like_one_device(tmp_path: Path) -> None:
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
 
 
+def test_generation_splits_greedy_batches_across_the_cpu_devices(tmp_path: Path) -> None:
+    """A batch of 4 on two devices is two batches of 2, one per device, at once: every
+    output is exactly what one device gives for the same batch of 2."""
+    _run(tmp_path, "run", "1")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        "".join(
+            json.dumps({"id": str(i), "prompt": f"What is {10 + i} + {30 + 2 * i}?"}) + "\n"
+            for i in range(8)
+        )
+    )
+    outputs = {}
+    for name, replicas, batch in (("split", "2", 4), ("alone", "1", 2)):
+        out = tmp_path / f"{name}.jsonl"
+        result = run_child(
+            generate_config(tmp_path / "run", prompts, out, max_new_tokens=12, batch_size=batch),
+            tmp_path / f"{name}.json",
+            env={"TUNIX_RT_CPU_REPLICAS": replicas},
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        split = "greedy batches split across 2 cpu devices" in result.stdout
+        assert split == (name == "split"), result.stdout[-2000:]
+        outputs[name] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(outputs["split"]) == 8
+    assert outputs["split"] == outputs["alone"]
+
+
 def test_a_replicated_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     first = _run(tmp_path, "run", "2", max_steps=4, checkpoint_every=4)
     assert first["done"]["final_step"] == 4

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if isinstance(cfg, GenerateConfig):
             say(f"task generate: {cfg.input_file} -> {cfg.output_file}")
+            cpu_replicas(cfg.batch_size)
             _quiet_logs()
             from tunix_rt.training.generate import run_generate
 
@@ -109,8 +110,9 @@ REPLICAS_ENV = "TUNIX_RT_CPU_REPLICAS"
 
 def cpu_replicas(batch_size: int) -> int:
     """SFT on the CPU trains one data-parallel replica per core (each takes a slice of
-    every batch; ``train.run_train`` shards over them): XLA's own threading of these small
-    matrices keeps a second core busy without making a step faster. Up to
+    every batch; ``train.run_train`` shards over them), and generation decodes a slice of
+    every greedy batch on each (``decode.GemmaDecoder``): XLA's own threading of these
+    small matrices keeps a second core busy without making a step faster. Up to
     ``TUNIX_RT_CPU_REPLICAS`` replicas (default: the cores this process may use, at most
     8; 1 turns it off), the most that divide ``batch_size``. Must run before jax is
     imported; returns the count set (1 = unchanged)."""

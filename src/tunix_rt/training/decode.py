@@ -27,6 +27,7 @@ Other families (Llama, Qwen) and LoRA-wrapped models are not handled here:
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,12 +338,41 @@ def _generate(
     return out, steps
 
 
-class GemmaDecoder:
-    """Greedy or top-p generation for a plain Tunix Gemma (see ``supports``)."""
+def cpu_devices() -> list[Any]:
+    """This process's CPU devices when jax runs on the CPU (one per core when the child
+    asked XLA for them, see ``training.__main__.cpu_replicas``); else none."""
+    devices = jax.local_devices()
+    return devices if all(d.platform == "cpu" for d in devices) else []
 
-    def __init__(self, model: Any) -> None:
+
+class GemmaDecoder:
+    """Greedy or top-p generation for a plain Tunix Gemma (see ``supports``).
+
+    Greedy batches are split across ``devices`` (default: the CPU devices, when there
+    are several), each part a whole decode of its own on its own device, all at once: a
+    decode step of a few rows is a chain of small operations one core runs, so a batch
+    on one device leaves the other cores idle, while the rows of a batch never depend on
+    each other. Each device holds a copy of the weights. Sampled batches stay on one
+    device, so a seed draws the same tokens whatever the machine's core count."""
+
+    def __init__(self, model: Any, devices: list[Any] | None = None) -> None:
         self.shape = gemma_shape(model)
         self.weights = gemma_weights(model, self.shape)
+        self.devices = cpu_devices() if devices is None else devices
+        self._copies: dict[int, Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _on(self, index: int) -> Any:
+        """The weights on ``self.devices[index]`` (copied there once)."""
+        if index not in self._copies:
+            self._copies[index] = jax.device_put(self.weights, self.devices[index])
+        return self._copies[index]
+
+    def _parts(self, rows: int, greedy: bool) -> int:
+        """How many devices a batch of ``rows`` is split across (equal parts only)."""
+        if not greedy or len(self.devices) < 2:
+            return 1
+        return max(n for n in range(1, len(self.devices) + 1) if rows % n == 0)
 
     def __call__(
         self,
@@ -358,15 +388,32 @@ class GemmaDecoder:
         """``prompt``: [B, P] token ids, left-padded with ``pad_id``. Returns the new
         tokens [B, max_new_tokens] (rows run on past their end; cut at the first EOS)
         and the number of tokens generated per row before every row had ended."""
-        out, steps = _generate(
-            self.weights,
-            jnp.asarray(prompt, jnp.int32),
-            np.int32(seed),
-            shape=self.shape,
-            max_new_tokens=max_new_tokens,
-            eos_ids=tuple(int(e) for e in eos_ids),
-            pad_id=int(pad_id),
-            temperature=float(temperature),
-            top_p=None if top_p is None else float(top_p),
-        )
-        return np.asarray(out), int(steps)
+        options = {
+            "shape": self.shape,
+            "max_new_tokens": max_new_tokens,
+            "eos_ids": tuple(int(e) for e in eos_ids),
+            "pad_id": int(pad_id),
+            "temperature": float(temperature),
+            "top_p": None if top_p is None else float(top_p),
+        }
+        parts = self._parts(len(prompt), greedy=top_p is None)
+        if parts == 1:
+            out, steps = _generate(
+                self.weights, jnp.asarray(prompt, jnp.int32), np.int32(seed), **options
+            )
+            return np.asarray(out), int(steps)
+
+        def part(index: int) -> tuple[np.ndarray, int]:
+            rows = np.array_split(np.asarray(prompt, np.int32), parts)[index]
+            device = self.devices[index]
+            out, steps = _generate(
+                self._on(index), jax.device_put(rows, device), np.int32(seed), **options
+            )
+            return np.asarray(out), int(steps)
+
+        # One thread per part: each waits for its own device's program, so they run at
+        # the same time (dispatched from one thread, XLA:CPU ran them one after another).
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self.devices), thread_name_prefix="decode")
+        results = list(self._pool.map(part, range(parts)))
+        return np.concatenate([r[0] for r in results]), max(r[1] for r in results)

@@ -166,9 +166,10 @@ def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
     if end_id >= 0 and end_id != tok.unk_id():
         eos_ids.append(end_id)
     if decode.supports(model):
-        generate = decoder_batches(
-            decode.GemmaDecoder(model), cfg, max_prompt, eos_ids, int(adapter.pad_id())
-        )
+        decoder = decode.GemmaDecoder(model)
+        if len(decoder.devices) > 1 and cfg.temperature <= 0:
+            say(f"greedy batches split across {len(decoder.devices)} cpu devices")
+        generate = decoder_batches(decoder, cfg, max_prompt, eos_ids, int(adapter.pad_id()))
     else:
         generate = sampler_batches(model, tok, meta["arch"], cfg, max_prompt, eos_ids)
     out_path = Path(cfg.output_file)
