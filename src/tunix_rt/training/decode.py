@@ -368,7 +368,7 @@ class GemmaDecoder:
             self._copies[index] = jax.device_put(self.weights, self.devices[index])
         return self._copies[index]
 
-    def _parts(self, rows: int, greedy: bool) -> int:
+    def parts(self, rows: int, greedy: bool) -> int:
         """How many devices a batch of ``rows`` is split across (equal parts only)."""
         if not greedy or len(self.devices) < 2:
             return 1
@@ -396,7 +396,7 @@ class GemmaDecoder:
             "temperature": float(temperature),
             "top_p": None if top_p is None else float(top_p),
         }
-        parts = self._parts(len(prompt), greedy=top_p is None)
+        parts = self.parts(len(prompt), greedy=top_p is None)
         if parts == 1:
             out, steps = _generate(
                 self.weights, jnp.asarray(prompt, jnp.int32), np.int32(seed), **options

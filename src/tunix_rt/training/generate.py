@@ -167,8 +167,9 @@ def run_generate(cfg: GenerateConfig) -> dict[str, Any]:
         eos_ids.append(end_id)
     if decode.supports(model):
         decoder = decode.GemmaDecoder(model)
-        if len(decoder.devices) > 1 and cfg.temperature <= 0:
-            say(f"greedy batches split across {len(decoder.devices)} cpu devices")
+        parts = decoder.parts(cfg.batch_size, greedy=cfg.temperature <= 0)
+        if parts > 1:
+            say(f"greedy batches split across {parts} cpu devices")
         generate = decoder_batches(decoder, cfg, max_prompt, eos_ids, int(adapter.pad_id()))
     else:
         generate = sampler_batches(model, tok, meta["arch"], cfg, max_prompt, eos_ids)
