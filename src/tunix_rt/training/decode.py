@@ -27,7 +27,6 @@ Other families (Llama, Qwen) and LoRA-wrapped models are not handled here:
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,30 +348,53 @@ class GemmaDecoder:
     """Greedy or top-p generation for a plain Tunix Gemma (see ``supports``).
 
     Greedy batches are split across ``devices`` (default: the CPU devices, when there
-    are several), each part a whole decode of its own on its own device, all at once: a
-    decode step of a few rows is a chain of small operations one core runs, so a batch
-    on one device leaves the other cores idle, while the rows of a batch never depend on
-    each other. Each device holds a copy of the weights. Sampled batches stay on one
-    device, so a seed draws the same tokens whatever the machine's core count."""
+    are several): one program whose every device decodes its own slice of the rows,
+    all at once. A decode step of a few rows is a chain of small operations that one
+    core runs, so a batch on one device leaves the other cores idle, while the rows of a
+    batch never depend on each other. Sampled batches stay on one device, so a seed
+    draws the same tokens whatever the machine's core count."""
 
     def __init__(self, model: Any, devices: list[Any] | None = None) -> None:
         self.shape = gemma_shape(model)
         self.weights = gemma_weights(model, self.shape)
         self.devices = cpu_devices() if devices is None else devices
-        self._copies: dict[int, Any] = {}
-        self._pool: ThreadPoolExecutor | None = None
-
-    def _on(self, index: int) -> Any:
-        """The weights on ``self.devices[index]`` (copied there once)."""
-        if index not in self._copies:
-            self._copies[index] = jax.device_put(self.weights, self.devices[index])
-        return self._copies[index]
+        self._split: dict[tuple[Any, ...], Any] = {}  # (parts, options) -> program
+        self._replicated: dict[int, Any] = {}  # parts -> weights on each of them
 
     def parts(self, rows: int, greedy: bool) -> int:
         """How many devices a batch of ``rows`` is split across (equal parts only)."""
         if not greedy or len(self.devices) < 2:
             return 1
         return max(n for n in range(1, len(self.devices) + 1) if rows % n == 0)
+
+    def _split_program(self, parts: int, options: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """The program decoding ``parts`` slices at once, the weights on every one of its
+        devices, and the sharding that slices a prompt."""
+        from jax.experimental.shard_map import shard_map
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.array(self.devices[:parts]), ("rows",))
+        whole = PartitionSpec()  # type: ignore[no-untyped-call]
+        sliced = PartitionSpec("rows")  # type: ignore[no-untyped-call]
+        key = (parts, tuple(sorted(options.items())))
+        if key not in self._split:
+
+            def local(weights: Any, prompt: jax.Array, seed: jax.Array) -> Any:
+                out, steps = _generate(weights, prompt, seed, **options)
+                return out, steps[None]
+
+            self._split[key] = jax.jit(
+                shard_map(  # type: ignore[no-untyped-call]
+                    local,
+                    mesh=mesh,
+                    in_specs=(whole, sliced, whole),
+                    out_specs=(sliced, sliced),
+                    check_rep=False,  # each device's loop stops on its own rows
+                )
+            )
+        if parts not in self._replicated:
+            self._replicated[parts] = jax.device_put(self.weights, NamedSharding(mesh, whole))
+        return self._split[key], self._replicated[parts], NamedSharding(mesh, sliced)
 
     def __call__(
         self,
@@ -396,24 +418,11 @@ class GemmaDecoder:
             "temperature": float(temperature),
             "top_p": None if top_p is None else float(top_p),
         }
-        parts = self.parts(len(prompt), greedy=top_p is None)
+        rows = np.asarray(prompt, np.int32)
+        parts = self.parts(len(rows), greedy=top_p is None)
         if parts == 1:
-            out, steps = _generate(
-                self.weights, jnp.asarray(prompt, jnp.int32), np.int32(seed), **options
-            )
+            out, steps = _generate(self.weights, jnp.asarray(rows), np.int32(seed), **options)
             return np.asarray(out), int(steps)
-
-        def part(index: int) -> tuple[np.ndarray, int]:
-            rows = np.array_split(np.asarray(prompt, np.int32), parts)[index]
-            device = self.devices[index]
-            out, steps = _generate(
-                self._on(index), jax.device_put(rows, device), np.int32(seed), **options
-            )
-            return np.asarray(out), int(steps)
-
-        # One thread per part: each waits for its own device's program, so they run at
-        # the same time (dispatched from one thread, XLA:CPU ran them one after another).
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(len(self.devices), thread_name_prefix="decode")
-        results = list(self._pool.map(part, range(parts)))
-        return np.concatenate([r[0] for r in results]), max(r[1] for r in results)
+        program, weights, sliced = self._split_program(parts, options)
+        out, steps = program(weights, jax.device_put(rows, sliced), np.int32(seed))
+        return np.asarray(out), int(np.max(steps))
