@@ -344,6 +344,34 @@ def cpu_devices() -> list[Any]:
     return devices if all(d.platform == "cpu" for d in devices) else []
 
 
+@functools.cache
+def _split_program(devices: tuple[Any, ...], options: tuple[tuple[str, Any], ...]) -> Any:
+    """``_generate`` as one program over ``devices``, each decoding its slice of the rows
+    (the weights whole on each) and stopping on its own; kept for the process, so a
+    second decoder of the same shape (another evaluation in a worker) reuses it."""
+    from jax.experimental.shard_map import shard_map
+    from jax.sharding import Mesh, PartitionSpec
+
+    mesh = Mesh(np.array(devices), ("rows",))
+    whole = PartitionSpec()  # type: ignore[no-untyped-call]
+    sliced = PartitionSpec("rows")  # type: ignore[no-untyped-call]
+
+    def local(weights: Any, prompt: jax.Array, seed: jax.Array) -> Any:
+        out, steps = _generate(weights, prompt, seed, **dict(options))
+        return out, steps[None]
+
+    program = jax.jit(
+        shard_map(  # type: ignore[no-untyped-call]
+            local,
+            mesh=mesh,
+            in_specs=(whole, sliced, whole),
+            out_specs=(sliced, sliced),
+            check_rep=False,  # each device's loop stops on its own rows
+        )
+    )
+    return program, mesh
+
+
 class GemmaDecoder:
     """Greedy or top-p generation for a plain Tunix Gemma (see ``supports``).
 
@@ -358,7 +386,6 @@ class GemmaDecoder:
         self.shape = gemma_shape(model)
         self.weights = gemma_weights(model, self.shape)
         self.devices = cpu_devices() if devices is None else devices
-        self._split: dict[tuple[Any, ...], Any] = {}  # (parts, options) -> program
         self._replicated: dict[int, Any] = {}  # parts -> weights on each of them
 
     def parts(self, rows: int, greedy: bool) -> int:
@@ -370,31 +397,15 @@ class GemmaDecoder:
     def _split_program(self, parts: int, options: dict[str, Any]) -> tuple[Any, Any, Any]:
         """The program decoding ``parts`` slices at once, the weights on every one of its
         devices, and the sharding that slices a prompt."""
-        from jax.experimental.shard_map import shard_map
-        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+        from jax.sharding import NamedSharding, PartitionSpec
 
-        mesh = Mesh(np.array(self.devices[:parts]), ("rows",))
-        whole = PartitionSpec()  # type: ignore[no-untyped-call]
-        sliced = PartitionSpec("rows")  # type: ignore[no-untyped-call]
-        key = (parts, tuple(sorted(options.items())))
-        if key not in self._split:
-
-            def local(weights: Any, prompt: jax.Array, seed: jax.Array) -> Any:
-                out, steps = _generate(weights, prompt, seed, **options)
-                return out, steps[None]
-
-            self._split[key] = jax.jit(
-                shard_map(  # type: ignore[no-untyped-call]
-                    local,
-                    mesh=mesh,
-                    in_specs=(whole, sliced, whole),
-                    out_specs=(sliced, sliced),
-                    check_rep=False,  # each device's loop stops on its own rows
-                )
-            )
+        devices = tuple(self.devices[:parts])
+        program, mesh = _split_program(devices, tuple(sorted(options.items())))
         if parts not in self._replicated:
+            whole = PartitionSpec()  # type: ignore[no-untyped-call]
             self._replicated[parts] = jax.device_put(self.weights, NamedSharding(mesh, whole))
-        return self._split[key], self._replicated[parts], NamedSharding(mesh, sliced)
+        sliced = PartitionSpec("rows")  # type: ignore[no-untyped-call]
+        return program, self._replicated[parts], NamedSharding(mesh, sliced)
 
     def __call__(
         self,
