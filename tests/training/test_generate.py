@@ -178,6 +178,32 @@ def test_loop_stops_when_every_row_has_ended(trained: tuple[Path, Path]) -> None
     assert (out[:, steps:] == pad).all()
 
 
+def test_only_greedy_batches_split_and_only_into_equal_parts() -> None:
+    """A split needs several devices and rows that divide equally; sampling never splits
+    (a seed must draw the same tokens on any machine). The split itself is checked in
+    ``test_data_parallel.py`` (a child with two CPU devices)."""
+    arch = {
+        "family": "gemma",
+        "num_layers": 1,
+        "vocab_size": 64,
+        "embed_dim": 32,
+        "hidden_dim": 64,
+        "num_heads": 2,
+        "head_dim": 16,
+        "num_kv_heads": 2,
+    }
+    model = model_lib.build_from_scratch(arch, seed=0)
+    device = decode.cpu_devices()[0]
+    one = decode.GemmaDecoder(model)
+    assert one.parts(16, greedy=True) == 1  # this test process has one CPU device
+    two = decode.GemmaDecoder(model, devices=[device, device])
+    assert two.parts(16, greedy=True) == 2
+    assert two.parts(15, greedy=True) == 1
+    assert two.parts(16, greedy=False) == 1
+    three = decode.GemmaDecoder(model, devices=[device] * 3)
+    assert three.parts(6, greedy=True) == 3 and three.parts(4, greedy=True) == 2
+
+
 def test_lora_and_other_families_use_tunix_sampler() -> None:
     gemma = {
         "family": "gemma",
