@@ -178,21 +178,24 @@ def test_loop_stops_when_every_row_has_ended(trained: tuple[Path, Path]) -> None
     assert (out[:, steps:] == pad).all()
 
 
+# An untrained one-layer Gemma: enough for what does not depend on trained weights.
+ONE_LAYER_GEMMA = {
+    "family": "gemma",
+    "num_layers": 1,
+    "vocab_size": 64,
+    "embed_dim": 32,
+    "hidden_dim": 64,
+    "num_heads": 2,
+    "head_dim": 16,
+    "num_kv_heads": 2,
+}
+
+
 def test_only_greedy_batches_split_and_only_into_equal_parts() -> None:
     """A split needs several devices and rows that divide equally; sampling never splits
     (a seed must draw the same tokens on any machine). The split itself is checked in
     ``test_data_parallel.py`` (a child with two CPU devices)."""
-    arch = {
-        "family": "gemma",
-        "num_layers": 1,
-        "vocab_size": 64,
-        "embed_dim": 32,
-        "hidden_dim": 64,
-        "num_heads": 2,
-        "head_dim": 16,
-        "num_kv_heads": 2,
-    }
-    model = model_lib.build_from_scratch(arch, seed=0)
+    model = model_lib.build_from_scratch(ONE_LAYER_GEMMA, seed=0)
     device = decode.cpu_devices()[0]
     one = decode.GemmaDecoder(model)
     assert one.parts(16, greedy=True) == 1  # this test process has one CPU device
@@ -205,20 +208,10 @@ def test_only_greedy_batches_split_and_only_into_equal_parts() -> None:
 
 
 def test_lora_and_other_families_use_tunix_sampler() -> None:
-    gemma = {
-        "family": "gemma",
-        "num_layers": 1,
-        "vocab_size": 64,
-        "embed_dim": 32,
-        "hidden_dim": 64,
-        "num_heads": 2,
-        "head_dim": 16,
-        "num_kv_heads": 2,
-    }
-    plain = model_lib.build_from_scratch(gemma, seed=0)
+    plain = model_lib.build_from_scratch(ONE_LAYER_GEMMA, seed=0)
     assert decode.supports(plain)
     assert not decode.supports(model_lib.apply_lora(plain, rank=2, alpha=4.0, seed=0))
-    llama = model_lib.build_from_scratch(gemma | {"family": "llama3"}, seed=0)
+    llama = model_lib.build_from_scratch(ONE_LAYER_GEMMA | {"family": "llama3"}, seed=0)
     assert not decode.supports(llama)
 
 
