@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
 import pytest
 from tunix.generate.tokenizer_adapter import TokenizerAdapter
@@ -191,7 +192,9 @@ ONE_LAYER_GEMMA = {
 }
 
 
-def test_only_greedy_batches_split_and_only_into_equal_parts() -> None:
+def test_only_greedy_batches_split_and_only_into_equal_parts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A split needs several devices and rows that divide equally; sampling never splits
     (a seed must draw the same tokens on any machine). The split itself is checked in
     ``test_data_parallel.py`` (a child with two CPU devices)."""
@@ -205,6 +208,12 @@ def test_only_greedy_batches_split_and_only_into_equal_parts() -> None:
     assert two.parts(16, greedy=False) == 1
     three = decode.GemmaDecoder(model, devices=[device] * 3)
     assert three.parts(6, greedy=True) == 3 and three.parts(4, greedy=True) == 2
+    # Copies of the weights that would not fit in half the memory: one device.
+    weight_bytes = sum(x.nbytes for x in jax.tree.leaves(two.weights))
+    monkeypatch.setattr(decode, "_memory_bytes", lambda: 5 * weight_bytes)
+    assert two.parts(16, greedy=True) == 1
+    monkeypatch.setattr(decode, "_memory_bytes", lambda: 6 * weight_bytes)
+    assert two.parts(16, greedy=True) == 2
 
 
 def test_lora_and_other_families_use_tunix_sampler() -> None:

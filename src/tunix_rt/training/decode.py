@@ -27,6 +27,7 @@ Other families (Llama, Qwen) and LoRA-wrapped models are not handled here:
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -337,6 +338,11 @@ def _generate(
     return out, steps
 
 
+def _memory_bytes() -> int:
+    """The machine's physical memory."""
+    return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+
+
 def cpu_devices() -> list[Any]:
     """This process's CPU devices when jax runs on the CPU (one per core when the child
     asked XLA for them, see ``training.__main__.cpu_replicas``); else none."""
@@ -379,8 +385,9 @@ class GemmaDecoder:
     are several): one program whose every device decodes its own slice of the rows,
     all at once. A decode step of a few rows is a chain of small operations that one
     core runs, so a batch on one device leaves the other cores idle, while the rows of a
-    batch never depend on each other. Sampled batches stay on one device, so a seed
-    draws the same tokens whatever the machine's core count."""
+    batch never depend on each other. Each device holds a copy of the weights (a model
+    whose copies would not fit in half the memory is not split). Sampled batches stay on
+    one device, so a seed draws the same tokens whatever the machine's core count."""
 
     def __init__(self, model: Any, devices: list[Any] | None = None) -> None:
         self.shape = gemma_shape(model)
@@ -389,10 +396,17 @@ class GemmaDecoder:
         self._replicated: dict[int, Any] = {}  # parts -> weights on each of them
 
     def parts(self, rows: int, greedy: bool) -> int:
-        """How many devices a batch of ``rows`` is split across (equal parts only)."""
+        """How many devices a batch of ``rows`` is split across (equal parts only; none
+        when the copies of the weights would take more than half the machine's memory)."""
         if not greedy or len(self.devices) < 2:
             return 1
-        return max(n for n in range(1, len(self.devices) + 1) if rows % n == 0)
+        weight_bytes = sum(x.nbytes for x in jax.tree.leaves(self.weights))
+        fits = [
+            n
+            for n in range(1, len(self.devices) + 1)
+            if rows % n == 0 and (n + 1) * weight_bytes <= _memory_bytes() // 2
+        ]
+        return max(fits, default=1)
 
     def _split_program(self, parts: int, options: dict[str, Any]) -> tuple[Any, Any, Any]:
         """The program decoding ``parts`` slices at once, the weights on every one of its
