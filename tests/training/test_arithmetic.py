@@ -56,9 +56,9 @@ def test_word_problems_have_true_nonnegative_answers() -> None:
 def test_addition_steps_are_column_by_column_with_carries() -> None:
     (trace,) = [t for t in generate_arithmetic(300, seed=1) if t["prompt"] == "What is 76 + 47?"]
     assert [s["content"] for s in trace["steps"]] == [
-        "ones: 6 + 7 + 0 = 13",
-        "tens: 7 + 4 + 1 = 12",
-        "hundreds: 0 + 0 + 1 = 01",
+        "ones: 6 + 7 + 0 = 13, so far 3",
+        "tens: 7 + 4 + 1 = 12, so far 23",
+        "hundreds: 0 + 0 + 1 = 01, so far 123",
         "76 + 47 = 123",
     ]
     assert [s["i"] for s in trace["steps"]] == [0, 1, 2, 3]
@@ -66,14 +66,15 @@ def test_addition_steps_are_column_by_column_with_carries() -> None:
 
 
 def test_every_step_of_a_shape_has_the_same_form_and_length() -> None:
-    """Column sums are written with two digits and the last column is always there, so the
-    n-th step of every problem of one shape has the same length (the result step, last,
-    is the only one whose length depends on the numbers)."""
+    """Column sums are written with two digits, the result so far with one digit per
+    column done, and the last column is always there, so the n-th step of every problem
+    of one shape has the same length (the result step, last, is the only one whose length
+    depends on the numbers)."""
     (small,) = [t for t in generate_arithmetic(300, seed=1) if t["prompt"] == "What is 13 + 84?"]
     assert [s["content"] for s in small["steps"]] == [
-        "ones: 3 + 4 + 0 = 07",
-        "tens: 1 + 8 + 0 = 09",
-        "hundreds: 0 + 0 + 0 = 00",
+        "ones: 3 + 4 + 0 = 07, so far 7",
+        "tens: 1 + 8 + 0 = 09, so far 97",
+        "hundreds: 0 + 0 + 0 = 00, so far 097",
         "13 + 84 = 97",
     ]
     for digits, ops in ((3, "+"), (3, "-"), (2, "×")):
@@ -83,14 +84,20 @@ def test_every_step_of_a_shape_has_the_same_form_and_length() -> None:
 
 
 def test_every_digit_step_is_arithmetically_true() -> None:
-    """Each column step states a true equation and its written digit/carry follow from it."""
-    add = re.compile(r"^\w[\w-]*: (\d) \+ (\d) \+ (\d) = (\d\d)$")
+    """Each column step states a true equation and its written digit/carry follow from it;
+    an addition's result so far is this column's digit before the previous step's."""
+    add = re.compile(r"^\w[\w-]*: (\d) \+ (\d) \+ (\d) = (\d\d), so far (\d+)$")
     sub = re.compile(r"^\w[\w-]*: (\d) - (\d) - (\d) = ([-+]\d\d), write (\d) borrow (\d)$")
     for trace in generate_arithmetic(300, seed=5, digits=4, ops="+-", terms=3):
+        so_far = ""
         for step in trace["steps"]:
             if m := add.match(step["content"]):
-                x, y, c, total = map(int, m.groups())
+                x, y, c, total = map(int, m.groups()[:4])
                 assert x + y + c == total and c in (0, 1)
+                if step["content"].startswith("ones:"):  # a new addition
+                    so_far = ""
+                so_far = str(total % 10) + so_far
+                assert m.group(5) == so_far
             elif m := sub.match(step["content"]):
                 x, y, b, diff, digit, borrow = map(int, m.groups())
                 assert diff == x - y - b
@@ -120,10 +127,10 @@ def test_subtraction_compares_first_and_multiplication_is_long_multiplication() 
         "ones: 8 × 6 + 0 = 48",
         "tens: 6 × 6 + 4 = 40",
         "68 × 60 = 4080",
-        "ones: 0 + 0 + 0 = 00",
-        "tens: 4 + 8 + 0 = 12",
-        "hundreds: 3 + 0 + 1 = 04",
-        "thousands: 0 + 4 + 0 = 04",
+        "ones: 0 + 0 + 0 = 00, so far 0",
+        "tens: 4 + 8 + 0 = 12, so far 20",
+        "hundreds: 3 + 0 + 1 = 04, so far 420",
+        "thousands: 0 + 4 + 0 = 04, so far 4420",
         "68 × 65 = 4420",
     ]
     for trace in generate_arithmetic(20, seed=2, digits=2, ops="*"):
@@ -142,7 +149,7 @@ def test_meta_fields() -> None:
         assert meta["task"] in {"addition", "multiplication"}
         assert meta["digits"] == 3 and meta["ops"] == "+×"
         assert meta["difficulty"]
-        assert trace["trace_version"] == "1.1"
+        assert trace["trace_version"] == "1.2"
 
 
 def test_unique_prompts_and_operand_digits() -> None:

@@ -95,9 +95,9 @@ def test_with_the_reference_steps_a_step_must_be_the_generators_own() -> None:
     body = "\n".join(f"{n}. {step}" for n, step in enumerate(steps, start=1))
     right = f"Reasoning:\n{body}\nAnswer: {trace['final_answer']}"
     # 827 + 515: copy the tens digit of the wrong operand into the tens column.
-    assert steps[1] == "tens: 2 + 1 + 1 = 04"
-    miscopied = right.replace("tens: 2 + 1 + 1 = 04", "tens: 2 + 2 + 1 = 05")
-    assert check_step("tens: 2 + 2 + 1 = 05") is True  # right arithmetic, wrong digit
+    assert steps[1] == "tens: 2 + 1 + 1 = 04, so far 42"
+    miscopied = right.replace("tens: 2 + 1 + 1 = 04, so far 42", "tens: 2 + 2 + 1 = 05, so far 52")
+    assert check_step("tens: 2 + 2 + 1 = 05, so far 52") is True  # right arithmetic, wrong digit
     truncated = "Reasoning:\n" + "\n".join(body.splitlines()[:2]) + "\nAnswer: 1342"
     padded = right.replace("Answer:", f"{len(steps) + 1}. 1 + 1 = 2\nAnswer:")
     scores = step_validity(
@@ -142,7 +142,9 @@ def test_every_generated_step_checks_out_and_a_changed_number_does_not() -> None
                 # a carry or borrow, a plan's term) by one: the step must no longer check.
                 tokens = content.split(" ")
                 spots = [i for i, t in enumerate(tokens) if t.strip(",()").lstrip("-").isdigit()]
-                i = spots[-1]
+                # The result so far's later digits are earlier steps' (checked there): an
+                # addition column changes its sum instead.
+                i = spots[-2] if ", so far " in content else spots[-1]
                 number = tokens[i].strip(",()")
                 bumped = str(int(number) + 1)
                 tokens[i] = tokens[i].replace(number, bumped, 1)
@@ -165,6 +167,10 @@ def test_trace_version_1_1_steps_check_and_wrong_ones_do_not() -> None:
     assert step_validity(["p"], [NEGATIVE_1_1]) == [1.0]
     assert check_step("ones: 7 + 5 + 0 = 12") is True
     assert check_step("ones: 7 + 5 + 0 = 13") is False
+    # 1.2: the result so far starts with this column's digit (the rest is earlier steps').
+    assert check_step("tens: 2 + 1 + 1 = 04, so far 42") is True
+    assert check_step("tens: 2 + 1 + 1 = 04, so far 52") is False
+    assert check_step("tens: 2 + 1 + 1 = 05, so far 52") is False
     assert check_step("tens: 6 × 4 + 2 = 26") is True
     assert check_step("tens: 6 × 4 + 2 = 24") is False
     assert check_step("348 - 460 ≥ 0") is False

@@ -2,25 +2,30 @@
 
 Pure and deterministic: the same arguments always give the same traces. Every trace works
 the problem digit by digit, one operation per step, in a fixed textual format a tiny model
-can learn (trace version 1.1):
+can learn (trace version 1.2):
 
-- addition, column by column from the ones, the carry in written as the third term and the
-  column sum always with two digits (its tens digit is the carry out), one column more
-  than the longer operand: ``ones: 7 + 9 + 0 = 16``, ``tens: 2 + 1 + 1 = 04``
+- addition, column by column from the ones, the carry in written as the third term, the
+  column sum always with two digits (its tens digit is the carry out) and the result so
+  far (this column's digit in front of the previous step's), one column more than the
+  longer operand: ``ones: 7 + 9 + 0 = 16, so far 6``, ``tens: 2 + 1 + 1 = 04, so far 46``
 - subtraction: first the sign (``827 - 515 ≥ 0``; ``348 - 460 < 0``, then the columns work
   out 460 - 348 and the result is negated), then column by column the signed difference
   with two digits and an explicit borrow: ``ones: 0 - 8 - 0 = -08, write 2 borrow 1``
 - multiplication: long multiplication, for each digit of the second factor the columns of
   the first (``tens: 6 × 4 + 0 = 24``) and the partial product shifted to its place and
   zero-padded to the width of the product (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the
-  partial products added column by column.
+  partial products added column by column (as in addition, with the result so far).
 
-Every step of a problem shape has one length (two-digit column results, the same columns
-for every problem), so the n-th step of every 3-digit addition sits at the same place: a
-small model finds the operand digits it copies at fixed distances. Version 1.0 wrote
+Every step of a problem shape has a fixed length (two-digit column results, the same
+columns for every problem, a result so far one digit longer per column), so the n-th step
+of every 3-digit addition sits at the same place: a small model finds the operand digits
+it copies at fixed distances. The result so far
+(version 1.2) makes the result step a copy of the line above it: in 1.1 its last digit
+came from the first column step, the farthest copy in the trace, and that was where a
+tiny model's additions went wrong (docs/training.md). Version 1.1 had no ``so far``; 1.0 wrote
 ``= 16, write 6 carry 1``, borrowed with ``3 - 8 - 0 < 0, 13 - 8 - 0 = 5``, planned
 products with ``27 × 19 = 27 × 9 + 27 × 10`` and dropped a final zero column;
-``tunix_rt.kit.steps.check_step`` reads both.
+``tunix_rt.kit.steps.check_step`` reads all three.
 
 Each binary operation ends with a step stating its result (``27 + 19 = 46``). Problems
 with more than two terms are evaluated left to right; the prompt parenthesizes where that
@@ -34,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-TRACE_VERSION = "1.1"
+TRACE_VERSION = "1.2"
 SOURCE = "arithmetic"
 
 MIN_DIGITS, MAX_DIGITS = 1, 6
@@ -105,11 +110,16 @@ def _add_columns(a: int, b: int, width: int, steps: _Steps) -> int:
     is written with two digits (``= 04``), so step ``n`` always sits at the same place."""
     da, db = _digits(a), _digits(b)
     carry = 0
+    so_far = 0
     for column in range(width):
         x = da[column] if column < len(da) else 0
         y = db[column] if column < len(db) else 0
         total = x + y + carry
-        steps.add("digit", f"{_place(column)}: {x} + {y} + {carry} = {total:02d}")
+        so_far += (total % 10) * 10**column
+        steps.add(
+            "digit",
+            f"{_place(column)}: {x} + {y} + {carry} = {total:02d}, so far {so_far:0{column + 1}d}",
+        )
         carry = total // 10
     return a + b
 

@@ -1,9 +1,10 @@
 """Re-checking arithmetic reasoning steps from their text.
 
 The grammar is the one ``tunix_rt.generators.arithmetic`` writes (column steps, partial
-products, shifts, plans, results) in its current trace version 1.1 (two-digit column
-results without ``write``/``carry``, signed subtraction columns, the sign of a difference
-stated first, zero-padded partial products) and in 1.0, so older traces still check.
+products, shifts, plans, results) in its current trace version 1.2 (two-digit column
+results without ``write``/``carry`` and, in addition columns, the result so far; signed
+subtraction columns, the sign of a difference stated first, zero-padded partial products)
+and in 1.1 and 1.0, so older traces still check.
 Every step the generator writes checks ``True`` here (tests/training/test_rewards.py).
 Pure, so the training child (the GRPO ``step_validity`` reward) and the server can both
 use it.
@@ -19,8 +20,10 @@ _PLACE = r"(?:[a-z-]+|10\^\d+)"
 # borrow is a wrong step (False) rather than an unrecognised one (None).
 # Version 1.1 writes column results with two digits and no ``write … carry …`` (the tens
 # digit is the carry): ``ones: 7 + 5 + 0 = 12``; 1.0 wrote ``= 12, write 2 carry 1``.
+# Version 1.2 adds the result so far, this column's digit first: ``…= 04, so far 42``.
 _ADD_COLUMN = re.compile(
-    rf"^{_PLACE}: (\d+) \+ (\d+) \+ (\d+) = (\d+)(?:, write (\d+) carry (\d+))?$"
+    rf"^{_PLACE}: (\d+) \+ (\d+) \+ (\d+) = (\d+)"
+    rf"(?:, write (\d+) carry (\d+)|, so far (\d+))?$"
 )
 # ``= 2`` (trace version 1.0) or the signed, two-digit ``= +02`` / ``= -05`` (1.1): a
 # negative column difference writes the difference plus 10 and borrows 1.
@@ -59,6 +62,8 @@ def check_step(text: str) -> bool | None:
         x, y, c, total = map(int, m.groups()[:4])
         if not (x <= 9 and y <= 9 and x + y + c == total):
             return False
+        if m.group(7) is not None:  # the digits before this column's are earlier steps'
+            return m.group(7)[0] == str(total % 10)
         return m.group(5) is None or (int(m.group(5)), int(m.group(6))) == (total % 10, total // 10)
     if m := _SUB_COLUMN.match(s):
         x, y, b, d, digit, borrow = map(int, m.groups())
