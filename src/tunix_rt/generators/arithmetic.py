@@ -19,10 +19,10 @@ can learn (trace version 1.2):
 Every step of a problem shape has a fixed length (two-digit column results, the same
 columns for every problem, a result so far one digit longer per column), so the n-th step
 of every 3-digit addition sits at the same place: a small model finds the operand digits
-it copies at fixed distances. The result so far
-(version 1.2) makes the result step a copy of the line above it: in 1.1 its last digit
-came from the first column step, the farthest copy in the trace, and that was where a
-tiny model's additions went wrong (docs/training.md). Version 1.1 had no ``so far``; 1.0 wrote
+it copies at fixed distances. The result so far (version 1.2) makes the result step a
+copy of the line above it: in 1.1 its last digit came from the first column step, the
+farthest copy in the trace, and that was where a tiny model's additions went wrong
+(docs/training.md). Version 1.1 had no ``so far``; 1.0 wrote
 ``= 16, write 6 carry 1``, borrowed with ``3 - 8 - 0 < 0, 13 - 8 - 0 = 5``, planned
 products with ``27 × 19 = 27 × 9 + 27 × 10`` and dropped a final zero column;
 ``tunix_rt.kit.steps.check_step`` reads all three.

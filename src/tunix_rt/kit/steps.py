@@ -62,7 +62,7 @@ def check_step(text: str) -> bool | None:
         x, y, c, total = map(int, m.groups()[:4])
         if not (x <= 9 and y <= 9 and x + y + c == total):
             return False
-        if m.group(7) is not None:  # the digits before this column's are earlier steps'
+        if m.group(7) is not None:  # its first digit is this column's, the rest earlier steps'
             return m.group(7)[0] == str(total % 10)
         return m.group(5) is None or (int(m.group(5)), int(m.group(6))) == (total % 10, total // 10)
     if m := _SUB_COLUMN.match(s):
