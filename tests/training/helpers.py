@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tunix_rt.datasets.formats import render_completion, render_prompt
+from tunix_rt.datasets.formats import reasoning_text, render_completion, render_prompt
 from tunix_rt.generators.arithmetic import generate_arithmetic
 from tunix_rt.training.protocol import parse_event
 
@@ -48,12 +48,12 @@ def write_mixed_lengths(path: Path) -> Path:
     rows = []
     for digits, ops in ((1, "+"), (2, "×")):
         for t in generate_arithmetic(64, seed=digits, digits=digits, ops=ops):
-            steps = "\n".join(f"{n}. {s['content']}" for n, s in enumerate(t["steps"], 1))
+            steps = [s["content"] for s in t["steps"]]
             rows.append(
                 {
                     "id": f"{ops}{t['meta']['index']}",
                     "prompt": t["prompt"],
-                    "completion": f"Reasoning:\n{steps}\nAnswer: {t['final_answer']}",
+                    "completion": reasoning_text(steps, t["final_answer"]),
                 }
             )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")

@@ -393,6 +393,7 @@ class GemmaDecoder:
         self.shape = gemma_shape(model)
         self.weights = gemma_weights(model, self.shape)
         self.devices = cpu_devices() if devices is None else devices
+        self._weight_bytes = sum(x.nbytes for x in jax.tree.leaves(self.weights))
         self._replicated: dict[int, Any] = {}  # parts -> weights on each of them
 
     def parts(self, rows: int, greedy: bool) -> int:
@@ -400,15 +401,14 @@ class GemmaDecoder:
         when the copies of the weights would take more than half the machine's memory)."""
         if not greedy or len(self.devices) < 2:
             return 1
-        weight_bytes = sum(x.nbytes for x in jax.tree.leaves(self.weights))
         fits = [
             n
             for n in range(1, len(self.devices) + 1)
-            if rows % n == 0 and (n + 1) * weight_bytes <= _memory_bytes() // 2
+            if rows % n == 0 and (n + 1) * self._weight_bytes <= _memory_bytes() // 2
         ]
         return max(fits, default=1)
 
-    def _split_program(self, parts: int, options: dict[str, Any]) -> tuple[Any, Any, Any]:
+    def _split(self, parts: int, options: dict[str, Any]) -> tuple[Any, Any, Any]:
         """The program decoding ``parts`` slices at once, the weights on every one of its
         devices, and the sharding that slices a prompt."""
         from jax.sharding import NamedSharding, PartitionSpec
@@ -448,6 +448,6 @@ class GemmaDecoder:
         if parts == 1:
             out, steps = _generate(self.weights, jnp.asarray(rows), np.int32(seed), **options)
             return np.asarray(out), int(steps)
-        program, weights, sliced = self._split_program(parts, options)
+        program, weights, sliced = self._split(parts, options)
         out, steps = program(weights, jax.device_put(rows, sliced), np.int32(seed))
         return np.asarray(out), int(np.max(steps))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -38,40 +38,41 @@ class Preset:
         return asdict(self)
 
 
+_TINY = Preset(
+    name="tunix-rt/tiny-gemma",
+    description="2 layers × 128 dims, MLP 256 (≈0.4 M params): tests and demos on a 2-core CPU",
+    num_layers=2,
+    embed_dim=128,
+    hidden_dim=256,
+    num_heads=4,
+    head_dim=32,
+    num_kv_heads=4,
+)
+
 PRESETS: dict[str, Preset] = {
-    "tunix-rt/tiny-gemma": Preset(
-        name="tunix-rt/tiny-gemma",
-        description="2 layers × 128 dims, MLP 256 (≈0.4 M params): tests and demos on a 2-core CPU",
-        num_layers=2,
-        embed_dim=128,
-        hidden_dim=256,
-        num_heads=4,
-        head_dim=32,
-        num_kv_heads=4,
-    ),
-    "tunix-rt/tiny-gemma-wide": Preset(
-        name="tunix-rt/tiny-gemma-wide",
-        description=(
-            "2 layers × 128 dims, MLP 512 (≈0.5 M params): the mixed arithmetic suite's "
-            "preset on a 2-core CPU"
+    p.name: p
+    for p in (
+        _TINY,
+        replace(
+            _TINY,
+            name="tunix-rt/tiny-gemma-wide",
+            description=(
+                "2 layers × 128 dims, MLP 512 (≈0.5 M params): the mixed arithmetic suite's "
+                "preset on a 2-core CPU"
+            ),
+            hidden_dim=512,
         ),
-        num_layers=2,
-        embed_dim=128,
-        hidden_dim=512,
-        num_heads=4,
-        head_dim=32,
-        num_kv_heads=4,
-    ),
-    "tunix-rt/small-gemma": Preset(
-        name="tunix-rt/small-gemma",
-        description="4 layers × 256 dims (≈3.3 M params): slower, more capacity",
-        num_layers=4,
-        embed_dim=256,
-        hidden_dim=1024,
-        num_heads=4,
-        head_dim=64,
-        num_kv_heads=4,
-    ),
+        Preset(
+            name="tunix-rt/small-gemma",
+            description="4 layers × 256 dims (≈3.3 M params): slower, more capacity",
+            num_layers=4,
+            embed_dim=256,
+            hidden_dim=1024,
+            num_heads=4,
+            head_dim=64,
+            num_kv_heads=4,
+        ),
+    )
 }
 
 
