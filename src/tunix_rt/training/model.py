@@ -98,28 +98,36 @@ def model_class(family: str) -> Any:
     raise ValueError(f"unsupported model family {family!r}")
 
 
-def reinit_zero_matrices(model: nnx.Module, seed: int) -> int:
-    """Give every all-zero ≥2-D parameter N(0, 1/fan_in) values; returns how many.
+# Parameters that write into the residual stream: their inputs are the attention heads'
+# values or the MLP's hidden units (every axis but the last), not the model dimension.
+_RESIDUAL_WRITERS = ("attn_vec_einsum", "o_proj", "down_proj")
 
-    Tunix initialises the MLP matrices to exactly zero (they expect pretrained weights);
-    trained from scratch they would get zero gradient and never learn. Norm scales and
-    biases (1-D) are left alone."""
-    params = nnx.state(model, nnx.Param)
-    flat = nnx.to_flat_state(params)
+
+def init_from_scratch(model: nnx.Module, embed_dim: int, seed: int) -> int:
+    """Give every ≥2-D parameter N(0, 1/fan_in) values; returns how many.
+
+    Tunix's constructors are made to receive pretrained weights: the MLP matrices start at
+    exactly zero (no gradient ever reaches them) and the embedding and attention matrices
+    at N(0, 0.01²), which makes every attention score ≈ 0 (q·k ∝ 0.01²): heads start
+    uniform and the circuits that copy a digit from a fixed distance form late or not at
+    all. Scaled by fan-in instead, each layer's output starts at unit size. The fan-in of
+    a matrix that reads the residual stream (embeddings' rows, q/k/v, the MLP's gate and
+    up projections, a separate LM head) is ``embed_dim``; of one that writes it
+    (``_RESIDUAL_WRITERS``), the product of its other axes. Norm scales and biases (1-D)
+    are left alone."""
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
     key = jax.random.key(seed ^ 0x5EED)
     changed = 0
     for path, variable in flat:
-        value = variable.get_value() if hasattr(variable, "get_value") else variable.value
-        if value.ndim >= 2 and not bool(jnp.any(value)):
-            key, sub = jax.random.split(key)
-            fan_in = int(np.prod(value.shape[:-1]))
-            new = jax.random.normal(sub, value.shape, value.dtype) / np.sqrt(fan_in)
-            if hasattr(variable, "set_value"):
-                variable.set_value(new)
-            else:
-                variable.value = new
-            changed += 1
-            del path
+        value = variable.get_value()
+        if value.ndim < 2:
+            continue
+        name = "/".join(str(p) for p in path)
+        writes = any(w in name for w in _RESIDUAL_WRITERS)
+        fan_in = int(np.prod(value.shape[:-1])) if writes else embed_dim
+        key, sub = jax.random.split(key)
+        variable.set_value(jax.random.normal(sub, value.shape, value.dtype) / np.sqrt(fan_in))
+        changed += 1
     nnx.update(model, nnx.from_flat_state(flat))
     return changed
 
@@ -127,7 +135,7 @@ def reinit_zero_matrices(model: nnx.Module, seed: int) -> int:
 def build_from_scratch(arch: dict[str, Any], seed: int) -> nnx.Module:
     config = tunix_config(arch)
     model: nnx.Module = model_class(arch["family"])(config, rngs=nnx.Rngs(params=seed))
-    reinit_zero_matrices(model, seed)
+    init_from_scratch(model, int(arch["embed_dim"]), seed)
     return model
 
 
