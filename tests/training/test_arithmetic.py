@@ -85,9 +85,12 @@ def test_every_step_of_a_shape_has_the_same_form_and_length() -> None:
 
 def test_every_digit_step_is_arithmetically_true() -> None:
     """Each column step states a true equation and its written digit/carry follow from it;
-    an addition's result so far is this column's digit before the previous step's."""
+    the result so far (addition and subtraction) is this column's digit before the
+    previous step's."""
     add = re.compile(r"^\w[\w-]*: (\d) \+ (\d) \+ (\d) = (\d\d), so far (\d+)$")
-    sub = re.compile(r"^\w[\w-]*: (\d) - (\d) - (\d) = ([-+]\d\d), write (\d) borrow (\d)$")
+    sub = re.compile(
+        r"^\w[\w-]*: (\d) - (\d) - (\d) = ([-+]\d\d), write (\d) borrow (\d), so far (\d+)$"
+    )
     for trace in generate_arithmetic(300, seed=5, digits=4, ops="+-", terms=3):
         so_far = ""
         for step in trace["steps"]:
@@ -99,10 +102,14 @@ def test_every_digit_step_is_arithmetically_true() -> None:
                 so_far = str(total % 10) + so_far
                 assert m.group(5) == so_far
             elif m := sub.match(step["content"]):
-                x, y, b, diff, digit, borrow = map(int, m.groups())
+                x, y, b, diff, digit, borrow = map(int, m.groups()[:6])
                 assert diff == x - y - b
                 assert digit == (x - y - b) % 10
                 assert borrow == (1 if x - y - b < 0 else 0)
+                if step["content"].startswith("ones:"):  # a new subtraction
+                    so_far = ""
+                so_far = str(digit) + so_far
+                assert m.group(7) == so_far
             else:
                 assert step["type"] in {"result", "plan"}, step
 
@@ -149,7 +156,7 @@ def test_meta_fields() -> None:
         assert meta["task"] in {"addition", "multiplication"}
         assert meta["digits"] == 3 and meta["ops"] == "+×"
         assert meta["difficulty"]
-        assert trace["trace_version"] == "1.2"
+        assert trace["trace_version"] == "1.3"
 
 
 def test_unique_prompts_and_operand_digits() -> None:

@@ -178,5 +178,9 @@ def test_trace_version_1_1_steps_check_and_wrong_ones_do_not() -> None:
     assert check_step("ones: 0 - 8 - 0 = -08, write 8 borrow 1") is False
     assert check_step("ones: 0 - 8 - 0 = +08, write 2 borrow 1") is False
     assert check_step("ones: 0 - 8 - 0 = -08, write 2 borrow 0") is False
+    # 1.3: subtraction columns too, the written digit first.
+    assert check_step("tens: 6 - 4 - 1 = +01, write 1 borrow 0, so far 12") is True
+    assert check_step("tens: 6 - 4 - 1 = +01, write 1 borrow 0, so far 22") is False
+    assert check_step("ones: 0 - 8 - 0 = -08, write 2 borrow 1, so far 8") is False
     assert check_step("61 × 4 = 0244") is True
     assert check_step("61 × 80 = 4890") is False

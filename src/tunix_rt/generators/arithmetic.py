@@ -2,7 +2,7 @@
 
 Pure and deterministic: the same arguments always give the same traces. Every trace works
 the problem digit by digit, one operation per step, in a fixed textual format a tiny model
-can learn (trace version 1.2):
+can learn (trace version 1.3):
 
 - addition, column by column from the ones, the carry in written as the third term, the
   column sum always with two digits (its tens digit is the carry out) and the result so
@@ -10,7 +10,8 @@ can learn (trace version 1.2):
   longer operand: ``ones: 7 + 9 + 0 = 16, so far 6``, ``tens: 2 + 1 + 1 = 04, so far 46``
 - subtraction: first the sign (``827 - 515 ≥ 0``; ``348 - 460 < 0``, then the columns work
   out 460 - 348 and the result is negated), then column by column the signed difference
-  with two digits and an explicit borrow: ``ones: 0 - 8 - 0 = -08, write 2 borrow 1``
+  with two digits, an explicit borrow and the result so far:
+  ``ones: 0 - 8 - 0 = -08, write 2 borrow 1, so far 2``
 - multiplication: long multiplication, for each digit of the second factor the columns of
   the first (``tens: 6 × 4 + 0 = 24``) and the partial product shifted to its place and
   zero-padded to the width of the product (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the
@@ -22,10 +23,12 @@ of every 3-digit addition sits at the same place: a small model finds the operan
 it copies at fixed distances. The result so far (version 1.2) makes the result step a
 copy of the line above it: in 1.1 its last digit came from the first column step, the
 farthest copy in the trace, and that was where a tiny model's additions went wrong
-(docs/training.md). Version 1.1 had no ``so far``; 1.0 wrote
+(docs/training.md); 1.3 gives subtraction columns the result so far too, for the same
+reason (1.2's subtractions went wrong assembling the result from the written digits).
+Version 1.1 had no ``so far``; 1.0 wrote
 ``= 16, write 6 carry 1``, borrowed with ``3 - 8 - 0 < 0, 13 - 8 - 0 = 5``, planned
 products with ``27 × 19 = 27 × 9 + 27 × 10`` and dropped a final zero column;
-``tunix_rt.kit.steps.check_step`` reads all three.
+``tunix_rt.kit.steps.check_step`` reads all four.
 
 Each binary operation ends with a step stating its result (``27 + 19 = 46``). Problems
 with more than two terms are evaluated left to right; the prompt parenthesizes where that
@@ -39,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-TRACE_VERSION = "1.2"
+TRACE_VERSION = "1.3"
 SOURCE = "arithmetic"
 
 MIN_DIGITS, MAX_DIGITS = 1, 6
@@ -135,18 +138,21 @@ def _add_steps(a: int, b: int, steps: _Steps) -> int:
 def _sub_columns(big: int, small: int, steps: _Steps) -> None:
     """Column steps of ``big - small`` (big ≥ small ≥ 0), each the same length: the signed
     column difference with two digits (``= +04``, ``= -05``); a negative one writes the
-    digit plus 10 and borrows 1."""
+    digit plus 10 and borrows 1; then the result so far, as in addition columns."""
     da, db = _digits(big), _digits(small)
     borrow = 0
+    so_far = 0
     for column in range(len(da)):
         x = da[column]
         y = db[column] if column < len(db) else 0
         diff = x - y - borrow
         borrow_out = 1 if diff < 0 else 0
+        digit = diff + 10 * borrow_out
+        so_far += digit * 10**column
         steps.add(
             "digit",
             f"{_place(column)}: {x} - {y} - {borrow} = {'-' if diff < 0 else '+'}{abs(diff):02d}, "
-            f"write {diff + 10 * borrow_out} borrow {borrow_out}",
+            f"write {digit} borrow {borrow_out}, so far {so_far:0{column + 1}d}",
         )
         borrow = borrow_out
 

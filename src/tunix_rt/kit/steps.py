@@ -1,10 +1,10 @@
 """Re-checking arithmetic reasoning steps from their text.
 
 The grammar is the one ``tunix_rt.generators.arithmetic`` writes (column steps, partial
-products, shifts, plans, results) in its current trace version 1.2 (two-digit column
-results without ``write``/``carry`` and, in addition columns, the result so far; signed
-subtraction columns, the sign of a difference stated first, zero-padded partial products)
-and in 1.1 and 1.0, so older traces still check.
+products, shifts, plans, results) in its current trace version 1.3 (two-digit column
+results without ``write``/``carry``; signed subtraction columns; in addition and
+subtraction columns the result so far; the sign of a difference stated first; zero-padded
+partial products) and in 1.2, 1.1 and 1.0, so older traces still check.
 Every step the generator writes checks ``True`` here (tests/training/test_rewards.py).
 Pure, so the training child (the GRPO ``step_validity`` reward) and the server can both
 use it.
@@ -27,8 +27,10 @@ _ADD_COLUMN = re.compile(
 )
 # ``= 2`` (trace version 1.0) or the signed, two-digit ``= +02`` / ``= -05`` (1.1): a
 # negative column difference writes the difference plus 10 and borrows 1.
+# Version 1.3 adds the result so far to subtraction columns too: ``…, borrow 1, so far 62``.
 _SUB_COLUMN = re.compile(
-    rf"^{_PLACE}: (\d+) - (\d+) - (\d+) = ([-+]?\d+), write (\d+) borrow (\d+)$"
+    rf"^{_PLACE}: (\d+) - (\d+) - (\d+) = ([-+]?\d+), write (\d+) borrow (\d+)"
+    rf"(?:, so far (\d+))?$"
 )
 _SUB_BORROW = re.compile(
     rf"^{_PLACE}: (\d+) - (\d+) - (\d+) < 0, (\d+) - (\d+) - (\d+) = (-?\d+), "
@@ -66,14 +68,16 @@ def check_step(text: str) -> bool | None:
             return m.group(7)[0] == str(total % 10)
         return m.group(5) is None or (int(m.group(5)), int(m.group(6))) == (total % 10, total // 10)
     if m := _SUB_COLUMN.match(s):
-        x, y, b, d, digit, borrow = map(int, m.groups())
+        x, y, b, d, digit, borrow = map(int, m.groups()[:6])
         negative = d < 0
+        so_far = m.group(7)
         return (
             x <= 9
             and y <= 9
             and x - y - b == d
             and digit == d + 10 * negative
             and borrow == int(negative)
+            and (so_far is None or so_far[0] == str(digit))
         )
     if m := _SUB_BORROW.match(s):
         x, y, b, x10, y2, b2, d, digit, borrow = map(int, m.groups())
