@@ -1,9 +1,10 @@
 """The demo's GRPO stage (``run_demo.py --grpo``): reinforcement learning that must raise
 held-out accuracy over its SFT start.
 
-1. the start: the demo's with-steps SFT run when it is below its ceiling (the default:
-   the suite's target was not reached), or with ``--grpo-sft-steps N`` a shorter SFT run
-   with steps (``POST /api/tunix/run``)
+1. the start: the demo's with-steps SFT run when it is below its ceiling (it did not
+   reach the suite's target); otherwise, or with ``--grpo-sft-steps N``, a shorter SFT
+   run with steps (``POST /api/tunix/run``; 40% of the steps unless N is given), so that
+   GRPO starts from a model with room to improve
 2. ``POST /api/tunix/runs/{id}/evaluate``  the start's held-out accuracy (the main run's
    evaluation is reused)
 3. ``POST /api/tunix/run``  ``algorithm: grpo`` from that run (``init_from``) on the same
@@ -38,8 +39,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         "--grpo-sft-steps",
         type=int,
         default=None,
-        help="train a separate, shorter SFT run of N steps to start from (default: start "
-        "from the demo's with-steps run)",
+        help="train a separate, shorter SFT run of N steps to start from (default: the "
+        "demo's with-steps run if it missed the suite's target, else 40%% of its steps)",
     )
     group.add_argument("--grpo-steps", type=int, default=60, help="GRPO steps (60)")
     group.add_argument("--grpo-batch-size", type=int, default=16, help="prompts per step (16)")
@@ -111,9 +112,10 @@ async def run_stage(
     done: Done,
     main: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``main``: the demo's with-steps run and its evaluation, the start unless
-    ``--grpo-sft-steps`` asks for a shorter one."""
-    if main is not None and args.grpo_sft_steps is None:
+    """``main``: the demo's with-steps run and its evaluation, the start unless it reached
+    the suite's target or ``--grpo-sft-steps`` asks for a shorter one."""
+    below_ceiling = main is not None and main["accuracy"] < args.suite_obj.target
+    if main is not None and below_ceiling and args.grpo_sft_steps is None:
         before = {k: main[k] for k in ("run_id", "accuracy", "correct", "total", "by_category")}
         return await _grpo(client, call, args, dataset_key, start, done, before, main["steps"])
     sft_steps = args.grpo_sft_steps or max(1, int(args.steps * 0.4))

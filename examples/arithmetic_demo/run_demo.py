@@ -29,7 +29,8 @@ Suites:
 Both exit 1 when a held-out prompt also occurs in the training split.
 
 ``--grpo`` adds a GRPO stage (``grpo_stage.py``): ``algorithm: grpo`` from the with-steps
-run (or, with ``--grpo-sft-steps N``, from a shorter SFT run), evaluated on the same
+run if it missed the suite's target, else (or with ``--grpo-sft-steps N``) from a shorter
+SFT run that has room to improve (40% of the steps by default), evaluated on the same
 held-out split; the demo then exits 0 only when GRPO raised held-out accuracy over its
 start as well. The suite's time budget does not include the GRPO stage.
 
@@ -128,17 +129,17 @@ SUITES = {
             # More - and × than + (they are learned more slowly).
             "train_counts": (2600, 3200, 3200),
             "eval": 360,
-            # Packed: 8 rows of 352 tokens ≈ 17.6 examples a step (16 unpacked rows were
-            # 71% padding-free; packed rows are 91%).
+            # Packed: 8 rows of 416 tokens, each a × (≈ 264 tokens with its prompt in trace
+            # 1.4) and a - or +, or three of those (≈ 135–150).
             "batch_size": 8,
             "learning_rate": 3e-3,  # 5e-3 learned more slowly (loss 0.33 vs 0.14 at step 800)
             "warmup": 100,
-            "max_seq_length": 352,
+            "max_seq_length": 416,
             "control_steps": None,
             # Answers only are ≈ 28 tokens: two per packed row ≈ 16 examples a step.
             "control_max_seq_length": 64,
             "eval_every": None,  # set to steps: one eval loss at the end only
-            "max_new_tokens": 256,  # the longest completion (×) is ≈ 200 tokens
+            "max_new_tokens": 320,  # the longest completion (×) is ≈ 252 tokens
             "eval_batch_size": 120,
             "packing": True,
         },

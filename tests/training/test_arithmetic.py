@@ -120,7 +120,13 @@ def test_subtraction_compares_first_and_multiplication_is_long_multiplication() 
         a, b = map(int, re.findall(r"\d+", trace["prompt"]))
         assert trace["steps"][0]["type"] == "plan"
         sign = "≥" if a >= b else "<"
-        assert trace["steps"][0]["content"] == f"{a} - {b} {sign} 0"
+        # The digits compared first, the most significant first (the first that differs
+        # decides), then the sign.
+        pairs = zip(f"{a:02d}", f"{b:02d}", strict=True)
+        compared = ", ".join(
+            f"{x} {y} {'=' if x == y else '>' if x > y else '<'}" for x, y in pairs
+        )
+        assert trace["steps"][0]["content"] == f"{a} - {b}: {compared}, so {sign} 0"
         # The columns work out the larger minus the smaller: its ones digits first.
         big, small = max(a, b), min(a, b)
         assert trace["steps"][1]["content"].startswith(f"ones: {big % 10} - {small % 10} - 0 = ")
@@ -128,11 +134,11 @@ def test_subtraction_compares_first_and_multiplication_is_long_multiplication() 
         t for t in generate_arithmetic(400, seed=2, ops="*") if t["prompt"] == "What is 68 × 65?"
     ]
     assert [s["content"] for s in product["steps"]] == [
-        "ones: 8 × 5 + 0 = 40",
-        "tens: 6 × 5 + 4 = 34",
+        "ones: 8 × 5 = 40, + 0 = 40",
+        "tens: 6 × 5 = 30, + 4 = 34",
         "68 × 5 = 0340",
-        "ones: 8 × 6 + 0 = 48",
-        "tens: 6 × 6 + 4 = 40",
+        "ones: 8 × 6 = 48, + 0 = 48",
+        "tens: 6 × 6 = 36, + 4 = 40",
         "68 × 60 = 4080",
         "ones: 0 + 0 + 0 = 00, so far 0",
         "tens: 4 + 8 + 0 = 12, so far 20",
@@ -156,7 +162,7 @@ def test_meta_fields() -> None:
         assert meta["task"] in {"addition", "multiplication"}
         assert meta["digits"] == 3 and meta["ops"] == "+×"
         assert meta["difficulty"]
-        assert trace["trace_version"] == "1.3"
+        assert trace["trace_version"] == "1.4"
 
 
 def test_unique_prompts_and_operand_digits() -> None:

@@ -182,5 +182,13 @@ def test_trace_version_1_1_steps_check_and_wrong_ones_do_not() -> None:
     assert check_step("tens: 6 - 4 - 1 = +01, write 1 borrow 0, so far 12") is True
     assert check_step("tens: 6 - 4 - 1 = +01, write 1 borrow 0, so far 22") is False
     assert check_step("ones: 0 - 8 - 0 = -08, write 2 borrow 1, so far 8") is False
+    # 1.4: the digits compared before the sign; the table product before the carry.
+    assert check_step("386 - 306: 3 3 =, 8 0 >, 6 6 =, so ≥ 0") is True
+    assert check_step("386 - 306: 3 3 =, 8 0 <, 6 6 =, so ≥ 0") is False
+    assert check_step("386 - 306: 3 3 =, 8 0 >, 6 6 =, so < 0") is False
+    assert check_step("386 - 306: 3 3 =, 8 1 >, 6 6 =, so ≥ 0") is False
+    assert check_step("tens: 6 × 4 = 24, + 2 = 26") is True
+    assert check_step("tens: 6 × 4 = 24, + 2 = 27") is False
+    assert check_step("tens: 6 × 4 = 26, + 2 = 28") is False
     assert check_step("61 × 4 = 0244") is True
     assert check_step("61 × 80 = 4890") is False

@@ -2,7 +2,7 @@
 
 Pure and deterministic: the same arguments always give the same traces. Every trace works
 the problem digit by digit, one operation per step, in a fixed textual format a tiny model
-can learn (trace version 1.3):
+can learn (trace version 1.4):
 
 - addition, column by column from the ones, the carry in written as the third term, the
   column sum always with two digits (its tens digit is the carry out) and the result so
@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-TRACE_VERSION = "1.3"
+TRACE_VERSION = "1.4"
 SOURCE = "arithmetic"
 
 MIN_DIGITS, MAX_DIGITS = 1, 6
@@ -157,15 +157,23 @@ def _sub_columns(big: int, small: int, steps: _Steps) -> None:
         borrow = borrow_out
 
 
+def _compare_digits(a: int, b: int) -> str:
+    """Each pair of digits (zero-padded to the same width), the most significant first,
+    and how they compare: ``8 9 <, 5 6 <, 9 3 >``. The first that is not ``=`` decides the
+    sign of ``a - b``."""
+    width = max(len(str(a)), len(str(b)))
+    pairs = zip(f"{a:0{width}d}", f"{b:0{width}d}", strict=True)
+    return ", ".join(f"{x} {y} {'=' if x == y else '>' if x > y else '<'}" for x, y in pairs)
+
+
 def _sub_steps(a: int, b: int, steps: _Steps) -> int:
     # The comparison comes first, in one form for both cases, so the column steps that
     # follow sit at the same places whatever the sign of the result.
+    steps.add("plan", f"{a} - {b}: {_compare_digits(a, b)}, so {'≥' if a >= b else '<'} 0")
     if a >= b:
-        steps.add("plan", f"{a} - {b} ≥ 0")
         _sub_columns(a, b, steps)
     else:
-        steps.add("plan", f"{a} - {b} < 0")  # the columns then work out b - a
-        _sub_columns(b, a, steps)
+        _sub_columns(b, a, steps)  # the columns work out b - a, the result is negated
     result = a - b
     steps.add("result", f"{a} - {b} = {result}")
     return result
@@ -177,7 +185,7 @@ def _mul_by_digit(a: int, d: int, steps: _Steps) -> None:
     carry = 0
     for column, x in enumerate(_digits(a)):
         total = x * d + carry
-        steps.add("digit", f"{_place(column)}: {x} × {d} + {carry} = {total:02d}")
+        steps.add("digit", f"{_place(column)}: {x} × {d} = {x * d:02d}, + {carry} = {total:02d}")
         carry = total // 10
 
 

@@ -1,10 +1,11 @@
 """Re-checking arithmetic reasoning steps from their text.
 
 The grammar is the one ``tunix_rt.generators.arithmetic`` writes (column steps, partial
-products, shifts, plans, results) in its current trace version 1.3 (two-digit column
+products, shifts, plans, results) in its current trace version 1.4 (two-digit column
 results without ``write``/``carry``; signed subtraction columns; in addition and
-subtraction columns the result so far; the sign of a difference stated first; zero-padded
-partial products) and in 1.2, 1.1 and 1.0, so older traces still check.
+subtraction columns the result so far; the sign of a difference stated first, after its
+digits are compared; multiplication columns' table product before the carry; zero-padded
+partial products) and in 1.3, 1.2, 1.1 and 1.0, so older traces still check.
 Every step the generator writes checks ``True`` here (tests/training/test_rewards.py).
 Pure, so the training child (the GRPO ``step_validity`` reward) and the server can both
 use it.
@@ -39,12 +40,17 @@ _SUB_BORROW = re.compile(
 _MUL_COLUMN = re.compile(
     rf"^{_PLACE}: (\d+) × (\d+) \+ (\d+) = (\d+)(?:, write (\d+)(?: carry (\d+))?)?$"
 )
+# Version 1.4 writes the table product before adding the carry: ``6 × 4 = 24, + 2 = 26``.
+_MUL_SPLIT = re.compile(rf"^{_PLACE}: (\d+) × (\d+) = (\d+), \+ (\d+) = (\d+)$")
 _BINARY = re.compile(rf"^({_N}) ([-+×]) ({_N}) = ({_N})$")
 _SHIFT = re.compile(r"^(\d+) × (\d+) = (\d+) × (\d+) = (\d+)$")
 _MUL_PLAN = re.compile(r"^(\d+) × (\d+) = (\d+ × \d+(?: \+ \d+ × \d+)+)$")
 # The sign of a difference, stated before its columns (1.1): ``827 - 515 ≥ 0`` (the columns
 # work out 827 - 515) or ``348 - 460 < 0`` (they work out 460 - 348).
+# 1.4 compares the digits first, the most significant first:
+# ``386 - 306: 3 3 =, 8 0 >, 6 6 =, so ≥ 0``.
 _SUB_PLAN = re.compile(r"^(\d+) - (\d+) (≥|<) 0$")
+_SUB_COMPARE = re.compile(r"^(\d+) - (\d+): (\d \d [=<>](?:, \d \d [=<>])*), so (≥|<) 0$")
 _NEGATE_PLAN = re.compile(r"^(\d+) < (\d+), so compute (\d+) - (\d+) and negate it$")
 _ADD_NEG_PLAN = re.compile(r"^(-\d+) \+ (\d+) = (\d+) - (\d+)$")
 _SUB_NEG_PLAN = re.compile(r"^(-\d+) - (\d+) = -\((\d+) \+ (\d+)\)$")
@@ -100,6 +106,9 @@ def check_step(text: str) -> bool | None:
         if carry_text is None:
             return written == total
         return (written, int(carry_text)) == (total % 10, total // 10)
+    if m := _MUL_SPLIT.match(s):
+        x, d, product, c, total = map(int, m.groups())
+        return x <= 9 and d <= 9 and x * d == product and product + c == total
     if m := _SHIFT.match(s):
         a, factor, product, power, shifted = map(int, m.groups())
         return a * factor == shifted and product * power == shifted and power > 0
@@ -114,6 +123,14 @@ def check_step(text: str) -> bool | None:
     if m := _SUB_PLAN.match(s):
         a, b, relation = int(m.group(1)), int(m.group(2)), m.group(3)
         return (a - b >= 0) == (relation == "≥")
+    if m := _SUB_COMPARE.match(s):
+        a, b = int(m.group(1)), int(m.group(2))
+        width = max(len(m.group(1)), len(m.group(2)))
+        pairs = zip(f"{a:0{width}d}", f"{b:0{width}d}", strict=True)
+        compared = ", ".join(
+            f"{x} {y} {'=' if x == y else '>' if x > y else '<'}" for x, y in pairs
+        )
+        return m.group(3) == compared and (a - b >= 0) == (m.group(4) == "≥")
     if m := _NEGATE_PLAN.match(s):
         a, b, b2, a2 = map(int, m.groups())
         return a < b and (b2, a2) == (b, a)
