@@ -8,27 +8,32 @@ can learn (trace version 1.4):
   column sum always with two digits (its tens digit is the carry out) and the result so
   far (this column's digit in front of the previous step's), one column more than the
   longer operand: ``ones: 7 + 9 + 0 = 16, so far 6``, ``tens: 2 + 1 + 1 = 04, so far 46``
-- subtraction: first the sign (``827 - 515 ≥ 0``; ``348 - 460 < 0``, then the columns work
-  out 460 - 348 and the result is negated), then column by column the signed difference
-  with two digits, an explicit borrow and the result so far:
-  ``ones: 0 - 8 - 0 = -08, write 2 borrow 1, so far 2``
+- subtraction: first the sign, after comparing the digit pairs from the most significant
+  (``859 - 963: 8 9 <, 5 6 <, 9 3 >, so < 0``: the first pair that differs decides; for
+  ``< 0`` the columns work out 963 - 859 and the result is negated), then column by column
+  the signed difference with two digits, an explicit borrow and the result so far:
+  ``ones: 3 - 9 - 0 = -06, write 4 borrow 1, so far 4``
 - multiplication: long multiplication, for each digit of the second factor the columns of
-  the first (``tens: 6 × 4 + 0 = 24``) and the partial product shifted to its place and
-  zero-padded to the width of the product (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the
-  partial products added column by column (as in addition, with the result so far).
+  the first, the table product before the carry (``tens: 6 × 4 = 24, + 2 = 26``), and the
+  partial product shifted to its place and zero-padded to the width of the product
+  (``61 × 4 = 0244``, ``61 × 80 = 4880``), then the partial products added column by
+  column (as in addition, with the result so far).
 
 Every step of a problem shape has a fixed length (two-digit column results, the same
 columns for every problem, a result so far one digit longer per column), so the n-th step
 of every 3-digit addition sits at the same place: a small model finds the operand digits
-it copies at fixed distances. The result so far (version 1.2) makes the result step a
-copy of the line above it: in 1.1 its last digit came from the first column step, the
-farthest copy in the trace, and that was where a tiny model's additions went wrong
-(docs/training.md); 1.3 gives subtraction columns the result so far too, for the same
-reason (1.2's subtractions went wrong assembling the result from the written digits).
-Version 1.1 had no ``so far``; 1.0 wrote
-``= 16, write 6 carry 1``, borrowed with ``3 - 8 - 0 < 0, 13 - 8 - 0 = 5``, planned
-products with ``27 × 19 = 27 × 9 + 27 × 10`` and dropped a final zero column;
-``tunix_rt.kit.steps.check_step`` reads all four.
+it copies at fixed distances. Each step asks one small thing of the model; the versions
+record what a tiny model trained from scratch got wrong (docs/training.md): the result so
+far (1.2 in addition, 1.3 in subtraction) makes the result step a copy of the line above
+it instead of digits gathered from every column step; 1.4 compares the digit pairs before
+stating the sign of a difference (1.3 decided it in one token, and one subtraction in ten
+went wrong there) and writes a column's table product before adding the carry (1.3's
+``8 × 6 + 5 = 53`` in one step was where most multiplications went wrong).
+Version 1.3 stated the sign at once (``348 - 460 < 0``) and multiplied with
+``6 × 4 + 2 = 26``; 1.1 had no ``so far``; 1.0 wrote ``= 16, write 6 carry 1``, borrowed
+with ``3 - 8 - 0 < 0, 13 - 8 - 0 = 5``, planned products with
+``27 × 19 = 27 × 9 + 27 × 10`` and dropped a final zero column;
+``tunix_rt.kit.steps.check_step`` reads all five.
 
 Each binary operation ends with a step stating its result (``27 + 19 = 46``). Problems
 with more than two terms are evaluated left to right; the prompt parenthesizes where that
@@ -41,6 +46,8 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from tunix_rt.kit.steps import compare_digits
 
 TRACE_VERSION = "1.4"
 SOURCE = "arithmetic"
@@ -157,19 +164,10 @@ def _sub_columns(big: int, small: int, steps: _Steps) -> None:
         borrow = borrow_out
 
 
-def _compare_digits(a: int, b: int) -> str:
-    """Each pair of digits (zero-padded to the same width), the most significant first,
-    and how they compare: ``8 9 <, 5 6 <, 9 3 >``. The first that is not ``=`` decides the
-    sign of ``a - b``."""
-    width = max(len(str(a)), len(str(b)))
-    pairs = zip(f"{a:0{width}d}", f"{b:0{width}d}", strict=True)
-    return ", ".join(f"{x} {y} {'=' if x == y else '>' if x > y else '<'}" for x, y in pairs)
-
-
 def _sub_steps(a: int, b: int, steps: _Steps) -> int:
     # The comparison comes first, in one form for both cases, so the column steps that
     # follow sit at the same places whatever the sign of the result.
-    steps.add("plan", f"{a} - {b}: {_compare_digits(a, b)}, so {'≥' if a >= b else '<'} 0")
+    steps.add("plan", f"{a} - {b}: {compare_digits(a, b)}, so {'≥' if a >= b else '<'} 0")
     if a >= b:
         _sub_columns(a, b, steps)
     else:

@@ -57,6 +57,15 @@ _SUB_NEG_PLAN = re.compile(r"^(-\d+) - (\d+) = -\((\d+) \+ (\d+)\)$")
 _SIGN = re.compile(r"^one factor is negative, so the product is (-\d+)$")
 
 
+def compare_digits(a: int, b: int) -> str:
+    """Each pair of digits of ``a`` and ``b`` ≥ 0 (zero-padded to the same width), the most
+    significant first, and how they compare: ``8 9 <, 5 6 <, 9 3 >`` for 859 and 963. The
+    first pair that is not ``=`` decides the sign of ``a - b`` (the generator's 1.4 plan)."""
+    width = max(len(str(a)), len(str(b)))
+    pairs = zip(f"{a:0{width}d}", f"{b:0{width}d}", strict=True)
+    return ", ".join(f"{x} {y} {'=' if x == y else '>' if x > y else '<'}" for x, y in pairs)
+
+
 def _int(text: str) -> int:
     return int(text.strip("()"))
 
@@ -125,12 +134,7 @@ def check_step(text: str) -> bool | None:
         return (a - b >= 0) == (relation == "≥")
     if m := _SUB_COMPARE.match(s):
         a, b = int(m.group(1)), int(m.group(2))
-        width = max(len(m.group(1)), len(m.group(2)))
-        pairs = zip(f"{a:0{width}d}", f"{b:0{width}d}", strict=True)
-        compared = ", ".join(
-            f"{x} {y} {'=' if x == y else '>' if x > y else '<'}" for x, y in pairs
-        )
-        return m.group(3) == compared and (a - b >= 0) == (m.group(4) == "≥")
+        return m.group(3) == compare_digits(a, b) and (a - b >= 0) == (m.group(4) == "≥")
     if m := _NEGATE_PLAN.match(s):
         a, b, b2, a2 = map(int, m.groups())
         return a < b and (b2, a2) == (b, a)
