@@ -114,8 +114,11 @@ async def run_stage(
 ) -> dict[str, Any]:
     """``main``: the demo's with-steps run and its evaluation, the start unless it reached
     the suite's target or ``--grpo-sft-steps`` asks for a shorter one."""
-    below_ceiling = main is not None and main["accuracy"] < args.suite_obj.target
-    if main is not None and below_ceiling and args.grpo_sft_steps is None:
+    if (
+        main is not None
+        and main["accuracy"] < args.suite_obj.target  # below its ceiling
+        and args.grpo_sft_steps is None
+    ):
         before = {k: main[k] for k in ("run_id", "accuracy", "correct", "total", "by_category")}
         return await _grpo(client, call, args, dataset_key, start, done, before, main["steps"])
     sft_steps = args.grpo_sft_steps or max(1, int(args.steps * 0.4))
