@@ -3,13 +3,13 @@ held-out accuracy over its SFT start.
 
 1. the start: the demo's with-steps SFT run when it is below its ceiling (it did not
    reach the suite's target); otherwise, or with ``--grpo-sft-steps N``, a shorter SFT
-   run with steps (``POST /api/tunix/run``; 40% of the steps unless N is given), so that
-   GRPO starts from a model with room to improve
+   run with steps (``POST /api/tunix/run``; the suite's start — mixed 1,000 of 2,200
+   steps — unless N is given), so that GRPO starts from a model with room to improve
 2. ``POST /api/tunix/runs/{id}/evaluate``  the start's held-out accuracy (the main run's
    evaluation is reused)
 3. ``POST /api/tunix/run``  ``algorithm: grpo`` from that run (``init_from``) on the same
-                            training prompts, rewarded by answer_correctness, format and
-                            step_validity
+                            training prompts, rewarded by ``--grpo-rewards`` (by default
+                            answer_correctness alone)
 4. ``POST /api/tunix/runs/{id}/evaluate``  the GRPO model's held-out accuracy
 
 Both evaluations are greedy on the same held-out split, judged by ``answer_correctness``.
@@ -40,14 +40,36 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="train a separate, shorter SFT run of N steps to start from (default: the "
-        "demo's with-steps run if it missed the suite's target, else 40%% of its steps)",
+        "demo's with-steps run if it missed the suite's target, else the suite's start: "
+        "mixed 1000 steps, add2 600, scaled with --steps)",
     )
-    group.add_argument("--grpo-steps", type=int, default=60, help="GRPO steps (60)")
+    group.add_argument("--grpo-steps", type=int, default=120, help="GRPO steps (120)")
     group.add_argument("--grpo-batch-size", type=int, default=16, help="prompts per step (16)")
     group.add_argument("--grpo-generations", type=int, default=4, help="completions each (4)")
     group.add_argument("--grpo-temperature", type=float, default=0.8, help="rollouts (0.8)")
     group.add_argument("--grpo-learning-rate", type=float, default=1e-4, help="(1e-4)")
     group.add_argument("--grpo-beta", type=float, default=0.04, help="KL weight (0.04)")
+    group.add_argument(
+        "--grpo-rewards",
+        type=parse_weights,
+        default="answer_correctness=1,format=0,step_validity=0",
+        help="reward weights, name=weight,... (answer_correctness=1,format=0,step_validity=0: "
+        "see docs/training.md for why the demo rewards the answer only)",
+    )
+
+
+def parse_weights(text: str) -> dict[str, float]:
+    """``answer_correctness=1,format=0.1`` → ``{"answer_correctness": 1.0, "format": 0.1}``."""
+    weights: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not name=weight") from None
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"{part!r} is not name=weight")
+    return weights
 
 
 def sft_request(
@@ -117,11 +139,11 @@ async def run_stage(
     if (
         main is not None
         and main["accuracy"] < args.suite_obj.target  # below its ceiling
-        and args.grpo_sft_steps is None
+        and not args.grpo_start_given
     ):
         before = {k: main[k] for k in ("run_id", "accuracy", "correct", "total", "by_category")}
         return await _grpo(client, call, args, dataset_key, start, done, before, main["steps"])
-    sft_steps = args.grpo_sft_steps or max(1, int(args.steps * 0.4))
+    sft_steps = args.grpo_sft_steps
     t0 = start(f"train the GRPO start (reasoning, {sft_steps} steps)")
     sft = await call(
         client,
@@ -170,6 +192,7 @@ async def _grpo(
             "num_generations": args.grpo_generations,
             "temperature": args.grpo_temperature,
             "beta": args.grpo_beta,
+            "rewards": args.grpo_rewards,
             "max_new_tokens": args.max_new_tokens,
             "seed": args.seed,
         },
