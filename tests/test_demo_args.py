@@ -28,7 +28,7 @@ def test_the_mixed_suites_grpo_stage_starts_from_a_1000_step_run_scaled_with_ste
     run_demo, _ = demo
     args = run_demo.parse_args(["--suite", "mixed", "--grpo"])
     assert (args.steps, args.grpo_sft_steps, args.grpo_start_given) == (2200, 1000, False)
-    assert args.grpo_steps == 120
+    assert (args.grpo_steps, args.grpo_generations) == (60, 8)
     halved = run_demo.parse_args(["--suite", "mixed", "--grpo", "--steps", "1100"])
     assert halved.grpo_sft_steps == 500
     quick = run_demo.parse_args(["--quick", "--grpo"])  # add2: 600 of 1,500 steps

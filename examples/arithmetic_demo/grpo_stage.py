@@ -43,9 +43,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         "demo's with-steps run if it missed the suite's target, else the suite's start: "
         "mixed 1000 steps, add2 600, scaled with --steps)",
     )
-    group.add_argument("--grpo-steps", type=int, default=120, help="GRPO steps (120)")
+    group.add_argument("--grpo-steps", type=int, default=60, help="GRPO steps (60)")
     group.add_argument("--grpo-batch-size", type=int, default=16, help="prompts per step (16)")
-    group.add_argument("--grpo-generations", type=int, default=4, help="completions each (4)")
+    group.add_argument("--grpo-generations", type=int, default=8, help="completions each (8)")
     group.add_argument("--grpo-temperature", type=float, default=0.8, help="rollouts (0.8)")
     group.add_argument("--grpo-learning-rate", type=float, default=1e-4, help="(1e-4)")
     group.add_argument("--grpo-beta", type=float, default=0.04, help="KL weight (0.04)")
