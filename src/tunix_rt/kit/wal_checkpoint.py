@@ -91,11 +91,12 @@ class WalCheckpointer:
             # close() is caught by this check before the thread waits again.
             while not self._stopping.is_set():
                 self._wake.wait()
-                # The commit that woke us has landed by then (SQLAlchemy signals just
-                # before the driver commits); later ones share this checkpoint.
+                # Cleared before the pause: a commit signalled from here on (SQLAlchemy
+                # signals just before the driver commits, so it may land only after this
+                # checkpoint) wakes the thread for another one instead of being lost.
+                self._wake.clear()
                 if self._stopping.wait(delay):
                     return
-                self._wake.clear()
                 try:
                     busy, log, done = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error:
@@ -106,8 +107,10 @@ class WalCheckpointer:
                 self.pages_copied += max(copied, 0)
                 last_log, last_done = log, done
                 delay = LATER if not busy and 0 < copied < SMALL_PAGES else SOON
-                if busy or done < log:
-                    self._wake.set()  # frames left: go again
+                if busy or done < log or copied > 0:
+                    # Frames left, or a burst still writing: go again (a round that copies
+                    # nothing ends it).
+                    self._wake.set()
         finally:
             con.close()
 
