@@ -62,13 +62,13 @@ def parse_weights(text: str) -> dict[str, float]:
     """``answer_correctness=1,format=0.1`` → ``{"answer_correctness": 1.0, "format": 0.1}``."""
     weights: dict[str, float] = {}
     for part in text.split(","):
-        name, sep, value = part.partition("=")
+        name, _, value = part.partition("=")
         try:
-            weights[name.strip()] = float(value)
+            if not name.strip():
+                raise ValueError
+            weights[name.strip()] = float(value)  # also refuses a part without "="
         except ValueError:
             raise argparse.ArgumentTypeError(f"{part!r} is not name=weight") from None
-        if not sep or not name.strip():
-            raise argparse.ArgumentTypeError(f"{part!r} is not name=weight")
     return weights
 
 
