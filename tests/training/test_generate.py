@@ -10,6 +10,7 @@ from typing import Any
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 from tunix.generate.tokenizer_adapter import TokenizerAdapter
 
 from tests.training.helpers import run_child, train_config, write_arithmetic
@@ -222,6 +223,11 @@ def test_lora_and_other_families_use_tunix_sampler() -> None:
     assert not decode.supports(model_lib.apply_lora(plain, rank=2, alpha=4.0, seed=0))
     llama = model_lib.build_from_scratch(ONE_LAYER_GEMMA | {"family": "llama3"}, seed=0)
     assert not decode.supports(llama)
+    # GRPO's rollouts: the decoder's engine where it handles the model, else Tunix's.
+    from tunix_rt.training import rollout
+
+    assert rollout.engine_for(plain) is rollout.DecoderRollout
+    assert rollout.engine_for(llama) == "vanilla"
 
 
 def test_gemma2_gqa_logits_match_tunix_model() -> None:
@@ -285,3 +291,56 @@ def test_gemma2_gqa_logits_match_tunix_model() -> None:
                 prefill=False,
             )
             np.testing.assert_allclose(logits, expected[rows, t], rtol=1e-4, atol=1e-4)
+
+
+def test_grpo_rollout_engine_gives_tunix_rollout_output(trained: tuple[Path, Path]) -> None:
+    """GRPO's rollout through the decoder returns what Tunix's vanilla engine returns for
+    the same config and seed: completions cut before their end token, the same tokens,
+    texts and left-padded prompts (the learner's inputs)."""
+    from tunix.rl.rollout import base_rollout, vanilla_rollout
+
+    from tunix_rt.training import rollout
+
+    run_dir, prompts_file = trained
+    model, meta = model_lib.load_final(run_dir)
+    tok = tokenizer(run_dir)
+    texts = [p for p in prompts(prompts_file)[:4] for _ in range(3)]  # 3 completions each
+    arch = meta["arch"]
+    config = base_rollout.RolloutConfig(
+        max_tokens_to_generate=40,
+        max_prompt_length=32,
+        kv_cache_size=32 + 40 + 1,
+        temperature=0.9,
+        top_p=1.0,
+        seed=11,
+        eos_tokens=eos_ids(tok),
+    )
+    ours = rollout.DecoderRollout(rollout_actor=model, tokenizer=tok, rollout_config=config)
+    tunix = vanilla_rollout.VanillaRollout(
+        model,
+        tok,
+        base_rollout.CacheConfig(
+            cache_size=config.kv_cache_size,
+            num_layers=int(arch["num_layers"]),
+            num_kv_heads=int(arch["num_kv_heads"]),
+            head_dim=int(arch["head_dim"]),
+        ),
+    )
+    a, b = ours.generate(texts, config), tunix.generate(texts, config)
+    assert [t.tolist() for t in a.tokens] == [t.tolist() for t in b.tokens]
+    assert a.text == b.text
+    np.testing.assert_array_equal(a.left_padded_prompt_tokens, b.left_padded_prompt_tokens)
+    assert len({tuple(t.tolist()) for t in a.tokens}) > 4  # sampled: the copies differ
+    assert not any(set(t.tolist()) & set(eos_ids(tok)) for t in a.tokens)
+    assert (ours.pad_id(), ours.eos_id()) == (tunix.pad_id(), tunix.eos_id())
+    # The engine reads the actor's weights at every call: a changed model samples anew.
+    state = nnx.state(model, nnx.Param)
+    nnx.update(model, jax.tree.map(lambda x: x * 0.5, state))
+    assert [t.tolist() for t in ours.generate(texts, config).tokens] != [
+        t.tolist() for t in a.tokens
+    ]
+    logps = ours.get_per_token_logps(
+        jax.numpy.asarray(a.left_padded_prompt_tokens),
+        jax.numpy.asarray(np.zeros((len(texts), 8), np.int32) + a.tokens[0][0]),
+    )
+    assert logps.shape == (len(texts), 8) and bool(np.all(np.isfinite(np.asarray(logps))))

@@ -2,7 +2,8 @@
 process only).
 
 The actor and the frozen reference both start as the ``init_dir`` run's final model; each
-step samples ``num_generations`` completions per prompt (Tunix's vanilla rollout engine),
+step samples ``num_generations`` completions per prompt (``training.rollout``: the
+product's decoder as Tunix's rollout engine, or Tunix's own for models it does not handle),
 scores them with the run's weighted reward functions (``training.rewards``) and updates
 the actor with the GRPO loss (group-normalised advantages, clipped ratio, KL to the
 reference weighted by ``beta``). Checkpoints go to ``checkpoints/actor/<step>`` and a
@@ -37,6 +38,7 @@ from tunix_rt.training.prepare import CHECKPOINTS_DIR
 from tunix_rt.training.protocol import MetricsFile, elapsed, emit, say
 from tunix_rt.training.resolve import inspect_hf_dir
 from tunix_rt.training.rewards import REWARDS, weighted_rewards
+from tunix_rt.training.rollout import engine_for
 from tunix_rt.training.tokenizer import END_OF_TURN
 from tunix_rt.training.train import warmup_cosine
 
@@ -223,6 +225,7 @@ def run_grpo(prep: GrpoPrepared) -> dict[str, Any]:
     new_tokens = settings.max_new_tokens
     mesh = jax.make_mesh((1, 1), ("fsdp", "tp"), axis_types=(AxisType.Auto, AxisType.Auto))
     save_every = cfg.checkpoint_every or max(prep.total_steps, 1)
+    engine = engine_for(actor)
     optimizer = optax.chain(
         optax.clip_by_global_norm(1.0),
         optax.adamw(schedule(prep), weight_decay=cfg.weight_decay),
@@ -230,7 +233,7 @@ def run_grpo(prep: GrpoPrepared) -> dict[str, Any]:
     roles = (rl_cluster_lib.Role.ACTOR, rl_cluster_lib.Role.REFERENCE, rl_cluster_lib.Role.ROLLOUT)
     cluster_config = rl_cluster_lib.ClusterConfig(
         role_to_mesh={role: mesh for role in roles},
-        rollout_engine="vanilla",
+        rollout_engine=engine,
         offload_to_cpu=False,
         training_config=rl_cluster_lib.RLTrainingConfig(
             actor_optimizer=optimizer,
@@ -276,7 +279,8 @@ def run_grpo(prep: GrpoPrepared) -> dict[str, Any]:
             f"GRPO {prep.total_steps} steps: {cfg.batch_size} prompts × "
             f"{settings.num_generations} completions (≤ {new_tokens} tokens, temperature "
             f"{settings.temperature}), beta {settings.beta}, lr {cfg.learning_rate:g}, "
-            f"rewards {weights}; {len(prep.prompts)} prompts; checkpoints every {save_every} steps"
+            f"rewards {weights}; {len(prep.prompts)} prompts; checkpoints every {save_every} "
+            f"steps; rollouts by {'the decoder' if engine != 'vanilla' else 'Tunix sampler'}"
         )
         t_train = time.monotonic()
         if start_step < prep.total_steps:
