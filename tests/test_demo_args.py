@@ -48,3 +48,29 @@ def test_grpo_rewards_default_to_the_answer_alone_and_parse_name_weight_pairs(de
     for bad in ("format", "=1", "format=high"):
         with pytest.raises(Exception, match="is not name=weight"):
             grpo_stage.parse_weights(bad)
+
+
+def test_the_grpo_report_pairs_the_two_evaluations_with_a_sign_test(demo):
+    _, grpo_stage = demo
+    assert grpo_stage.sign_test(0, 0) == 1.0
+    assert grpo_stage.sign_test(5, 5) == 1.0
+    assert grpo_stage.sign_test(10, 0) == pytest.approx(2 / 1024)
+    assert grpo_stage.sign_test(0, 10) == grpo_stage.sign_test(10, 0)
+    # 5 of 16 either way: P(X ≤ 5) for X ~ Binomial(16, 1/2), doubled.
+    assert grpo_stage.sign_test(11, 5) == pytest.approx(2 * 6885 / 65536)
+    before = {"correct": 180, "total": 360, "accuracy": 0.5, "by_category": {}}
+    after = {"correct": 190, "total": 360, "accuracy": 190 / 360, "by_category": {}}
+    stage = {
+        "sft_steps": 1000,
+        "before": before,
+        "after": after,
+        "fixed": 25,
+        "broken": 15,
+        "grpo_seconds": 600.0,
+        "first_reward": 0.2,
+        "last_reward": 0.3,
+    }
+    lines, improved = grpo_stage.report_lines(stage, ["addition"])
+    assert improved
+    assert "fixed 25 and broke 15 of the 360 problems" in lines[-1]
+    assert f"p = {grpo_stage.sign_test(25, 15):.3g}" in lines[-1]

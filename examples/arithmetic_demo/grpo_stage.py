@@ -13,6 +13,10 @@ held-out accuracy over its SFT start.
 4. ``POST /api/tunix/runs/{id}/evaluate``  the GRPO model's held-out accuracy
 
 Both evaluations are greedy on the same held-out split, judged by ``answer_correctness``.
+The report pairs them problem by problem (``GET /api/tunix/runs/{id}/predictions``): how
+many GRPO fixed and how many it broke, with a two-sided sign test on those — a small
+change of the weights flips some near-tied answers either way, so the net change alone
+says little.
 """
 
 from __future__ import annotations
@@ -205,14 +209,44 @@ async def _grpo(
     t0 = start("evaluate GRPO")
     after = await evaluate(client, call, grpo["run_id"], args)
     done("evaluate GRPO", t0, f"{after['correct']}/{after['total']}")
+    right_before = await right_answers(client, call, before["run_id"])
+    right_after = await right_answers(client, call, grpo["run_id"])
     return {
         "sft_steps": sft_steps,
         "before": before,
         "after": after,
+        "fixed": sum(right_after[p] and not ok for p, ok in right_before.items()),
+        "broken": sum(ok and not right_after[p] for p, ok in right_before.items()),
         "grpo_seconds": grpo_seconds,
         "first_reward": rewards[0] if rewards else None,
         "last_reward": rewards[-1] if rewards else None,
     }
+
+
+async def right_answers(client: httpx.AsyncClient, call: Call, run_id: str) -> dict[str, bool]:
+    """Prompt → answered right, from the run's latest evaluation."""
+    right: dict[str, bool] = {}
+    offset: int | None = 0
+    while offset is not None:
+        page = await call(
+            client,
+            "GET",
+            f"/api/tunix/runs/{run_id}/predictions",
+            params={"limit": 1000, "offset": offset},
+        )
+        right.update((p["prompt"], bool(p["correct"])) for p in page["data"])
+        offset = page["pagination"]["next_offset"]
+    return right
+
+
+def sign_test(fixed: int, broken: int) -> float:
+    """Two-sided sign test: the chance of a split at least this uneven if fixing and
+    breaking were equally likely."""
+    n = fixed + broken
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(fixed, broken) + 1)) / 2**n
+    return min(1.0, 2 * tail)
 
 
 def report_lines(stage: dict[str, Any], operations: list[str]) -> tuple[list[str], bool]:
@@ -238,6 +272,9 @@ def report_lines(stage: dict[str, Any], operations: list[str]) -> tuple[list[str
         + _ops(after, operations),
         f"  change   : {gain * 100:+.1f} points (standard error {se * 100:.1f}); GRPO took "
         f"{stage['grpo_seconds']:.0f} s, mean reward {reward}",
+        f"  paired   : GRPO fixed {stage['fixed']} and broke {stage['broken']} of the "
+        f"{before['total']} problems (sign test p = "
+        f"{sign_test(stage['fixed'], stage['broken']):.3g})",
     ]
     return lines, gain > 0
 
