@@ -1,7 +1,8 @@
 """GRPO runs (SPEC §10) through the API: real Tunix GRPO from a real tiny SFT run.
 
 Nothing here fakes Tunix: the SFT run and the GRPO run each start ``python -m
-tunix_rt.training`` as a child; GRPO samples with the vanilla rollout engine and trains with
+tunix_rt.training`` as a child; GRPO samples through the product's decoder as Tunix's rollout
+engine (tests/training/test_generate.py checks it against Tunix's own) and trains with
 ``tunix.rl.grpo``'s learner.
 """
 
@@ -65,6 +66,7 @@ async def test_a_grpo_run_continues_an_sft_run_logs_rewards_and_is_evaluated(
             "init_from": {"run_id": parent["run_id"]},
             "max_steps": 3,
             "checkpoint_every": 2,
+            "filter_samples": 3,
         },
         timeout=600,
     )
@@ -75,6 +77,19 @@ async def test_a_grpo_run_continues_an_sft_run_logs_rewards_and_is_evaluated(
     assert run["config"]["algorithm"] == "grpo"
     assert run["config"]["init_from"] == {"run_id": parent["run_id"]}
     assert "GRPO 3 steps: 2 prompts × 2 completions" in run["stdout"]
+    assert "rollouts by the decoder" in run["stdout"]
+    # Screened first: 3 samples of each prompt, kept where their rewards differ, until the
+    # 6 prompts the steps need are found or every prompt was screened; the choice is saved
+    # for a resumed attempt.
+    screened = json.loads((Path(run["output_dir"]) / "grpo_prompts.json").read_text())
+    n_train = json.loads((Path(run["output_dir"]) / "resolved_config.json").read_text())[
+        "n_train"
+    ]
+    assert screened["samples"] == 3 and screened["kept"], screened
+    assert len(screened["kept"]) >= 6 or screened["screened"] == n_train, screened
+    assert len(set(screened["kept"])) == len(screened["kept"])
+    assert all(0 <= i < n_train for i in screened["kept"])
+    assert f"kept {len(screened['kept'])} whose samples' rewards differ" in run["stdout"]
 
     # Reward mean/std, KL and accuracy per step, besides the loss and learning rate.
     metrics = (await api.get(f"/api/tunix/runs/{run['run_id']}/metrics")).json()
@@ -177,6 +192,7 @@ async def test_cancel_stops_a_running_grpo_child(
     [
         ({"init_from": None}, 422, "init_from"),
         ({"num_generations": 1}, 422, "num_generations"),
+        ({"filter_samples": 1}, 422, "filter_samples"),  # one sample cannot differ
         ({"beta": -0.1}, 422, "beta"),
         ({"temperature": 0}, 422, "temperature"),
         ({"max_new_tokens": 0}, 422, "max_new_tokens"),

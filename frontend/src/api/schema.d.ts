@@ -2931,6 +2931,11 @@ export interface components {
              */
             eval_every?: number | null;
             /**
+             * Filter Samples
+             * @description GRPO: before training, sample each train prompt this many times with the start model and train only on the prompts whose samples earned different rewards (a prompt whose completions all score alike gives GRPO no signal); screening stops once there are enough for max_steps. Default: every prompt.
+             */
+            filter_samples?: number | null;
+            /**
              * Group By Length
              * @description Batch examples of similar length together, each batch padded only to its longest example (rounded up to 32 tokens): less compute on padding when lengths differ a lot.
              * @default false
@@ -3526,6 +3531,11 @@ export interface components {
              * @description Eval-loss interval in steps.
              */
             eval_every?: number | null;
+            /**
+             * Filter Samples
+             * @description GRPO: before training, sample each train prompt this many times with the start model and train only on the prompts whose samples earned different rewards (a prompt whose completions all score alike gives GRPO no signal); screening stops once there are enough for max_steps. Default: every prompt.
+             */
+            filter_samples?: number | null;
             /**
              * Group By Length
              * @description Batch examples of similar length together, each batch padded only to its longest example (rounded up to 32 tokens): less compute on padding when lengths differ a lot.

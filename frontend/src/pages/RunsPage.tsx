@@ -202,6 +202,7 @@ const GRPO_NUMBER_FIELDS = [
   ["beta", "KL weight (beta)"],
   ["temperature", "Temperature"],
   ["max_new_tokens", "Max new tokens"],
+  ["filter_samples", "Screen prompts: samples each"],
 ] as const satisfies readonly (readonly [keyof Schemas["RunRequest"], string])[];
 type GrpoNumberField = (typeof GRPO_NUMBER_FIELDS)[number][0];
 const GRPO_BOUNDS = Object.fromEntries(

@@ -146,6 +146,13 @@ def submit(
     max_new_tokens: Annotated[
         int | None, typer.Option(help="GRPO: longest completion in tokens (256).")
     ] = None,
+    filter_samples: Annotated[
+        int | None,
+        typer.Option(
+            help="GRPO: screen the prompts with this many samples each first and train only "
+            "on those whose samples earned different rewards (default: every prompt)."
+        ),
+    ] = None,
     reward: Annotated[
         list[str] | None,
         typer.Option(
@@ -208,6 +215,7 @@ def submit(
             "beta": beta,
             "temperature": temperature,
             "max_new_tokens": max_new_tokens,
+            "filter_samples": filter_samples,
             "rewards": _reward_weights(reward),
             "eval_every": eval_every,
             "checkpoint_every": checkpoint_every,

@@ -17,6 +17,7 @@ completions whose answer is right), besides the learning rate and speed.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,7 @@ from tunix.rl.rollout import base_rollout
 
 from tunix_rt.training import model as model_lib
 from tunix_rt.training.data import batch_indices
-from tunix_rt.training.grpo_prepare import GrpoPrepared
+from tunix_rt.training.grpo_prepare import GrpoPrepared, Prompt
 from tunix_rt.training.prepare import CHECKPOINTS_DIR
 from tunix_rt.training.protocol import MetricsFile, elapsed, emit, say
 from tunix_rt.training.resolve import inspect_hf_dir
@@ -41,6 +42,9 @@ from tunix_rt.training.rewards import REWARDS, weighted_rewards
 from tunix_rt.training.rollout import engine_for
 from tunix_rt.training.tokenizer import END_OF_TURN
 from tunix_rt.training.train import warmup_cosine
+
+SCREEN_FILE = "grpo_prompts.json"  # the prompts a filtered run trains on (indices)
+SCREEN_ROWS = 256  # completions sampled per call while screening
 
 # Tunix's actor trainer records these per step (jax.monitoring scalars "actor/train/NAME").
 _ACTOR_METRICS = ("loss", "kl", "grad_norm")
@@ -50,17 +54,76 @@ def schedule(prep: GrpoPrepared) -> optax.Schedule:
     return warmup_cosine(prep.cfg.learning_rate, prep.total_steps, prep.warmup_steps)
 
 
-def prompt_batches(prep: GrpoPrepared) -> Iterator[dict[str, np.ndarray]]:
+def prompt_batches(prep: GrpoPrepared, prompts: list[Prompt]) -> Iterator[dict[str, np.ndarray]]:
     """Every step's prompts and expected answers, in a deterministic order (the seed);
     Tunix fast-forwards past the ones a resumed run already used."""
     cfg = prep.cfg
-    for index in batch_indices(len(prep.prompts), cfg.batch_size, cfg.seed, prep.total_steps):
-        chosen = [prep.prompts[i] for i in index]
+    for index in batch_indices(len(prompts), cfg.batch_size, cfg.seed, prep.total_steps):
+        chosen = [prompts[i] for i in index]
         yield {
             "prompts": np.array([p.prompt for p in chosen]),
             "answer": np.array([p.answer for p in chosen]),
             "reference": np.array([p.reference for p in chosen]),
         }
+
+
+def screen_prompts(prep: GrpoPrepared, cluster: Any) -> list[Prompt]:
+    """The prompts to train on: with ``filter_samples`` k, those of the train prompts whose
+    k samples from the start model earned different summed rewards. GRPO's advantages are
+    each reward minus its group's mean: a prompt whose completions all score alike (all
+    right, or all wrong) contributes no gradient, only dilutes the step. Prompts are
+    screened in a seeded order until ``batch_size × steps`` are kept or none are left; the
+    choice is saved (``SCREEN_FILE``) so a resumed attempt trains on the same prompts in the
+    same order. Keeps every prompt when k is 0, or when no prompt's samples differed."""
+    k = prep.settings.filter_samples
+    if k < 2:
+        return prep.prompts
+    saved = prep.out / SCREEN_FILE
+    if saved.is_file():
+        chosen = json.loads(saved.read_text(encoding="utf-8"))["kept"]
+        say(f"prompts: the {len(chosen)} kept by this run's screening ({SCREEN_FILE})")
+        return [prep.prompts[int(i)] for i in chosen] or prep.prompts
+    cfg = prep.cfg
+    need = cfg.batch_size * prep.total_steps
+    order = np.random.default_rng([cfg.seed & 0xFFFFFFFF, 1]).permutation(len(prep.prompts))
+    per_call = max(1, SCREEN_ROWS // k)
+    rewards = weighted_rewards(prep.settings.rewards)
+    kept: list[int] = []
+    alike_right = alike = screened = 0
+    t0 = time.monotonic()
+    for begin in range(0, len(order), per_call):
+        chunk = [int(i) for i in order[begin : begin + per_call]]
+        rows = [prep.prompts[i] for i in chunk for _ in range(k)]
+        texts = [p.prompt for p in rows]
+        completions = list(cluster.generate(prompts=texts).text)
+        columns = {"answer": [p.answer for p in rows], "reference": [p.reference for p in rows]}
+        total = np.zeros(len(rows))
+        for fn in rewards:
+            total += np.asarray(fn(texts, completions, **columns), dtype=np.float64)
+        right = REWARDS["answer_correctness"]([], completions, answer=columns["answer"])
+        groups = total.reshape(len(chunk), k)
+        answered = np.asarray(right, dtype=bool).reshape(len(chunk), k)
+        for index, group, ok in zip(chunk, groups, answered, strict=True):
+            if group.max() - group.min() > 1e-9:
+                kept.append(index)
+            else:
+                alike += 1
+                alike_right += bool(ok.all())
+        screened += len(chunk)
+        if len(kept) >= need:
+            break
+    saved.write_text(
+        json.dumps({"samples": k, "screened": screened, "kept": kept}), encoding="utf-8"
+    )
+    say(
+        f"screened {screened} of {len(prep.prompts)} prompts × {k} samples in "
+        f"{time.monotonic() - t0:.1f}s: kept {len(kept)} whose samples' rewards differ; "
+        f"{alike} scored alike ({alike_right} all answered right, {alike - alike_right} not)"
+    )
+    if not kept:
+        say("no prompt's samples earned different rewards: training on every prompt")
+        return prep.prompts
+    return [prep.prompts[i] for i in kept]
 
 
 class _Reporter:
@@ -284,7 +347,8 @@ def run_grpo(prep: GrpoPrepared) -> dict[str, Any]:
         )
         t_train = time.monotonic()
         if start_step < prep.total_steps:
-            learner.train(prompt_batches(prep))
+            prompts = screen_prompts(prep, cluster)
+            learner.train(prompt_batches(prep, prompts))
         else:
             say(f"already trained {start_step} of {prep.total_steps} steps; nothing to do")
         train_seconds = time.monotonic() - t_train

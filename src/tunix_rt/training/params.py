@@ -48,6 +48,7 @@ TopP = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 NumGenerations = Annotated[int, Field(ge=2, le=64)]
 Beta = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
+FilterSamples = Annotated[int, Field(ge=2, le=64)]
 SamplingTemperature = Annotated[float, Field(gt=0, le=2, allow_inf_nan=False)]
 RolloutTokens = Annotated[int, Field(ge=1, le=8192)]
 RewardWeight = Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]
@@ -69,6 +70,7 @@ class GrpoSettings:
     temperature: float = 0.9
     max_new_tokens: int = 256
     rewards: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REWARD_WEIGHTS))
+    filter_samples: int = 0  # 0: train on every prompt
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -146,6 +148,15 @@ class TrainParams(BaseModel):
         description=(
             "GRPO: weights by reward function, merged over the defaults "
             "(answer_correctness 1, format 0.1, step_validity 0.2); 0 turns one off."
+        ),
+    )
+    filter_samples: FilterSamples | None = Field(
+        default=None,
+        description=(
+            "GRPO: before training, sample each train prompt this many times with the start "
+            "model and train only on the prompts whose samples earned different rewards "
+            "(a prompt whose completions all score alike gives GRPO no signal); screening "
+            "stops once there are enough for max_steps. Default: every prompt."
         ),
     )
     lora_rank: LoraRank = Field(default=0, description="0 = full fine-tune.")
