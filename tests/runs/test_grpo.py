@@ -82,9 +82,7 @@ async def test_a_grpo_run_continues_an_sft_run_logs_rewards_and_is_evaluated(
     # 6 prompts the steps need are found or every prompt was screened; the choice is saved
     # for a resumed attempt.
     screened = json.loads((Path(run["output_dir"]) / "grpo_prompts.json").read_text())
-    n_train = json.loads((Path(run["output_dir"]) / "resolved_config.json").read_text())[
-        "n_train"
-    ]
+    n_train = json.loads((Path(run["output_dir"]) / "resolved_config.json").read_text())["n_train"]
     assert screened["samples"] == 3 and screened["kept"], screened
     assert len(screened["kept"]) >= 6 or screened["screened"] == n_train, screened
     assert len(set(screened["kept"])) == len(screened["kept"])
