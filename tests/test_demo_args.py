@@ -74,3 +74,13 @@ def test_the_grpo_report_pairs_the_two_evaluations_with_a_sign_test(demo):
     assert improved
     assert "fixed 25 and broke 15 of the 360 problems" in lines[-1]
     assert f"p = {grpo_stage.sign_test(25, 15):.3g}" in lines[-1]
+
+
+def test_the_grpo_request_screens_prompts_only_when_asked(demo):
+    run_demo, grpo_stage = demo
+    args = run_demo.parse_args(["--suite", "mixed", "--grpo"])
+    body = grpo_stage.grpo_request(args, "arith-v1", "run-1")
+    assert body["init_from"] == {"run_id": "run-1"} and body["algorithm"] == "grpo"
+    assert "filter_samples" not in body
+    args = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-filter-samples", "4"])
+    assert grpo_stage.grpo_request(args, "arith-v1", "run-1")["filter_samples"] == 4

@@ -54,6 +54,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     group.add_argument("--grpo-learning-rate", type=float, default=1e-4, help="(1e-4)")
     group.add_argument("--grpo-beta", type=float, default=0.04, help="KL weight (0.04)")
     group.add_argument(
+        "--grpo-filter-samples",
+        type=int,
+        default=None,
+        help="screen the prompts with K samples each and train GRPO only on those whose "
+        "samples' rewards differ (default: every prompt)",
+    )
+    group.add_argument(
         "--grpo-rewards",
         type=parse_weights,
         default="answer_correctness=1,format=0,step_validity=0",
@@ -95,6 +102,29 @@ def sft_request(
         "group_by_length": args.group_by_length,
         "packing": args.packing,
     }
+
+
+def grpo_request(args: argparse.Namespace, dataset_key: str, start_run: str) -> dict[str, Any]:
+    """The GRPO run request from the start run (the stage's arguments)."""
+    body: dict[str, Any] = {
+        "dataset_key": dataset_key,
+        "algorithm": "grpo",
+        "init_from": {"run_id": start_run},
+        "dry_run": False,
+        "learning_rate": args.grpo_learning_rate,
+        "batch_size": args.grpo_batch_size,
+        "max_steps": args.grpo_steps,
+        "max_seq_length": args.max_seq_length,
+        "num_generations": args.grpo_generations,
+        "temperature": args.grpo_temperature,
+        "beta": args.grpo_beta,
+        "rewards": args.grpo_rewards,
+        "max_new_tokens": args.max_new_tokens,
+        "seed": args.seed,
+    }
+    if args.grpo_filter_samples is not None:
+        body["filter_samples"] = args.grpo_filter_samples
+    return body
 
 
 async def evaluate(
@@ -184,22 +214,7 @@ async def _grpo(
         "POST",
         "/api/tunix/run",
         params={"mode": "sync"},
-        json={
-            "dataset_key": dataset_key,
-            "algorithm": "grpo",
-            "init_from": {"run_id": before["run_id"]},
-            "dry_run": False,
-            "learning_rate": args.grpo_learning_rate,
-            "batch_size": args.grpo_batch_size,
-            "max_steps": args.grpo_steps,
-            "max_seq_length": args.max_seq_length,
-            "num_generations": args.grpo_generations,
-            "temperature": args.grpo_temperature,
-            "beta": args.grpo_beta,
-            "rewards": args.grpo_rewards,
-            "max_new_tokens": args.max_new_tokens,
-            "seed": args.seed,
-        },
+        json=grpo_request(args, dataset_key, before["run_id"]),
     )
     _check(grpo, "GRPO")
     metrics = await call(client, "GET", f"/api/tunix/runs/{grpo['run_id']}/metrics")
