@@ -45,6 +45,7 @@ from tunix_rt.training.train import warmup_cosine
 
 SCREEN_FILE = "grpo_prompts.json"  # the prompts a filtered run trains on (indices)
 SCREEN_ROWS = 256  # completions sampled per call while screening
+SCREEN_SAY_SECONDS = 30.0  # a progress line at most this often while screening
 
 # Tunix's actor trainer records these per step (jax.monitoring scalars "actor/train/NAME").
 _ACTOR_METRICS = ("loss", "kl", "grad_norm")
@@ -90,7 +91,7 @@ def screen_prompts(prep: GrpoPrepared, cluster: Any) -> list[Prompt]:
     rewards = weighted_rewards(prep.settings.rewards)
     kept: list[int] = []
     alike_right = alike = screened = 0
-    t0 = time.monotonic()
+    t0 = last_said = time.monotonic()
     for begin in range(0, len(order), per_call):
         chunk = [int(i) for i in order[begin : begin + per_call]]
         rows = [prep.prompts[i] for i in chunk for _ in range(k)]
@@ -112,9 +113,14 @@ def screen_prompts(prep: GrpoPrepared, cluster: Any) -> list[Prompt]:
         screened += len(chunk)
         if len(kept) >= need:
             break
-    saved.write_text(
+        if time.monotonic() - last_said >= SCREEN_SAY_SECONDS:
+            last_said = time.monotonic()
+            say(f"screening: {screened} of {len(prep.prompts)} prompts, {len(kept)} kept")
+    partial = saved.with_suffix(".partial")  # a resumed attempt never reads half a file
+    partial.write_text(
         json.dumps({"samples": k, "screened": screened, "kept": kept}), encoding="utf-8"
     )
+    partial.replace(saved)
     say(
         f"screened {screened} of {len(prep.prompts)} prompts × {k} samples in "
         f"{time.monotonic() - t0:.1f}s: kept {len(kept)} whose samples' rewards differ; "
