@@ -29,8 +29,7 @@ from tunix.rl.rollout import base_rollout
 
 from tunix_rt.training import decode
 from tunix_rt.training.generate import prompt_ids, until_eos
-
-PROMPT_ROUND = 16  # a prompt longer than the rollout's length is padded to a multiple of this
+from tunix_rt.training.grpo_prepare import PROMPT_ROUND
 
 
 class DecoderRollout(base_rollout.BaseRollout):  # type: ignore[misc]
@@ -55,7 +54,7 @@ class DecoderRollout(base_rollout.BaseRollout):  # type: ignore[misc]
         pad = int(tok.pad_id())
         ids = [prompt_ids(tok, text) for text in prompts]
         width = max(rollout_config.max_prompt_length, max(len(row) for row in ids))
-        if width > rollout_config.max_prompt_length:
+        if width > rollout_config.max_prompt_length:  # longer than planned: round up too
             width = -(-width // PROMPT_ROUND) * PROMPT_ROUND
         padded = np.full((len(ids), width), pad, dtype=np.int32)
         for i, row in enumerate(ids):
