@@ -71,9 +71,16 @@ def test_the_grpo_report_pairs_the_two_evaluations_with_a_sign_test(demo):
         "last_reward": 0.3,
     }
     lines, improved = grpo_stage.report_lines(stage, ["addition"])
-    assert improved
     assert "fixed 25 and broke 15 of the 360 problems" in lines[-1]
     assert f"p = {grpo_stage.sign_test(25, 15):.3g}" in lines[-1]
+    # +10 net on 360 is within what near-tied answers flipping either way gives: p ≈ 0.15.
+    assert not improved
+    stage.update(fixed=27, broken=10, after={**after, "correct": 197, "accuracy": 197 / 360})
+    assert grpo_stage.report_lines(stage, ["addition"])[1]  # p ≈ 0.008
+    stage.update(fixed=27, broken=26, after={**after, "correct": 181, "accuracy": 181 / 360})
+    assert not grpo_stage.report_lines(stage, ["addition"])[1]  # one problem up: noise
+    stage.update(fixed=10, broken=27, after={**after, "correct": 163, "accuracy": 163 / 360})
+    assert not grpo_stage.report_lines(stage, ["addition"])[1]  # significant, but a loss
 
 
 def test_the_grpo_request_screens_prompts_only_when_asked(demo):

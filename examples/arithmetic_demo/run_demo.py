@@ -32,7 +32,8 @@ Both exit 1 when a held-out prompt also occurs in the training split.
 run if it missed the suite's target, else (or with ``--grpo-sft-steps N``) from a shorter
 SFT run that has room to improve (mixed: 1,000 of 2,200 steps), evaluated on the same
 held-out split; the demo then exits 0 only when GRPO raised held-out accuracy over its
-start as well. The suite's time budget does not include the GRPO stage.
+start as well — fixed more held-out problems than it broke, with a sign test p < 0.05.
+The suite's time budget does not include the GRPO stage.
 
     .venv/bin/python examples/arithmetic_demo/run_demo.py                 # add2, ~8 min
     .venv/bin/python examples/arithmetic_demo/run_demo.py --quick         # 150-step smoke check
@@ -524,13 +525,16 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], phases:
         print("\n".join(lines))
         print()
         if not improved:
-            why.append("GRPO did not raise held-out accuracy over its SFT start")
+            why.append(
+                "GRPO did not raise held-out accuracy over its SFT start (more problems "
+                "fixed than broken, sign test p < 0.05)"
+            )
     if not why:
         print(
             f"PASS: with steps {steps['accuracy']:.1%} ≥ {suite.target:.0%} and "
             f"{gap * 100:.1f} points above the control"
             + ("" if suite.max_wall_s is None else f", {wall:.0f} s ≤ {suite.max_wall_s:.0f} s")
-            + ("; GRPO raised held-out accuracy" if "grpo" in results else "")
+            + ("; GRPO raised held-out accuracy (sign test)" if "grpo" in results else "")
         )
         return 0
     print("FAIL: " + "; ".join(why) + (" (expected with --quick)" if args.quick else ""))
