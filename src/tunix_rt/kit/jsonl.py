@@ -1,4 +1,4 @@
-"""JSON Lines files written whole or not at all."""
+"""JSON and JSON Lines files written whole or not at all."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
             count += 1
     tmp.replace(path)
     return count
+
+
+def write_json(path: Path, document: Any) -> None:
+    """Write one JSON document the same way: a temporary file renamed into place."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document), encoding="utf-8")
+    tmp.replace(path)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

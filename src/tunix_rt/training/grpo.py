@@ -32,6 +32,7 @@ from tunix.rl import rl_cluster as rl_cluster_lib
 from tunix.rl.grpo import grpo_learner
 from tunix.rl.rollout import base_rollout
 
+from tunix_rt.kit.jsonl import write_json
 from tunix_rt.training import model as model_lib
 from tunix_rt.training.data import batch_indices
 from tunix_rt.training.grpo_prepare import GrpoPrepared, Prompt
@@ -113,14 +114,11 @@ def screen_prompts(prep: GrpoPrepared, cluster: Any) -> list[Prompt]:
         screened += len(chunk)
         if len(kept) >= need:
             break
-        if time.monotonic() - last_said >= SCREEN_SAY_SECONDS:
-            last_said = time.monotonic()
+        if (now := time.monotonic()) - last_said >= SCREEN_SAY_SECONDS:
+            last_said = now
             say(f"screening: {screened} of {len(prep.prompts)} prompts, {len(kept)} kept")
-    partial = saved.with_suffix(".partial")  # a resumed attempt never reads half a file
-    partial.write_text(
-        json.dumps({"samples": k, "screened": screened, "kept": kept}), encoding="utf-8"
-    )
-    partial.replace(saved)
+    # Whole or not at all: a resumed attempt never reads half a file.
+    write_json(saved, {"samples": k, "screened": screened, "kept": kept})
     say(
         f"screened {screened} of {len(prep.prompts)} prompts × {k} samples in "
         f"{time.monotonic() - t0:.1f}s: kept {len(kept)} whose samples' rewards differ; "
