@@ -83,11 +83,13 @@ def test_the_grpo_report_pairs_the_two_evaluations_with_a_sign_test(demo):
     assert not grpo_stage.report_lines(stage, ["addition"])[1]  # significant, but a loss
 
 
-def test_the_grpo_request_screens_prompts_only_when_asked(demo):
+def test_the_grpo_request_screens_prompts_unless_told_not_to(demo):
     run_demo, grpo_stage = demo
     args = run_demo.parse_args(["--suite", "mixed", "--grpo"])
     body = grpo_stage.grpo_request(args, "arith-v1", "run-1")
     assert body["init_from"] == {"run_id": "run-1"} and body["algorithm"] == "grpo"
-    assert "filter_samples" not in body
-    args = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-filter-samples", "4"])
-    assert grpo_stage.grpo_request(args, "arith-v1", "run-1")["filter_samples"] == 4
+    assert body["filter_samples"] == 4 and body["beta"] == 0.2
+    args = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-filter-samples", "0"])
+    assert "filter_samples" not in grpo_stage.grpo_request(args, "arith-v1", "run-1")
+    args = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-filter-samples", "8"])
+    assert grpo_stage.grpo_request(args, "arith-v1", "run-1")["filter_samples"] == 8
