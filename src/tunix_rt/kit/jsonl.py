@@ -8,11 +8,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _temporary(path: Path) -> Path:
+    """The sibling a writer fills before renaming it over ``path``."""
+    return path.with_name(path.name + ".tmp")
+
+
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write one JSON object per line through a temporary file renamed into place, so a
     reader never sees half a file; returns the number of rows."""
     count = 0
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary(path)
     with tmp.open("w", encoding="utf-8") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -23,7 +28,7 @@ def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 def write_json(path: Path, document: Any) -> None:
     """Write one JSON document the same way: a temporary file renamed into place."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _temporary(path)
     tmp.write_text(json.dumps(document), encoding="utf-8")
     tmp.replace(path)
 
