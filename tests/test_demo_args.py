@@ -93,3 +93,29 @@ def test_the_grpo_request_screens_prompts_unless_told_not_to(demo):
     assert "filter_samples" not in grpo_stage.grpo_request(args, "arith-v1", "run-1")
     args = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-filter-samples", "8"])
     assert grpo_stage.grpo_request(args, "arith-v1", "run-1")["filter_samples"] == 8
+
+
+def test_the_mixed_suites_start_is_retrained_until_it_lands_in_its_window(demo):
+    run_demo, grpo_stage = demo
+    args = run_demo.parse_args(["--suite", "mixed", "--grpo"])
+    assert args.grpo_start_window == (0.20, 0.45) and args.grpo_start_tries == 3
+    assert run_demo.parse_args(["--grpo"]).grpo_start_window is None  # add2: one start
+    given = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-start-window", ".1,.3"])
+    assert given.grpo_start_window == (0.1, 0.3)
+    for bad in ("0.3", "0.5,0.2", "0.2,1.5", "low,high"):
+        with pytest.raises(Exception, match="LOW"):
+            grpo_stage.parse_window(bad)
+
+    window, nxt = (0.20, 0.45), grpo_stage.next_start_steps
+    assert nxt([(1000, "a", 0.30)], window, 100) is None  # inside: keep it
+    assert nxt([(1000, "a", 0.80)], window, 100) == 900  # past the jump: shorter
+    assert nxt([(1000, "a", 0.05)], window, 100) == 1100  # before it: longer
+    # The jump lies between 900 and 1,000 steps: going back would repeat a start.
+    assert nxt([(1000, "a", 0.80), (900, "b", 0.10)], window, 100) is None
+    assert nxt([(1000, "a", 0.80), (900, "b", 0.60)], window, 100) == 800
+
+    nearest = grpo_stage.nearest_start
+    assert nearest([(1000, "a", 0.80), (900, "b", 0.30)], window)[1] == "b"
+    assert nearest([(1000, "a", 0.80), (900, "b", 0.10)], window)[1] == "b"  # 10 from 20
+    assert nearest([(1000, "a", 0.50), (900, "b", 0.10)], window)[1] == "a"  # 5 from 45
+    assert nearest([(1000, "a", 0.25), (900, "b", 0.40)], window)[1] == "b"  # both: the later
