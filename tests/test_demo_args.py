@@ -102,6 +102,8 @@ def test_the_mixed_suites_start_is_retrained_until_it_lands_in_its_window(demo):
     assert run_demo.parse_args(["--grpo"]).grpo_start_window is None  # add2: one start
     given = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-start-window", ".1,.3"])
     assert given.grpo_start_window == (0.1, 0.3)
+    with pytest.raises(SystemExit):
+        run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-start-tries", "0"])
     for bad in ("0.3", "0.5,0.2", "0.2,1.5", "low,high"):
         with pytest.raises(Exception, match="LOW"):
             grpo_stage.parse_window(bad)

@@ -32,8 +32,9 @@ Both exit 1 when a held-out prompt also occurs in the training split.
 run if it missed the suite's target, else (or with ``--grpo-sft-steps N``) from a shorter
 SFT run that has room to improve (mixed: 1,000 of 2,200 steps, trained again a tenth
 shorter or longer, up to three runs, until it scores 20–45% on 240 training problems),
-evaluated on the same held-out split; the demo then exits 0 only when GRPO raised held-out accuracy over its
-start as well — fixed more held-out problems than it broke, with a sign test p < 0.05.
+evaluated on the same held-out split; the demo then exits 0 only when GRPO raised
+held-out accuracy over its start as well — fixed more held-out problems than it broke,
+with a sign test p < 0.05.
 The suite's time budget does not include the GRPO stage.
 
     .venv/bin/python examples/arithmetic_demo/run_demo.py                 # add2, ~8 min
@@ -256,6 +257,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("traces must number from 1 to 10000 in all (the generator and build limit)")
     if not 1 <= args.eval <= args.total // 2:
         ap.error("--eval must be from 1 to half of the traces (eval_fraction ≤ 0.5)")
+    if args.grpo_start_tries < 1 or args.grpo_start_sample < 1:
+        ap.error("--grpo-start-tries and --grpo-start-sample must be at least 1")
     if args.eval < suite.min_eval and not args.quick:
         ap.error(f"suite {suite.name} holds out at least {suite.min_eval} problems")
     args.suite_obj = suite
