@@ -40,6 +40,10 @@ Phase = Callable[[str], float]
 Done = Callable[[str, float, str], None]
 
 
+class DemoError(Exception):
+    """A request failed; the message carries the status and the response body."""
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     group = ap.add_argument_group("GRPO stage (--grpo)")
     group.add_argument(
@@ -235,38 +239,45 @@ async def choose_start(
     looked at: it judges the stage."""
     steps = args.grpo_sft_steps
     window = None if args.grpo_start_given else args.grpo_start_window
-    sample = None
-    if window is not None:
-        sample = await training_sample(client, call, dataset_key, args.grpo_start_sample)
+    if window is None:
+        t0 = start(f"train the GRPO start (reasoning, {steps} steps)")
+        run_id = await train_start(client, call, args, dataset_key, steps)
+        done("train the GRPO start", t0, f"run {run_id}")
+        return run_id, steps
+    sample = await training_sample(client, call, dataset_key, args.grpo_start_sample)
     stride = max(1, round(steps / 10))
     tried: list[tuple[int, str, float]] = []
     while True:
         t0 = start(f"train the GRPO start (reasoning, {steps} steps)")
-        sft = await call(
-            client,
-            "POST",
-            "/api/tunix/run",
-            params={"mode": "sync"},
-            json=sft_request(args, dataset_key, steps, args.max_seq_length, "reasoning"),
-        )
-        _check(sft, "GRPO start")
-        if sample is None or window is None:
-            done("train the GRPO start", t0, f"run {sft['run_id']}")
-            return sft["run_id"], steps
-        scored = await evaluate(client, call, sft["run_id"], args, eval_set=sample)
-        tried.append((steps, sft["run_id"], scored["accuracy"]))
+        run_id = await train_start(client, call, args, dataset_key, steps)
+        scored = await evaluate(client, call, run_id, args, eval_set=sample)
+        tried.append((steps, run_id, scored["accuracy"]))
         done(
             "train the GRPO start",
             t0,
-            f"run {sft['run_id']}, {scored['correct']}/{scored['total']} training problems "
+            f"run {run_id}, {scored['correct']}/{scored['total']} training problems "
             f"= {scored['accuracy']:.1%} (window {window[0]:.0%}–{window[1]:.0%})",
         )
         following = next_start_steps(tried, window, stride)
         if following is None or len(tried) >= args.grpo_start_tries:
-            break
+            steps, run_id, _ = nearest_start(tried, window)
+            return run_id, steps
         steps = following
-    steps, run_id, _ = nearest_start(tried, window)
-    return run_id, steps
+
+
+async def train_start(
+    client: httpx.AsyncClient, call: Call, args: argparse.Namespace, dataset_key: str, steps: int
+) -> str:
+    """One SFT run with steps of ``steps`` steps (synchronous); its id."""
+    sft = await call(
+        client,
+        "POST",
+        "/api/tunix/run",
+        params={"mode": "sync"},
+        json=sft_request(args, dataset_key, steps, args.max_seq_length, "reasoning"),
+    )
+    _check(sft, "GRPO start")
+    return str(sft["run_id"])
 
 
 def next_start_steps(
@@ -297,12 +308,9 @@ def nearest_start(
 async def training_sample(
     client: httpx.AsyncClient, call: Call, dataset_key: str, size: int
 ) -> str:
-    """An eval set (its name) of the first ``size`` problems of the dataset's training
-    split, as exported (``POST /api/eval-sets``), reused when it exists."""
+    """A new eval set (its name) of the first ``size`` problems of the dataset's training
+    split, as exported (``POST /api/eval-sets``)."""
     name = f"{dataset_key}-train-{size}"
-    existing = await call(client, "GET", "/api/eval-sets")
-    if any(e["name"] == name for e in existing["data"]):
-        return name
     records = await export_records(client, dataset_key, "train")
     items = [
         {
@@ -335,7 +343,7 @@ async def export_records(
     url = f"/api/datasets/{dataset_key}/export.jsonl"
     resp = await client.get(url, params={"format": "trace", "split": split})
     if resp.status_code >= 400:
-        raise RuntimeError(f"GET {url} → {resp.status_code}: {resp.text[:2000]}")
+        raise DemoError(f"GET {url} → {resp.status_code}: {resp.text[:2000]}")
     return [json.loads(line) for line in resp.text.splitlines() if line.strip()]
 
 

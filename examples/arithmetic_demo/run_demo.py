@@ -55,6 +55,7 @@ from typing import Any
 
 import grpo_stage
 import httpx
+from grpo_stage import DemoError  # the stage raises it too
 
 from tunix_rt.app import create_app
 from tunix_rt.config import Settings, load_settings
@@ -157,10 +158,6 @@ SUITES = {
         },
     ),
 }
-
-
-class DemoError(Exception):
-    """A request failed; the message carries the status and the response body."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
