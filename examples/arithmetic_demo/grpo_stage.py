@@ -276,7 +276,7 @@ async def train_start(
         params={"mode": "sync"},
         json=sft_request(args, dataset_key, steps, args.max_seq_length, "reasoning"),
     )
-    _check(sft, "GRPO start")
+    check_run(sft, "GRPO start")
     return str(sft["run_id"])
 
 
@@ -369,7 +369,7 @@ async def _grpo(
         params={"mode": "sync"},
         json=grpo_request(args, dataset_key, before["run_id"]),
     )
-    _check(grpo, "GRPO")
+    check_run(grpo, "GRPO")
     metrics = await call(client, "GET", f"/api/tunix/runs/{grpo['run_id']}/metrics")
     rewards = [p["reward_mean"] for p in metrics["data"] if p["reward_mean"] is not None]
     done("GRPO", t0, f"run {grpo['run_id']}, reward {_span(rewards)}")
@@ -474,9 +474,10 @@ def _span(values: list[float | None]) -> str:
     return f"{shown[0]:.3f} → {shown[-1]:.3f}" if shown else "—"
 
 
-def _check(run: dict[str, Any], what: str) -> None:
+def check_run(run: dict[str, Any], what: str) -> None:
+    """A synchronous run's answer: ``DemoError`` (the demo exits 2) unless it completed."""
     if run["status"] != "completed":
-        raise RuntimeError(
+        raise DemoError(
             f"{what} run {run['run_id']} ended {run['status']}: {run['message']}\n"
             f"{run['stderr'][-3000:]}"
         )

@@ -389,11 +389,7 @@ async def run_demo(args: argparse.Namespace, settings: Settings, phases: Phases)
                 run = await call(
                     client, "POST", "/api/tunix/run", params={"mode": "sync"}, json=body
                 )
-                if run["status"] != "completed":
-                    raise DemoError(
-                        f"run {run['run_id']} ({fmt}) ended {run['status']}: {run['message']}\n"
-                        f"{run['stderr'][-3000:]}"
-                    )
+                grpo_stage.check_run(run, fmt)
                 metrics = await call(client, "GET", f"/api/tunix/runs/{run['run_id']}/metrics")
                 losses = [p["loss"] for p in metrics["data"] if p["loss"] is not None]
                 results[fmt] = {
