@@ -121,3 +121,18 @@ def test_the_mixed_suites_start_is_retrained_until_it_lands_in_its_window(demo):
     assert nearest([(1000, "a", 0.80), (900, "b", 0.10)], window)[1] == "b"  # 10 from 20
     assert nearest([(1000, "a", 0.50), (900, "b", 0.10)], window)[1] == "a"  # 5 from 45
     assert nearest([(1000, "a", 0.25), (900, "b", 0.40)], window)[1] == "b"  # both: the later
+
+
+def test_the_start_is_chosen_on_a_random_sample_of_every_operation(demo):
+    # A split lists its problems one operation after another: its first 240 would all be
+    # additions, and the start's window would measure `+` alone.
+    _, grpo_stage = demo
+    records = [{"id": f"{task}-{i}", "task": task} for task in ("a", "s", "m") for i in range(300)]
+    sample = grpo_stage.sample_records(records, 240, seed=1234)
+    assert len(sample) == 240 and len({r["id"] for r in sample}) == 240
+    counts = {task: sum(r["task"] == task for r in sample) for task in ("a", "s", "m")}
+    assert all(50 <= n <= 110 for n in counts.values()), counts
+    assert sample == grpo_stage.sample_records(records, 240, seed=1234)  # the seed fixes it
+    assert sample != grpo_stage.sample_records(records, 240, seed=7)
+    assert [records.index(r) for r in sample] == sorted(records.index(r) for r in sample)
+    assert grpo_stage.sample_records(records[:10], 240, seed=1) == records[:10]  # all of them

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -244,7 +245,9 @@ async def choose_start(
         run_id = await train_start(client, call, args, dataset_key, steps)
         done("train the GRPO start", t0, f"run {run_id}")
         return run_id, steps
-    sample = await training_sample(client, call, dataset_key, args.grpo_start_sample)
+    sample = await training_sample(
+        client, call, dataset_key, args.grpo_start_sample, args.seed
+    )
     stride = max(1, round(steps / 10))
     tried: list[tuple[int, str, float]] = []
     while True:
@@ -306,12 +309,12 @@ def nearest_start(
 
 
 async def training_sample(
-    client: httpx.AsyncClient, call: Call, dataset_key: str, size: int
+    client: httpx.AsyncClient, call: Call, dataset_key: str, size: int, seed: int
 ) -> str:
-    """A new eval set (its name) of the first ``size`` problems of the dataset's training
-    split, as exported (``POST /api/eval-sets``)."""
+    """A new eval set (its name) of ``size`` problems of the dataset's training split
+    (``sample_records``; ``POST /api/eval-sets``)."""
     name = f"{dataset_key}-train-{size}"
-    records = await export_records(client, dataset_key, "train")
+    records = sample_records(await export_records(client, dataset_key, "train"), size, seed)
     items = [
         {
             "id": r["id"],
@@ -319,7 +322,7 @@ async def training_sample(
             "expected_answer": r["final_answer"],
             "category": r["metadata"].get("task"),
         }
-        for r in records[:size]
+        for r in records
     ]
     await call(
         client,
@@ -327,12 +330,23 @@ async def training_sample(
         "/api/eval-sets",
         json={
             "name": name,
-            "description": f"the first {len(items)} training problems of {dataset_key}: "
+            "description": f"{len(items)} training problems of {dataset_key}, drawn at random: "
             "the demo's GRPO start is chosen on these, not on the held-out split",
             "items": items,
         },
     )
     return name
+
+
+def sample_records(records: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:
+    """``size`` of ``records`` drawn at random (the same for a seed), in their order. Not
+    the first ``size``: a split lists its problems one operation after another, so those
+    would all be additions (until 2026-12-07 they were, and the start window measured
+    ``+`` alone)."""
+    if len(records) <= size:
+        return records
+    chosen = sorted(random.Random(seed).sample(range(len(records)), size))
+    return [records[i] for i in chosen]
 
 
 async def export_records(
