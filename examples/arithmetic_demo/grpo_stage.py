@@ -245,9 +245,7 @@ async def choose_start(
         run_id = await train_start(client, call, args, dataset_key, steps)
         done("train the GRPO start", t0, f"run {run_id}")
         return run_id, steps
-    sample = await training_sample(
-        client, call, dataset_key, args.grpo_start_sample, args.seed
-    )
+    sample = await training_sample(client, call, dataset_key, args.grpo_start_sample, args.seed)
     stride = max(1, round(steps / 10))
     tried: list[tuple[int, str, float]] = []
     while True:
