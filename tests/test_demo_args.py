@@ -136,3 +136,40 @@ def test_the_start_is_chosen_on_a_random_sample_of_every_operation(demo):
     assert sample != grpo_stage.sample_records(records, 240, seed=7)
     assert [records.index(r) for r in sample] == sorted(records.index(r) for r in sample)
     assert grpo_stage.sample_records(records[:10], 240, seed=1) == records[:10]  # all of them
+
+
+def test_the_stage_is_judged_by_the_sampled_policy_unless_told_not_to(demo):
+    run_demo, grpo_stage = demo
+    args = run_demo.parse_args(["--suite", "mixed", "--grpo"])
+    assert args.grpo_eval_samples == 4
+    # Prompt → right samples of 4: two problems up, one down, one the same.
+    before = {"a": 0, "b": 1, "c": 4, "d": 2}
+    after = {"a": 2, "b": 3, "c": 3, "d": 2}
+    cmp = grpo_stage.compare_sampled(before, after, k=4, temperature=0.8)
+    assert cmp["before"] == pytest.approx(7 / 16) and cmp["after"] == pytest.approx(10 / 16)
+    assert (cmp["up"], cmp["down"], cmp["total"]) == (2, 1, 4)
+
+    half = {"correct": 180, "total": 360, "accuracy": 0.5, "by_category": {}}
+    stage = {
+        "sft_steps": 700,
+        "before": half,
+        "after": half,
+        "fixed": 25,
+        "broken": 23,
+        "grpo_seconds": 700.0,
+        "first_reward": 0.3,
+        "last_reward": 0.4,
+        "sampled": {**cmp, "up": 73, "down": 31, "before": 0.199, "after": 0.242},
+    }
+    lines, improved = grpo_stage.report_lines(stage, ["addition"])
+    assert improved  # greedy noise (25 / 23), the sampled policy up (73 / 31, p ≈ 5e-5)
+    assert "19.9% → 24.2% right (+4.3 points)" in lines[-2]
+    assert "more samples right on 73 problems, fewer on 31" in lines[-1]
+    stage["sampled"].update(up=40, down=31)  # the sampled policy: noise
+    assert not grpo_stage.report_lines(stage, ["addition"])[1]
+    stage["sampled"].update(up=73, down=31)
+    stage.update(fixed=10, broken=30)  # sampled up, but greedy significantly worse
+    assert not grpo_stage.report_lines(stage, ["addition"])[1]
+    stage.update(fixed=30, broken=10, sampled=None)  # --grpo-eval-samples 0: greedy alone
+    assert grpo_stage.report_lines(stage, ["addition"])[1]
+    assert len(grpo_stage.report_lines(stage, ["addition"])[0]) == len(lines) - 2

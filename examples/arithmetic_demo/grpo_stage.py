@@ -15,13 +15,21 @@ held-out accuracy over its SFT start.
                             samples earn different rewards, at KL weight 0.2), rewarded by
                             ``--grpo-rewards`` (by default answer_correctness alone)
 4. ``POST /api/tunix/runs/{id}/evaluate``  the GRPO model's held-out accuracy
+5. ``POST /api/tunix/runs/{id}/evaluate``  both models again, ``--grpo-eval-samples`` (4)
+                                            times each, sampled at the rollouts' temperature
+                                            (seeds 1..k)
 
-Both evaluations are greedy on the same held-out split, judged by ``answer_correctness``.
-The report pairs them problem by problem (``GET /api/tunix/runs/{id}/predictions``): how
-many GRPO fixed and how many it broke, with a two-sided sign test on those — a small
-change of the weights flips some near-tied answers either way, so the net change alone
-says little. The stage counts as raising accuracy only when GRPO fixed more problems than
-it broke and the sign test gives p < 0.05 (``raised``).
+Every evaluation is on the same held-out split, judged by ``answer_correctness``. The
+report pairs them problem by problem (``GET /api/tunix/runs/{id}/predictions``): greedy,
+how many GRPO fixed and how many it broke; sampled, on how many problems more of the k
+samples were right and on how many fewer; each with a two-sided sign test — a small change
+of the weights flips some near-tied answers either way, so the net change alone says
+little. The stage counts as raising accuracy when the sampled policy improved
+significantly (p < 0.05) and the greedy answers did not get significantly worse
+(``stage_raised``): GRPO optimises the reward of its samples, and k samples a problem
+measure that policy with far less noise than one greedy answer (docs/training.md,
+"Afternoon 2026-12-07"). With ``--grpo-eval-samples 0``, greedy alone: fixed more than
+broke, p < 0.05.
 """
 
 from __future__ import annotations
@@ -88,6 +96,14 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         type=int,
         default=240,
         help="training problems the start is chosen on (240; never the held-out split)",
+    )
+    group.add_argument(
+        "--grpo-eval-samples",
+        type=int,
+        default=4,
+        help="also evaluate the start and the GRPO model K times each on the held-out split, "
+        "sampled at the rollouts' temperature (seeds 1..K), and judge the stage by that "
+        "(4; 0: by the greedy evaluation alone)",
     )
     group.add_argument(
         "--grpo-rewards",
@@ -174,14 +190,17 @@ async def evaluate(
     args: argparse.Namespace,
     max_new_tokens: int | None = None,
     eval_set: str | None = None,
+    temperature: float = 0.0,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Greedy generation on the held-out split (or on ``eval_set``), judged by exact match
-    (overall and per category)."""
+    """Generation on the held-out split (or on ``eval_set``) — greedy unless a temperature is
+    given — judged by exact match (overall and per category)."""
     body: dict[str, Any] = {
         "judge_override": "answer_correctness",
         "batch_size": args.eval_batch_size,
         "max_new_tokens": max_new_tokens or args.max_new_tokens,
-        "temperature": 0.0,
+        "temperature": temperature,
+        "seed": seed,
     }
     if eval_set is not None:
         body["eval_set"] = eval_set
@@ -389,9 +408,10 @@ async def _grpo(
     t0 = start("evaluate GRPO")
     after = await evaluate(client, call, grpo["run_id"], args)
     done("evaluate GRPO", t0, f"{after['correct']}/{after['total']}")
+    # Read before the sampled evaluations: a run's predictions are its latest evaluation's.
     right_before = await right_answers(client, call, before["run_id"])
     right_after = await right_answers(client, call, grpo["run_id"])
-    return {
+    stage: dict[str, Any] = {
         "sft_steps": sft_steps,
         "before": before,
         "after": after,
@@ -400,6 +420,53 @@ async def _grpo(
         "grpo_seconds": grpo_seconds,
         "first_reward": rewards[0] if rewards else None,
         "last_reward": rewards[-1] if rewards else None,
+        "sampled": None,
+    }
+    if args.grpo_eval_samples:
+        k, temperature = args.grpo_eval_samples, args.grpo_temperature
+        t0 = start(f"evaluate the start and GRPO sampled ({k} × at temperature {temperature:g})")
+        counts = [
+            await sampled_right(client, call, run_id, args, k)
+            for run_id in (before["run_id"], grpo["run_id"])
+        ]
+        stage["sampled"] = compare_sampled(*counts, k=k, temperature=temperature)
+        sampled = stage["sampled"]
+        done(
+            "evaluate sampled",
+            t0,
+            f"{sampled['before']:.1%} → {sampled['after']:.1%} of the samples right",
+        )
+    return stage
+
+
+async def sampled_right(
+    client: httpx.AsyncClient, call: Call, run_id: str, args: argparse.Namespace, k: int
+) -> dict[str, int]:
+    """Prompt → how many of ``k`` samples (at the rollouts' temperature, seeds 1..k) answer
+    it right: one held-out evaluation per seed."""
+    right: dict[str, int] = {}
+    for seed in range(1, k + 1):
+        await evaluate(client, call, run_id, args, temperature=args.grpo_temperature, seed=seed)
+        for prompt, ok in (await right_answers(client, call, run_id)).items():
+            right[prompt] = right.get(prompt, 0) + ok
+    return right
+
+
+def compare_sampled(
+    before: dict[str, int], after: dict[str, int], k: int, temperature: float
+) -> dict[str, Any]:
+    """The held-out accuracy of the sampled policy before and after (the mean share of
+    right samples over the problems) and, problem by problem, how many problems' share rose
+    or fell."""
+    n = max(1, len(before))
+    return {
+        "k": k,
+        "temperature": temperature,
+        "total": len(before),
+        "before": sum(before.values()) / (k * n),
+        "after": sum(after.get(p, 0) for p in before) / (k * n),
+        "up": sum(after.get(p, 0) > c for p, c in before.items()),
+        "down": sum(after.get(p, 0) < c for p, c in before.items()),
     }
 
 
@@ -437,8 +504,22 @@ SIGNIFICANCE = 0.05
 
 
 def raised(fixed: int, broken: int) -> bool:
-    """Whether the paired comparison shows GRPO raising accuracy (not a coin toss)."""
+    """Whether a paired comparison shows GRPO raising accuracy (not a coin toss)."""
     return fixed > broken and sign_test(fixed, broken) < SIGNIFICANCE
+
+
+def stage_raised(stage: dict[str, Any]) -> bool:
+    """Whether the stage counts as GRPO raising held-out accuracy. With sampled evaluations
+    (``--grpo-eval-samples``): the sampled policy's accuracy rose (more problems' share of
+    right samples up than down, significantly) and the greedy answers did not fall
+    (significantly more broken than fixed). GRPO optimises the reward of samples, and the
+    mean over k samples a problem measures that policy with far less noise than one greedy
+    answer, which a small weight change flips either way (docs/training.md). Without them:
+    the greedy comparison alone."""
+    sampled = stage.get("sampled")
+    if not sampled:
+        return raised(stage["fixed"], stage["broken"])
+    return raised(sampled["up"], sampled["down"]) and not raised(stage["broken"], stage["fixed"])
 
 
 def report_lines(stage: dict[str, Any], operations: list[str]) -> tuple[list[str], bool]:
@@ -469,7 +550,16 @@ def report_lines(stage: dict[str, Any], operations: list[str]) -> tuple[list[str
         f"{before['total']} problems (sign test p = "
         f"{sign_test(stage['fixed'], stage['broken']):.3g})",
     ]
-    return lines, raised(stage["fixed"], stage["broken"])
+    sampled = stage.get("sampled")
+    if sampled:
+        lines += [
+            f"  sampled  : {sampled['k']} samples a problem at temperature "
+            f"{sampled['temperature']:g}: {sampled['before']:.1%} → {sampled['after']:.1%} "
+            f"right ({(sampled['after'] - sampled['before']) * 100:+.1f} points)",
+            f"  paired   : more samples right on {sampled['up']} problems, fewer on "
+            f"{sampled['down']} (sign test p = {sign_test(sampled['up'], sampled['down']):.3g})",
+        ]
+    return lines, stage_raised(stage)
 
 
 def _ops(result: dict[str, Any], operations: list[str]) -> str:

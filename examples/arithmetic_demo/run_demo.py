@@ -32,9 +32,12 @@ Both exit 1 when a held-out prompt also occurs in the training split.
 run if it missed the suite's target, else (or with ``--grpo-sft-steps N``) from a shorter
 SFT run that has room to improve (mixed: 1,000 of 2,200 steps, trained again a tenth
 shorter or longer, up to three runs, until it scores 20–45% on 240 training problems),
-evaluated on the same held-out split; the demo then exits 0 only when GRPO raised
-held-out accuracy over its start as well — fixed more held-out problems than it broke,
-with a sign test p < 0.05.
+evaluated on the same held-out split, greedily and 4 times sampled at the rollouts'
+temperature; the demo then exits 0 only when GRPO raised held-out accuracy over its start
+as well — the sampled policy's: more problems with more of their samples right than with
+fewer, sign test p < 0.05, the greedy answers not significantly worse
+(``grpo_stage.stage_raised``; ``--grpo-eval-samples 0``: greedy fixed more than it broke,
+p < 0.05).
 The suite's time budget does not include the GRPO stage.
 
     .venv/bin/python examples/arithmetic_demo/run_demo.py                 # add2, ~8 min
@@ -523,8 +526,14 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], phases:
         print()
         if not improved:
             why.append(
-                "GRPO did not raise held-out accuracy over its SFT start (more problems "
-                "fixed than broken, sign test p < 0.05)"
+                "GRPO did not raise held-out accuracy over its SFT start ("
+                + (
+                    "sampled: more problems with more samples right than with fewer, sign "
+                    "test p < 0.05, and greedy answers not significantly worse"
+                    if results["grpo"].get("sampled")
+                    else "more problems fixed than broken, sign test p < 0.05"
+                )
+                + ")"
             )
     if not why:
         print(
