@@ -358,8 +358,7 @@ async def training_sample(
 def sample_records(records: list[dict[str, Any]], size: int, seed: int) -> list[dict[str, Any]]:
     """``size`` of ``records`` drawn at random (the same for a seed), in their order. Not
     the first ``size``: a split lists its problems one operation after another, so those
-    would all be additions (until 2026-12-07 they were, and the start window measured
-    ``+`` alone)."""
+    would all be one operation."""
     if len(records) <= size:
         return records
     chosen = sorted(random.Random(seed).sample(range(len(records)), size))
@@ -421,7 +420,7 @@ async def _grpo(
         )
         # Greedy last, so that each run's latest evaluation (its page's, the leaderboard's)
         # is the greedy one; greedy decoding gives the start the same answers again.
-        before = {**before, **await evaluate(client, call, before["run_id"], args)}
+        before = await evaluate(client, call, before["run_id"], args)
     t0 = start("evaluate GRPO")
     after = await evaluate(client, call, grpo["run_id"], args)
     done("evaluate GRPO", t0, f"{after['correct']}/{after['total']}")
@@ -507,6 +506,16 @@ SIGNIFICANCE = 0.05
 def raised(fixed: int, broken: int) -> bool:
     """Whether a paired comparison shows GRPO raising accuracy (not a coin toss)."""
     return fixed > broken and sign_test(fixed, broken) < SIGNIFICANCE
+
+
+def stage_rule(stage: dict[str, Any]) -> str:
+    """What ``stage_raised`` asked of this stage, for the demo's verdict."""
+    if stage.get("sampled"):
+        return (
+            "sampled: more problems with more samples right than with fewer, sign test "
+            f"p < {SIGNIFICANCE:g}, and greedy answers not significantly worse"
+        )
+    return f"more problems fixed than broken, sign test p < {SIGNIFICANCE:g}"
 
 
 def stage_raised(stage: dict[str, Any]) -> bool:

@@ -526,14 +526,8 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]], phases:
         print()
         if not improved:
             why.append(
-                "GRPO did not raise held-out accuracy over its SFT start ("
-                + (
-                    "sampled: more problems with more samples right than with fewer, sign "
-                    "test p < 0.05, and greedy answers not significantly worse"
-                    if results["grpo"].get("sampled")
-                    else "more problems fixed than broken, sign test p < 0.05"
-                )
-                + ")"
+                "GRPO did not raise held-out accuracy over its SFT start "
+                f"({grpo_stage.stage_rule(results['grpo'])})"
             )
     if not why:
         print(
