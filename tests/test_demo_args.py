@@ -98,7 +98,7 @@ def test_the_grpo_request_screens_prompts_unless_told_not_to(demo):
 def test_the_mixed_suites_start_is_retrained_until_it_lands_in_its_window(demo):
     run_demo, grpo_stage = demo
     args = run_demo.parse_args(["--suite", "mixed", "--grpo"])
-    assert args.grpo_start_window == (0.20, 0.45) and args.grpo_start_tries == 3
+    assert args.grpo_start_window == (0.40, 0.75) and args.grpo_start_tries == 3
     assert run_demo.parse_args(["--grpo"]).grpo_start_window is None  # add2: one start
     given = run_demo.parse_args(["--suite", "mixed", "--grpo", "--grpo-start-window", ".1,.3"])
     assert given.grpo_start_window == (0.1, 0.3)
