@@ -170,6 +170,10 @@ def test_the_stage_is_judged_by_the_sampled_policy_unless_told_not_to(demo):
     stage["sampled"].update(up=73, down=31)
     stage.update(fixed=10, broken=30)  # sampled up, but greedy significantly worse
     assert not grpo_stage.report_lines(stage, ["addition"])[1]
+    stage.update(fixed=23, broken=25)  # ... or worse at all: both numbers must rise
+    assert not grpo_stage.report_lines(stage, ["addition"])[1]
+    stage.update(fixed=24, broken=24)
+    assert not grpo_stage.report_lines(stage, ["addition"])[1]
     stage.update(fixed=30, broken=10, sampled=None)  # --grpo-eval-samples 0: greedy alone
     assert grpo_stage.report_lines(stage, ["addition"])[1]
     assert len(grpo_stage.report_lines(stage, ["addition"])[0]) == len(lines) - 2

@@ -35,7 +35,7 @@ shorter or longer, up to three runs, until it scores 40–75% on 240 training pr
 evaluated on the same held-out split, greedily and 4 times sampled at the rollouts'
 temperature; the demo then exits 0 only when GRPO raised held-out accuracy over its start
 as well — the sampled policy's: more problems with more of their samples right than with
-fewer, sign test p < 0.05, the greedy answers not significantly worse
+fewer, sign test p < 0.05, and the greedy answers' too: more fixed than broken
 (``grpo_stage.stage_raised``; ``--grpo-eval-samples 0``: greedy fixed more than it broke,
 p < 0.05).
 The suite's time budget does not include the GRPO stage.
