@@ -206,11 +206,15 @@ def test_resume_continues_the_step_count(data_dir: Path, tmp_path: Path) -> None
     )
     assert proc.stdout is not None
     seen: list[int] = []
+    # Checkpoints are saved asynchronously: on a loaded machine step 12's may still be
+    # in flight at step 14, and SIGTERM exits at once, losing it (resume would then start
+    # at 6). Stop once it is committed (its directory renamed to "12").
+    committed = out / "checkpoints" / "12"
     for line in proc.stdout:
         event = parse_event(line)
         if event and event["event"] == "metric":
             seen.append(event["step"])
-            if event["step"] >= 14:
+            if event["step"] >= 14 and committed.is_dir():
                 break
     terminated = time.monotonic()
     proc.send_signal(signal.SIGTERM)
