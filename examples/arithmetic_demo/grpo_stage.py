@@ -525,8 +525,8 @@ def stage_raised(stage: dict[str, Any]) -> bool:
     answers' at all (more fixed than broken). GRPO optimises the reward of samples, and the
     mean over k samples a problem measures that policy with far less noise than one greedy
     answer, which a small weight change flips either way (docs/training.md), so greedy is
-    held to its direction, not to a significance it rarely reached. Without
-    them: the greedy comparison alone, significantly."""
+    held to its direction, not to a significance it rarely reached. Without them: the
+    greedy comparison alone, significantly."""
     sampled = stage.get("sampled")
     if not sampled:
         return raised(stage["fixed"], stage["broken"])
