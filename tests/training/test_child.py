@@ -205,23 +205,19 @@ def test_resume_continues_the_step_count(data_dir: Path, tmp_path: Path) -> None
         text=True,
     )
     assert proc.stdout is not None
-    seen: list[int] = []
     # Checkpoints are saved asynchronously: on a loaded machine step 12's may still be
     # in flight at step 14, and SIGTERM exits at once, losing it (resume would then start
     # at 6). Stop once it is committed (its directory renamed to "12").
     committed = out / "checkpoints" / "12"
     for line in proc.stdout:
         event = parse_event(line)
-        if event and event["event"] == "metric":
-            seen.append(event["step"])
-            if event["step"] >= 14 and committed.is_dir():
-                break
+        if event and event["event"] == "metric" and event["step"] >= 14 and committed.is_dir():
+            break
     terminated = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) != 0
     assert time.monotonic() - terminated < 15
-    ckpts = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
-    newest = max(ckpts)
+    newest = max(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
     assert 12 <= newest < 36
     result = run_child(config, config_file)
     assert result.returncode == 0, result.stderr[-3000:]
