@@ -5,20 +5,22 @@
 Trains ``--model`` (default small-gemma, 4 layers × 256) on 2-digit addition with steps
 through the product (in-process API, SQLite in a fresh data directory under
 ``var/bench/``; a sync run of ``--steps`` steps), so the model writes realistic reasoning
-and stops at ``<end_of_turn>``. Then, in this process, set up as an evaluation's child is
-(one CPU device per core, see ``training.__main__.cpu_replicas``), the evaluation's own
-generation code (``tunix_rt.training.generate.run_generate``) answers the same held-out
-prompts at each batch size, three times: *cold* (the first evaluation at that batch
-shape: compilation included), *warm* (a second evaluation, its programs loaded from
-JAX's persistent compilation cache, which the product turns on for its children: what
-every evaluation of an architecture the machine has evaluated before gets, since the
-weights are the program's arguments) and *hot* (a third, its programs still in this
-process's memory: generation alone, no per-evaluation cost). Before the cold and the warm
-evaluation the in-process JAX caches are cleared, so each traces and compiles (or loads)
-its programs as a new child process would; each also reports its first batch's seconds,
-which hold that per-evaluation cost. Tokens are the generated tokens up to the end of
-each answer, so padding and tokens after ``<end_of_turn>`` do not count. Outputs must be
-identical at every batch size (greedy decoding); the bench says so otherwise.
+and stops at ``<end_of_turn>``. Then, for each batch size, a child process set up as an
+evaluation's child is at that batch size (``training.__main__.cpu_replicas``: one CPU
+device per core when the batch divides among them, so batch 1 runs on one device as a
+batch-1 evaluation does, batch 16 and 64 split across the cores) runs the evaluation's
+own generation code (``tunix_rt.training.generate.run_generate``) on the same held-out
+prompts three times: *cold* (the first evaluation at that batch shape: compilation
+included), *warm* (a second evaluation, its programs loaded from JAX's persistent
+compilation cache, which the product turns on for its children: what every evaluation of
+an architecture the machine has evaluated before gets, since the weights are the
+program's arguments) and *hot* (a third, its programs still in this process's memory:
+generation alone, no per-evaluation cost). Before the cold and the warm evaluation the
+in-process JAX caches are cleared, so each traces and compiles (or loads) its programs as
+a new child process would; each also reports its first batch's seconds, which hold that
+per-evaluation cost. Tokens are the generated tokens up to the end of each answer, so
+padding and tokens after ``<end_of_turn>`` do not count. Outputs must be identical at
+every batch size (greedy decoding); the bench says so otherwise.
 
 Why small-gemma by default: batching pays where a decode step is bound by reading the
 weights (every row of a batch shares one read). tiny-gemma's weights (≈ 1.5 MB) sit in a
@@ -49,6 +51,7 @@ import argparse
 import asyncio
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -166,6 +169,49 @@ def generate(
         decode.supports = supports
 
 
+RESULT = "@eval-generation-result "
+
+
+def measure(spec: dict[str, Any]) -> int:
+    """Child process: one path at one batch size, cold, warm and hot; the row printed."""
+    # As an evaluation's child at this batch size does, before jax is imported: one CPU
+    # device per core when the batch divides among them (batch 1: one device).
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    from tunix_rt.training.__main__ import cpu_replicas
+
+    row: dict[str, Any] = {"cpu_devices": cpu_replicas(spec["batch"])}
+    for phase in PHASES:
+        summary = generate(
+            Path(spec["run_dir"]),
+            Path(spec["prompts_file"]),
+            Path(spec["out"].format(phase=phase)),
+            spec["batch"],
+            spec["max_new_tokens"],
+            tunix_sampler=spec["path"] == "tunix",
+            fresh=phase != "hot",
+        )
+        row[phase] = float(summary["tokens_per_second"])
+        row[f"{phase}_seconds"] = float(summary["generate_seconds"])
+        row[f"{phase}_first_batch_seconds"] = float(summary["first_batch_seconds"])
+        row[f"{phase}_load"] = round(os.getloadavg()[0], 2)
+    print(RESULT + json.dumps(row), flush=True)
+    return 0
+
+
+def run_child(spec: dict[str, Any]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--measure", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith(RESULT):
+            row: dict[str, Any] = json.loads(line[len(RESULT) :])
+            return row
+    raise SystemExit(f"{spec['path']} batch {spec['batch']} failed:\n{done.stderr[-3000:]}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -175,18 +221,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--max-new-tokens", type=int, default=96)
     parser.add_argument("--no-baseline", action="store_true", help="skip Tunix's sampler")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one child's work
     args = parser.parse_args()
-    # As an evaluation's child does: one CPU device per core (before jax is imported),
-    # over which the decoder splits each greedy batch.
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    from tunix_rt.training.__main__ import cpu_replicas
-
-    devices = cpu_replicas(max(BATCHES))
+    if args.measure:
+        return measure(json.loads(args.measure))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     data_dir = ROOT / "var" / "bench" / f"eval-generation-{stamp}"
     data_dir.mkdir(parents=True)
-    # Generation here runs in this process: give it the compilation cache the executor
-    # gives an evaluation's child (TUNIX_RT_JAX_COMPILE_CACHE, on by default).
+    # The children get the compilation cache the executor gives an evaluation's child
+    # (TUNIX_RT_JAX_COMPILE_CACHE, on by default).
     from tunix_rt.config import load_settings
     from tunix_rt.runs.executor import compile_cache_env
 
@@ -202,28 +245,24 @@ def main() -> int:
     for path, batches in paths:
         results[path] = {}
         for batch in batches:
-            row: dict[str, float] = {}
-            for phase in PHASES:
-                out = data_dir / f"out-{path}-{batch}-{phase}.jsonl"
-                summary = generate(
-                    run_dir,
-                    prompts_file,
-                    out,
-                    batch,
-                    args.max_new_tokens,
-                    tunix_sampler=path == "tunix",
-                    fresh=phase != "hot",
-                )
-                row[phase] = float(summary["tokens_per_second"])
-                row[f"{phase}_seconds"] = float(summary["generate_seconds"])
-                row[f"{phase}_first_batch_seconds"] = float(summary["first_batch_seconds"])
-                row[f"{phase}_load"] = round(os.getloadavg()[0], 2)
-                outputs[(path, batch)] = [
-                    json.loads(line)["output"] for line in out.read_text().splitlines()
-                ]
+            out = str(data_dir / f"out-{path}-{batch}-{{phase}}.jsonl")
+            row = run_child(
+                {
+                    "path": path,
+                    "batch": batch,
+                    "run_dir": str(run_dir),
+                    "prompts_file": str(prompts_file),
+                    "out": out,
+                    "max_new_tokens": args.max_new_tokens,
+                }
+            )
             results[path][batch] = row
+            outputs[(path, batch)] = [
+                json.loads(line)["output"]
+                for line in Path(out.format(phase="hot")).read_text().splitlines()
+            ]
             print(
-                f"{path:>7} batch {batch:>3}: "
+                f"{path:>7} batch {batch:>3} ({row['cpu_devices']} cpu device(s)): "
                 + ", ".join(
                     f"{phase} {row[phase]:6.0f} tok/s ({row[f'{phase}_seconds']:.2f} s, first "
                     f"batch {row[f'{phase}_first_batch_seconds']:.2f} s, load "
@@ -259,7 +298,10 @@ def main() -> int:
     summary = {
         "bench": "eval_generation",
         "model": args.model,
-        "cpu_devices": devices,
+        "cpu_devices": {
+            path: {str(b): row["cpu_devices"] for b, row in rows.items()}
+            for path, rows in results.items()
+        },
         "prompts": len(examples),
         "max_new_tokens": args.max_new_tokens,
         "tokens_per_second": {
@@ -275,7 +317,7 @@ def main() -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     (results_dir / f"eval-generation-{stamp}.json").write_text(json.dumps(summary, indent=2))
     print(
-        f"{args.model}, {devices} cpu device(s): batch 16 / batch 1: warm "
+        f"{args.model}: batch 16 / batch 1: warm "
         f"{ratios['decoder_warm_16_over_1']}×, hot {ratios['decoder_hot_16_over_1']}× (target "
         f"≥ {TARGET}×); cold {ratios['decoder_cold_16_over_1']}× (compiles: not gated); "
         f"batch 64: warm {ratios['decoder_warm_64_over_1']}×, hot "
