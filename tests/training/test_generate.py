@@ -215,6 +215,25 @@ def test_only_greedy_batches_split_and_only_into_equal_parts(
     assert two.parts(16, greedy=True) == 1
     monkeypatch.setattr(decode, "_memory_bytes", lambda: 6 * weight_bytes)
     assert two.parts(16, greedy=True) == 2
+    # Weights larger than the last-level cache (read from memory every step): one device.
+    monkeypatch.setattr(decode, "_cache_bytes", lambda: weight_bytes - 1)
+    assert two.parts(16, greedy=True) == 1
+    monkeypatch.setattr(decode, "_cache_bytes", lambda: weight_bytes)
+    assert two.parts(16, greedy=True) == 2
+    monkeypatch.setattr(decode, "_cache_bytes", lambda: None)  # unknown: split
+    assert two.parts(16, greedy=True) == 2
+
+
+def test_the_last_level_cache_size_is_read_from_sysfs(tmp_path: Path) -> None:
+    for index, size in (("index0", "48K"), ("index2", "1024K"), ("index3", "32768K\n")):
+        (tmp_path / index).mkdir()
+        (tmp_path / index / "size").write_text(size)
+    assert decode._cache_bytes(tmp_path) == 32 * 1024 * 1024
+    (tmp_path / "index4").mkdir()  # no size file, and one that is not a size: ignored
+    (tmp_path / "index5").mkdir()
+    (tmp_path / "index5" / "size").write_text("big")
+    assert decode._cache_bytes(tmp_path) == 32 * 1024 * 1024
+    assert decode._cache_bytes(tmp_path / "missing") is None
 
 
 def test_lora_and_other_families_use_tunix_sampler() -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -343,6 +344,24 @@ def _memory_bytes() -> int:
     return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
 
 
+_SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+def _cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+    """The largest CPU cache of this machine (the last level), from sysfs; None when unknown."""
+    sizes = []
+    for entry in root.glob("index*"):
+        try:
+            text = (entry / "size").read_text().strip()
+        except OSError:
+            continue
+        scale = _SIZE_UNITS.get(text[-1:].upper(), 1)
+        digits = text[:-1] if text[-1:].upper() in _SIZE_UNITS else text
+        if digits.isdigit():
+            sizes.append(int(digits) * scale)
+    return max(sizes, default=None)
+
+
 def cpu_devices() -> list[Any]:
     """This process's CPU devices when jax runs on the CPU (one per core when the child
     asked XLA for them, see ``training.__main__.cpu_replicas``); else none."""
@@ -385,9 +404,13 @@ class GemmaDecoder:
     are several): one program whose every device decodes its own slice of the rows,
     all at once. A decode step of a few rows is a chain of small operations that one
     core runs, so a batch on one device leaves the other cores idle, while the rows of a
-    batch never depend on each other. Each device holds a copy of the weights (a model
-    whose copies would not fit in half the memory is not split). Sampled batches stay on
-    one device, so a seed draws the same tokens whatever the machine's core count."""
+    batch never depend on each other. Each device holds a copy of the weights, so a model
+    whose copies would not fit in half the memory is not split, nor one whose weights do
+    not fit in the CPU's last-level cache: those are read from memory at every step, and a
+    copy per device doubles that traffic on the one memory bus (8 layers × 512, 134 MB of
+    weights, batch 16: 19 ms a step on one device, 23 ms split in two; docs/performance.md).
+    Sampled batches stay on one device, so a seed draws the same tokens whatever the
+    machine's core count."""
 
     def __init__(self, model: Any, devices: list[Any] | None = None) -> None:
         self.shape = gemma_shape(model)
@@ -398,8 +421,12 @@ class GemmaDecoder:
 
     def parts(self, rows: int, greedy: bool) -> int:
         """How many devices a batch of ``rows`` is split across (equal parts only; none
-        when the copies of the weights would take more than half the machine's memory)."""
+        when the copies of the weights would take more than half the machine's memory or
+        the weights do not fit in the last-level cache)."""
         if not greedy or len(self.devices) < 2:
+            return 1
+        cache = _cache_bytes()
+        if cache is not None and self._weight_bytes > cache:
             return 1
         fits = [
             n
