@@ -228,12 +228,12 @@ def test_the_last_level_cache_size_is_read_from_sysfs(tmp_path: Path) -> None:
     for index, size in (("index0", "48K"), ("index2", "1024K"), ("index3", "32768K\n")):
         (tmp_path / index).mkdir()
         (tmp_path / index / "size").write_text(size)
-    assert decode._cache_bytes(tmp_path) == 32 * 1024 * 1024
+    assert decode._largest_cache(tmp_path) == 32 * 1024 * 1024
     (tmp_path / "index4").mkdir()  # no size file, and one that is not a size: ignored
     (tmp_path / "index5").mkdir()
     (tmp_path / "index5" / "size").write_text("big")
-    assert decode._cache_bytes(tmp_path) == 32 * 1024 * 1024
-    assert decode._cache_bytes(tmp_path / "missing") is None
+    assert decode._largest_cache(tmp_path) == 32 * 1024 * 1024
+    assert decode._largest_cache(tmp_path / "missing") is None
 
 
 def test_lora_and_other_families_use_tunix_sampler() -> None:

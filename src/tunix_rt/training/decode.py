@@ -347,18 +347,24 @@ def _memory_bytes() -> int:
 _SIZE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 
 
-def _cache_bytes(root: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
-    """The largest CPU cache of this machine (the last level), from sysfs; None when unknown."""
+@functools.cache
+def _cache_bytes() -> int | None:
+    """This machine's last-level CPU cache (read once: ``parts`` asks every batch)."""
+    return _largest_cache(Path("/sys/devices/system/cpu/cpu0/cache"))
+
+
+def _largest_cache(root: Path) -> int | None:
+    """The largest cache listed under a sysfs ``cpu*/cache`` directory; None when unknown."""
     sizes = []
     for entry in root.glob("index*"):
         try:
             text = (entry / "size").read_text().strip()
         except OSError:
             continue
-        scale = _SIZE_UNITS.get(text[-1:].upper(), 1)
-        digits = text[:-1] if text[-1:].upper() in _SIZE_UNITS else text
+        scale = _SIZE_UNITS.get(text[-1:].upper())
+        digits = text[:-1] if scale else text
         if digits.isdigit():
-            sizes.append(int(digits) * scale)
+            sizes.append(int(digits) * (scale or 1))
     return max(sizes, default=None)
 
 
