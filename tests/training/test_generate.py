@@ -14,7 +14,7 @@ from flax import nnx
 from tunix.generate.tokenizer_adapter import TokenizerAdapter
 
 from tests.training.helpers import run_child, train_config, write_arithmetic
-from tunix_rt.training import decode, generate
+from tunix_rt.training import decode, few_rows, generate
 from tunix_rt.training import model as model_lib
 from tunix_rt.training.config import GenerateConfig
 from tunix_rt.training.prepare import TOKENIZER_DIR
@@ -249,9 +249,14 @@ def test_lora_and_other_families_use_tunix_sampler() -> None:
     assert rollout.engine_for(llama) == "vanilla"
 
 
-def test_gemma2_gqa_logits_match_tunix_model() -> None:
+@pytest.mark.parametrize("packed, threads", [(False, 1), (True, 1), (True, 2)])
+def test_gemma2_gqa_logits_match_tunix_model(packed: bool, threads: int) -> None:
     """Grouped kv heads, sliding-window layers, soft caps, post norms: the decoder's
-    prefill and its cached decode steps give the logits of Tunix's own forward pass."""
+    prefill and its cached decode steps give the logits of Tunix's own forward pass —
+    with XLA's products, and with the packed weights' few-row products on one thread and
+    on two (the vocabulary, 97, is not whole panels: its product stays XLA's)."""
+    if packed and not few_rows.available():
+        pytest.skip("few-row products cannot be built here (not x86-64 with AVX2/FMA, or no g++)")
     arch = {
         "family": "gemma2",
         "num_layers": 2,
@@ -270,6 +275,9 @@ def test_gemma2_gqa_logits_match_tunix_model() -> None:
     shape = decode.gemma_shape(model)
     assert not shape.fused_qkv and shape.local_layers == (True, False)
     weights = decode.gemma_weights(model, shape)
+    if packed:
+        weights = decode.packed_weights(weights)
+        assert weights["layers"][0]["q"].ndim == 3 and "unembed" not in weights
     length, prompt_len, pad = 20, 12, 0
     tokens = np.random.default_rng(0).integers(1, 97, size=(2, length)).astype(np.int32)
     tokens[1, :3] = pad  # a left-padded row
@@ -295,6 +303,7 @@ def test_gemma2_gqa_logits_match_tunix_model() -> None:
             0,
             mask,
             prefill=True,
+            threads=threads,
         )
         np.testing.assert_allclose(logits, expected[rows, prompt_len - 1], rtol=1e-4, atol=1e-4)
         for t in range(prompt_len, length):
@@ -308,6 +317,7 @@ def test_gemma2_gqa_logits_match_tunix_model() -> None:
                 t,
                 visible[:, None, :],
                 prefill=False,
+                threads=threads,
             )
             np.testing.assert_allclose(logits, expected[rows, t], rtol=1e-4, atol=1e-4)
 

@@ -135,6 +135,39 @@ def gemma_weights(model: Any, shape: GemmaShape) -> dict[str, Any]:
     }
 
 
+_MATRICES = ("qkv", "q", "kv", "out", "gate", "up", "down")
+
+
+def packed_weights(weights: dict[str, Any]) -> dict[str, Any]:
+    """``weights`` with every matrix ``few_rows.pack`` takes in its packed form (3-D: the
+    decoder's products tell the forms apart by rank) and the embedding's transpose, which
+    the logits multiply by, packed as ``"unembed"``."""
+    from tunix_rt.training import few_rows
+
+    def packed(w: jax.Array) -> jax.Array:
+        return few_rows.pack(w) if few_rows.packable(w) else w
+
+    layers = [
+        {name: packed(w) if name in _MATRICES else w for name, w in lw.items()}
+        for lw in weights["layers"]
+    ]
+    out = {**weights, "layers": layers}
+    unembed = weights["embedding"].T
+    if few_rows.packable(unembed):
+        out["unembed"] = few_rows.pack(unembed)
+    return out
+
+
+def _product(x: jax.Array, w: jax.Array, threads: int) -> jax.Array:
+    """``x @ w``, by ``few_rows`` on ``threads`` threads when ``w`` is packed (see
+    ``packed_weights``)."""
+    if w.ndim == 3:
+        from tunix_rt.training import few_rows
+
+        return few_rows.matmul(x, w, threads)
+    return x @ w
+
+
 def _rms_norm(x: jax.Array, scale: jax.Array) -> jax.Array:
     var = jnp.mean(jnp.square(x), axis=-1, keepdims=True)
     return x * jax.lax.rsqrt(var + 1e-06) * (1 + scale)
@@ -161,6 +194,7 @@ def _forward(
     mask: jax.Array,  # [B, T, S]: which of the S attended slots each token sees
     *,
     prefill: bool,
+    threads: int,
 ) -> tuple[jax.Array, list[tuple[jax.Array, jax.Array]]]:
     """Logits of the last token [B, V] and the caches with this chunk written in.
 
@@ -178,11 +212,11 @@ def _forward(
     for i, lw in enumerate(weights["layers"]):
         normed = _rms_norm(x, lw["pre_attn"])
         if shape.fused_qkv:
-            qkv = (normed @ lw["qkv"]).reshape(b, t, 3, n, h)
+            qkv = _product(normed, lw["qkv"], threads).reshape(b, t, 3, n, h)
             q, key, value = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         else:
-            q = (normed @ lw["q"]).reshape(b, t, n, h)
-            kv = (normed @ lw["kv"]).reshape(b, t, 2, k, h)
+            q = _product(normed, lw["q"], threads).reshape(b, t, n, h)
+            kv = _product(normed, lw["kv"], threads).reshape(b, t, 2, k, h)
             key, value = kv[:, :, 0], kv[:, :, 1]
         q = _rope(q, positions, h) * h**-0.5
         key = _rope(key, positions, h)
@@ -217,17 +251,22 @@ def _forward(
         probs = jax.nn.softmax(logits, axis=-1).reshape(*grouped.shape[:-1], attended)
         encoded = jnp.einsum("...qs,...sh->...qh", probs, value).reshape(b, k, t, g, h)
         encoded = jnp.transpose(encoded, (0, 2, 1, 3, 4)).reshape(b, t, n * h)
-        attn_out = encoded @ lw["out"]
+        attn_out = _product(encoded, lw["out"], threads)
         if shape.post_attn_norm:
             attn_out = _rms_norm(attn_out, lw["post_attn"])
         x = x + attn_out
         normed = _rms_norm(x, lw["pre_ffw"])
-        mlp = (jax.nn.gelu(normed @ lw["gate"]) * (normed @ lw["up"])) @ lw["down"]
+        hidden = jax.nn.gelu(_product(normed, lw["gate"], threads))
+        hidden = hidden * _product(normed, lw["up"], threads)
+        mlp = _product(hidden, lw["down"], threads)
         if shape.post_ffw_norm:
             mlp = _rms_norm(mlp, lw["post_ffw"])
         x = x + mlp
     last = _rms_norm(x[:, -1], weights["final_norm"])
-    out = jnp.dot(last, embedding.T)
+    if "unembed" in weights:
+        out = _product(last, weights["unembed"], threads)
+    else:
+        out = last @ embedding.T
     if shape.final_softcap is not None:
         out = jnp.tanh(out / shape.final_softcap) * shape.final_softcap
     return out, new_caches
@@ -271,7 +310,15 @@ def _choose(
 
 @functools.partial(
     jax.jit,
-    static_argnames=("shape", "max_new_tokens", "eos_ids", "pad_id", "temperature", "top_p"),
+    static_argnames=(
+        "shape",
+        "max_new_tokens",
+        "eos_ids",
+        "pad_id",
+        "temperature",
+        "top_p",
+        "threads",
+    ),
 )
 def _generate(
     weights: dict[str, Any],
@@ -284,8 +331,10 @@ def _generate(
     pad_id: int,
     temperature: float,
     top_p: float | None,
+    threads: int = 1,
 ) -> tuple[jax.Array, jax.Array]:
-    """Generated tokens [B, max_new_tokens] (pad_id past the last step) and steps run."""
+    """Generated tokens [B, max_new_tokens] (pad_id past the last step) and steps run;
+    ``threads``: the threads each product by packed weights may use."""
     b, p = prompt.shape
     key = jax.random.PRNGKey(seed)
     cache_len = p + max_new_tokens
@@ -300,8 +349,9 @@ def _generate(
     positions = counts - (counts >= 1)
     # Slots a token may attend to: real (not pad) and not after it.
     causal = jnp.arange(p)[None, :] <= jnp.arange(p)[:, None]  # [P, P]
+    visible = real[:, None, :] & causal[None]
     logits, caches = _forward(
-        shape, weights, prompt, positions, caches, 0, real[:, None, :] & causal[None], prefill=True
+        shape, weights, prompt, positions, caches, 0, visible, prefill=True, threads=threads
     )
     keep = jnp.zeros((b, cache_len), jnp.bool_).at[:, :p].set(real)
     eos = jnp.asarray(eos_ids, jnp.int32)
@@ -329,6 +379,7 @@ def _generate(
             slot,
             visible[:, None, :],
             prefill=False,
+            threads=threads,
         )
         token = _choose(logits, key, slot, temperature, top_p)
         out = jax.lax.dynamic_update_slice(out, token[:, None], (0, step))
@@ -337,6 +388,11 @@ def _generate(
     state = (jnp.int32(1), first, caches, keep, out, done)
     steps, _, _, _, out, _ = jax.lax.while_loop(cond, body, state)
     return out, steps
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
 def _memory_bytes() -> int:
@@ -418,9 +474,13 @@ class GemmaDecoder:
     Sampled batches stay on one device, so a seed draws the same tokens whatever the
     machine's core count."""
 
-    def __init__(self, model: Any, devices: list[Any] | None = None) -> None:
+    def __init__(self, model: Any, devices: list[Any] | None = None, few_rows: bool = True) -> None:
+        from tunix_rt.training import few_rows as kernel
+
         self.shape = gemma_shape(model)
         self.weights = gemma_weights(model, self.shape)
+        if few_rows and kernel.available():
+            self.weights = packed_weights(self.weights)
         self.devices = cpu_devices() if devices is None else devices
         self._weight_bytes = sum(x.nbytes for x in jax.tree.leaves(self.weights))
         self._replicated: dict[int, Any] = {}  # parts -> weights on each of them
@@ -478,6 +538,9 @@ class GemmaDecoder:
         }
         rows = np.asarray(prompt, np.int32)
         parts = self.parts(len(rows), greedy=top_p is None)
+        # Each device's products take a share of the cores (one each when split in two
+        # on two cores; both at batch 1).
+        options["threads"] = max(1, _cores() // parts)
         if parts == 1:
             out, steps = _generate(self.weights, jnp.asarray(rows), np.int32(seed), **options)
             return np.asarray(out), int(steps)
