@@ -28,9 +28,12 @@ core's cache and its batch-1 step is ≈ 40 µs of small operations, so at batch
 step's arithmetic, not the weights, sets the pace (``--model tunix-rt/tiny-gemma``
 measures it; docs/performance.md has both).
 
-The same run also measures the previous path, Tunix's ``Sampler`` (what ``run_generate``
-still uses for LoRA and non-Gemma models), at batch 1 and 16 (``--no-baseline`` skips
-it), so old and new figures share one machine state. Every figure is printed with the
+The same run also measures two references (``--no-baseline`` skips both), batch by batch
+in turn with the decoder, so old and new figures share one machine state: the decoder
+with XLA's own matrix products instead of the few-row kernel (``xla``: the child runs with
+``TUNIX_RT_FEW_ROWS=0``, as on a machine where the kernel cannot be built) at every batch
+size, and Tunix's ``Sampler`` (``tunix``: what ``run_generate`` still uses for LoRA and
+non-Gemma models) at batch 1 and 16. Every figure is printed with the
 1-minute load average at its end: the CPU may be shared.
 
 Printed: tokens/s per batch size (cold, warm, hot), the ratios to batch 1 (target: batch
@@ -177,6 +180,8 @@ def measure(spec: dict[str, Any]) -> int:
     # As an evaluation's child at this batch size does, before jax is imported: one CPU
     # device per core when the batch divides among them (batch 1: one device).
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    if spec["path"] == "xla":  # the decoder with XLA's own matrix products
+        os.environ["TUNIX_RT_FEW_ROWS"] = "0"
     from tunix_rt.training.__main__ import cpu_replicas
 
     row: dict[str, Any] = {"cpu_devices": cpu_replicas(spec["batch"])}
@@ -238,13 +243,16 @@ def main() -> int:
     run_dir, examples = asyncio.run(train(data_dir, args.model, args.steps, args.prompts))
     prompts_file = data_dir / "prompts.jsonl"
     prompts_file.write_text("".join(json.dumps(e) + "\n" for e in examples))
-    paths = [("decoder", BATCHES)] + ([] if args.no_baseline else [("tunix", (1, 16))])
+    paths = [("decoder", BATCHES)]
+    if not args.no_baseline:
+        paths += [("xla", BATCHES), ("tunix", (1, 16))]
     load_start = round(os.getloadavg()[0], 2)
-    results: dict[str, dict[int, dict[str, float]]] = {}
+    results: dict[str, dict[int, dict[str, float]]] = {path: {} for path, _ in paths}
     outputs: dict[tuple[str, int], list[str]] = {}
-    for path, batches in paths:
-        results[path] = {}
-        for batch in batches:
+    # Batch by batch, every path in turn: a drift in the machine's speed over the run
+    # falls on the paths alike.
+    for batch in BATCHES:
+        for path in [path for path, batches in paths if batch in batches]:
             out = str(data_dir / f"out-{path}-{batch}-{{phase}}.jsonl")
             row = run_child(
                 {
@@ -285,11 +293,11 @@ def main() -> int:
         for phase in PHASES
         for b in batches[1:]
     }
-    if "tunix" in results:
+    for base, batches in paths[1:]:
         for phase in PHASES:
-            for b in (1, 16):
-                ratios[f"decoder_over_tunix_{phase}_{b}"] = round(
-                    results["decoder"][b][phase] / results["tunix"][b][phase], 2
+            for b in batches:
+                ratios[f"decoder_over_{base}_{phase}_{b}"] = round(
+                    results["decoder"][b][phase] / results[base][b][phase], 2
                 )
     # Warm is what every evaluation of a model the machine has evaluated before gets
     # (same preset, new weights: the compiled program takes the weights as arguments);
@@ -324,6 +332,16 @@ def main() -> int:
         f"{ratios['decoder_hot_64_over_1']}×, cold {ratios['decoder_cold_64_over_1']}×",
         flush=True,
     )
+    if "xla" in results:
+        print(
+            "decoder over the decoder with XLA's products (warm / hot): "
+            + ", ".join(
+                f"batch {b} {ratios[f'decoder_over_xla_warm_{b}']}× / "
+                f"{ratios[f'decoder_over_xla_hot_{b}']}×"
+                for b in BATCHES
+            ),
+            flush=True,
+        )
     print(json.dumps(summary, separators=(",", ":")), flush=True)
     return 0 if summary["met"] else 1
 

@@ -392,7 +392,9 @@ def _generate(
 
 def _cores() -> int:
     """The cores this process may run on."""
-    return len(os.sched_getaffinity(0))
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _memory_bytes() -> int:
@@ -472,7 +474,12 @@ class GemmaDecoder:
     copy per device doubles that traffic on the one memory bus (8 layers × 512, 134 MB of
     weights, batch 16: 19 ms a step on one device, 23 ms split in two; docs/performance.md).
     Sampled batches stay on one device, so a seed draws the same tokens whatever the
-    machine's core count."""
+    machine's core count.
+
+    Where ``few_rows`` can run (x86-64 with AVX2 and FMA, a C++ compiler) and ``few_rows``
+    is not turned off here, the weight matrices are packed for it once and every product
+    runs in it, on ``cores // parts`` threads: one per device when a batch is split over
+    two cores, both at batch 1 (docs/performance.md)."""
 
     def __init__(self, model: Any, devices: list[Any] | None = None, few_rows: bool = True) -> None:
         from tunix_rt.training import few_rows as kernel
