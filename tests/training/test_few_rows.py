@@ -56,6 +56,8 @@ def test_leading_dimensions_and_compiled_programs() -> None:
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
     empty = few_rows.matmul(jnp.zeros((0, 32), jnp.float32), packed)
     assert empty.shape == (0, 24)
+    nothing = few_rows.pack(jnp.zeros((0, 16), jnp.float32))  # K = 0: an empty sum
+    np.testing.assert_array_equal(few_rows.matmul(jnp.ones((3, 0), jnp.float32), nothing), 0)
 
 
 def test_only_float32_matrices_of_whole_panels_are_packed() -> None:

@@ -111,10 +111,10 @@ struct Product {
   }
 };
 
-// Helper threads that stay hot between the many small products of a decode step: after a
-// product each spins for a while (kSpin) waiting for the next before it sleeps, since
-// waking a sleeping thread takes about as long as a product of 8 rows. One product at a
-// time uses them; a caller that finds them taken (another device's thread) works alone.
+// Helper threads that stay awake between the many small products of a decode step: after
+// a product each spins for a while (kSpin) waiting for the next before it sleeps. One
+// product at a time uses them; a caller that finds them taken (another device's thread)
+// works alone.
 class Helpers {
  public:
   static Helpers& Get() {
@@ -187,9 +187,13 @@ ffi::Error FewRowsImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> packed,
   if (pd[1] != k_size) {
     return ffi::Error::InvalidArgument("few_rows_matmul: x's last dimension is not packed's K");
   }
+  if (k_size == 0) {  // an empty sum: zeros
+    std::fill(out->typed_data(), out->typed_data() + out->element_count(), 0.0f);
+    return ffi::Error::Success();
+  }
   auto product = std::make_shared<Product>();
   Product& p = *product;
-  p.m_size = k_size == 0 ? 0 : static_cast<int64_t>(x.element_count()) / k_size;
+  p.m_size = static_cast<int64_t>(x.element_count()) / k_size;
   p.k_size = k_size;
   p.n_panels = pd[0];
   p.chunks = (p.n_panels + kChunkPanels - 1) / kChunkPanels;
