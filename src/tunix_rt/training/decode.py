@@ -37,6 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from tunix_rt.training import few_rows
+
 # Tunix's masking value for attention logits (``tunix.models.gemma.model.K_MASK``).
 _K_MASK = -2.3819763e38
 
@@ -142,7 +144,6 @@ def packed_weights(weights: dict[str, Any]) -> dict[str, Any]:
     """``weights`` with every matrix ``few_rows.pack`` takes in its packed form (3-D: the
     decoder's products tell the forms apart by rank) and the embedding's transpose, which
     the logits multiply by, packed as ``"unembed"``."""
-    from tunix_rt.training import few_rows
 
     def packed(w: jax.Array) -> jax.Array:
         return few_rows.pack(w) if few_rows.packable(w) else w
@@ -162,8 +163,6 @@ def _product(x: jax.Array, w: jax.Array, threads: int) -> jax.Array:
     """``x @ w``, by ``few_rows`` on ``threads`` threads when ``w`` is packed (see
     ``packed_weights``)."""
     if w.ndim == 3:
-        from tunix_rt.training import few_rows
-
         return few_rows.matmul(x, w, threads)
     return x @ w
 
@@ -349,9 +348,9 @@ def _generate(
     positions = counts - (counts >= 1)
     # Slots a token may attend to: real (not pad) and not after it.
     causal = jnp.arange(p)[None, :] <= jnp.arange(p)[:, None]  # [P, P]
-    visible = real[:, None, :] & causal[None]
+    seen = real[:, None, :] & causal[None]
     logits, caches = _forward(
-        shape, weights, prompt, positions, caches, 0, visible, prefill=True, threads=threads
+        shape, weights, prompt, positions, caches, 0, seen, prefill=True, threads=threads
     )
     keep = jnp.zeros((b, cache_len), jnp.bool_).at[:, :p].set(real)
     eos = jnp.asarray(eos_ids, jnp.int32)
@@ -476,17 +475,15 @@ class GemmaDecoder:
     Sampled batches stay on one device, so a seed draws the same tokens whatever the
     machine's core count.
 
-    Where ``few_rows`` can run (x86-64 with AVX2 and FMA, a C++ compiler) and ``few_rows``
+    Where ``few_rows`` can run (x86-64 with AVX2 and FMA, a C++ compiler) and ``packed``
     is not turned off here, the weight matrices are packed for it once and every product
     runs in it, on ``cores // parts`` threads: one per device when a batch is split over
     two cores, both at batch 1 (docs/performance.md)."""
 
-    def __init__(self, model: Any, devices: list[Any] | None = None, few_rows: bool = True) -> None:
-        from tunix_rt.training import few_rows as kernel
-
+    def __init__(self, model: Any, devices: list[Any] | None = None, packed: bool = True) -> None:
         self.shape = gemma_shape(model)
         self.weights = gemma_weights(model, self.shape)
-        if few_rows and kernel.available():
+        if packed and few_rows.available():
             self.weights = packed_weights(self.weights)
         self.devices = cpu_devices() if devices is None else devices
         self._weight_bytes = sum(x.nbytes for x in jax.tree.leaves(self.weights))
