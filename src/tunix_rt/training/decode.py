@@ -262,10 +262,7 @@ def _forward(
             mlp = _rms_norm(mlp, lw["post_ffw"])
         x = x + mlp
     last = _rms_norm(x[:, -1], weights["final_norm"])
-    if "unembed" in weights:
-        out = _product(last, weights["unembed"], threads)
-    else:
-        out = last @ embedding.T
+    out = _product(last, weights.get("unembed", embedding.T), threads)
     if shape.final_softcap is not None:
         out = jnp.tanh(out / shape.final_softcap) * shape.final_softcap
     return out, new_caches

@@ -47,8 +47,10 @@ _FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-pthread", 
 PANEL = 8  # columns per panel: one AVX register of float32
 
 
+@functools.cache
 def _cpu() -> dict[str, str]:
-    """The first processor's ``/proc/cpuinfo`` entries (empty when unreadable)."""
+    """The first processor's ``/proc/cpuinfo`` entries (empty when unreadable; read once:
+    the CPU check and the library's cache key both ask)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -75,10 +75,9 @@ void Panels(int64_t k_size, int64_t first, int64_t last, const float* xt, const 
 
 struct Product {
   int64_t m_size, k_size, n_panels, chunks;
-  const float* xt;  // [ceil(M / 8), K, 8]
+  std::vector<float> xt;  // x as blocks of 8 rows, [ceil(M / 8), K, 8]
   const float* packed;
   float* out;
-  std::vector<float> xt_storage;
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
 
@@ -87,7 +86,7 @@ struct Product {
     const int64_t last = std::min(n_panels, first + kChunkPanels);
     const int64_t ldo = n_panels * kPanel;
     for (int64_t m = 0; m < m_size; m += 8) {
-      const float* block = xt + (m / 8) * k_size * 8;
+      const float* block = xt.data() + (m / 8) * k_size * 8;
       float* o = out + m * ldo;
       switch (std::min<int64_t>(8, m_size - m)) {
         case 1: Panels<1, 4>(k_size, first, last, block, packed, o, ldo); break;
@@ -199,13 +198,12 @@ ffi::Error FewRowsImpl(ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> packed,
   p.chunks = (p.n_panels + kChunkPanels - 1) / kChunkPanels;
   p.packed = packed.typed_data();
   p.out = out->typed_data();
-  p.xt_storage.assign(((p.m_size + 7) / 8) * k_size * 8, 0.0f);
+  p.xt.assign(((p.m_size + 7) / 8) * k_size * 8, 0.0f);
   const float* rows = x.typed_data();
   for (int64_t m = 0; m < p.m_size; ++m) {
-    float* block = p.xt_storage.data() + (m / 8) * k_size * 8 + (m % 8);
+    float* block = p.xt.data() + (m / 8) * k_size * 8 + (m % 8);
     for (int64_t k = 0; k < k_size; ++k) block[k * 8] = rows[m * k_size + k];
   }
-  p.xt = p.xt_storage.data();
   Helpers::Get().Run(product, std::min(threads, p.chunks));
   return ffi::Error::Success();
 }
